@@ -1,0 +1,569 @@
+/* SigV4 from the specification
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):
+ *
+ *   CanonicalRequest = Method \n CanonicalURI \n CanonicalQuery \n
+ *                      CanonicalHeaders \n SignedHeaders \n PayloadHash
+ *   StringToSign     = "AWS4-HMAC-SHA256" \n AmzDate \n Scope \n hex(SHA256(CanonicalRequest))
+ *   Key              = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request")
+ *   Signature        = hex(HMAC(Key, StringToSign))
+ *
+ * Header and query modes share everything but where the auth data goes, so both
+ * run through sigv4_sign() below. The derived key is the only costly part worth
+ * caching (4 HMACs); it changes once a day per region, so a per-thread LRU of
+ * four entries holds it without locks.
+ */
+#include "aws/sigv4.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/encode.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+#define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
+#define SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* ---- signing-key cache ------------------------------------------------------ */
+
+#define KEY_CACHE_SLOTS 4
+#define KEY_CACHE_MAX_SECRET 128
+#define KEY_CACHE_MAX_NAME 64
+
+struct key_slot {
+    int used;
+    uint64_t last_use;
+    size_t secret_len;
+    char secret[KEY_CACHE_MAX_SECRET];
+    char date8[9];
+    char region[KEY_CACHE_MAX_NAME];
+    char service[KEY_CACHE_MAX_NAME];
+    unsigned char key[32];
+};
+
+struct key_cache {
+    uint64_t tick;
+    struct key_slot slots[KEY_CACHE_SLOTS];
+};
+
+static pthread_once_t key_cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t key_cache_key;
+static _Thread_local struct key_cache *key_cache_tls;
+
+static void key_cache_destroy(void *p)
+{
+    kg_wipe(p, sizeof(struct key_cache));
+    free(p);
+}
+
+static void key_cache_init_once(void) { pthread_key_create(&key_cache_key, key_cache_destroy); }
+
+static struct key_cache *key_cache_get(void)
+{
+    if (!key_cache_tls) {
+        pthread_once(&key_cache_once, key_cache_init_once);
+        key_cache_tls = kg_calloc(1, sizeof *key_cache_tls);
+        pthread_setspecific(key_cache_key, key_cache_tls);
+    }
+    return key_cache_tls;
+}
+
+void sigv4_key_cache_clear(void)
+{
+    if (key_cache_tls)
+        kg_wipe(key_cache_tls, sizeof *key_cache_tls);
+}
+
+void sigv4_derive_key(const char *secret, const char *date8, const char *region,
+                      const char *service, unsigned char out[32])
+{
+    size_t slen = strlen(secret);
+    struct kg_buf k;
+    kg_buf_init_secret(&k, 4 + slen);
+    if (kg_buf_append(&k, "AWS4", 4) != KG_OK || kg_buf_append(&k, secret, slen) != KG_OK)
+        abort(); /* cannot happen: the bound is exact */
+    unsigned char a[32], b[32];
+    kg_hmac_sha256(k.data, k.len, date8, strlen(date8), a);
+    kg_hmac_sha256(a, 32, region, strlen(region), b);
+    kg_hmac_sha256(b, 32, service, strlen(service), a);
+    kg_hmac_sha256(a, 32, "aws4_request", 12, out);
+    kg_wipe(a, sizeof a);
+    kg_wipe(b, sizeof b);
+    kg_buf_free(&k);
+}
+
+/* Fills key with the signing key, from the cache when it holds it. */
+static void signing_key(const char *secret, const char *date8, const char *region,
+                        const char *service, unsigned char key[32])
+{
+    size_t slen = strlen(secret);
+    if (slen > KEY_CACHE_MAX_SECRET || strlen(region) >= KEY_CACHE_MAX_NAME ||
+        strlen(service) >= KEY_CACHE_MAX_NAME) {
+        sigv4_derive_key(secret, date8, region, service, key);
+        return;
+    }
+    struct key_cache *c = key_cache_get();
+    struct key_slot *victim = &c->slots[0];
+    c->tick++;
+    for (int i = 0; i < KEY_CACHE_SLOTS; i++) {
+        struct key_slot *s = &c->slots[i];
+        if (s->used && s->secret_len == slen && kg_ct_equal(s->secret, secret, slen) &&
+            strcmp(s->date8, date8) == 0 && strcmp(s->region, region) == 0 &&
+            strcmp(s->service, service) == 0) {
+            s->last_use = c->tick;
+            memcpy(key, s->key, 32);
+            return;
+        }
+        if (!s->used || (victim->used && s->last_use < victim->last_use))
+            victim = s;
+    }
+    kg_wipe(victim, sizeof *victim);
+    sigv4_derive_key(secret, date8, region, service, victim->key);
+    victim->used = 1;
+    victim->last_use = c->tick;
+    victim->secret_len = slen;
+    memcpy(victim->secret, secret, slen);
+    memcpy(victim->date8, date8, 9);
+    memcpy(victim->region, region, strlen(region) + 1);    /* length checked above */
+    memcpy(victim->service, service, strlen(service) + 1); /* length checked above */
+    memcpy(key, victim->key, 32);
+}
+
+/* ---- canonical pieces ------------------------------------------------------- */
+
+struct canon_header {
+    char *name; /* lower-cased, owned */
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+    size_t order; /* position in the request, to keep duplicates in order */
+};
+
+struct canon_param {
+    char *name; /* encoded, owned */
+    char *value; /* encoded, owned */
+};
+
+static int header_cmp(const void *a, const void *b)
+{
+    const struct canon_header *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int param_cmp(const void *a, const void *b)
+{
+    const struct canon_param *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* Appends a header value trimmed, with internal whitespace runs (including
+ * obsolete line folding) collapsed to one space. */
+static enum kg_err append_header_value(struct kg_buf *b, const char *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_space(v[i]))
+        i++;
+    while (n > i && is_space(v[n - 1]))
+        n--;
+    int pending_space = 0;
+    for (; i < n; i++) {
+        if (is_space(v[i])) {
+            pending_space = 1;
+            continue;
+        }
+        if (pending_space) {
+            enum kg_err err = kg_buf_append_char(b, ' ');
+            if (err != KG_OK)
+                return err;
+            pending_space = 0;
+        }
+        enum kg_err err = kg_buf_append_char(b, v[i]);
+        if (err != KG_OK)
+            return err;
+    }
+    return KG_OK;
+}
+
+/* RFC 3986 5.2.4 dot-segment removal plus collapsing of empty segments; a
+ * trailing slash survives. Writes the normalized raw path to out. */
+static enum kg_err normalize_path(struct kg_buf *out, const char *p, size_t n)
+{
+    /* segment start offsets in out, to pop on ".." */
+    size_t stack[256];
+    size_t depth = 0;
+    enum kg_err err = kg_buf_append_char(out, '/');
+    size_t i = 0;
+    int trailing = n > 0 && p[n - 1] == '/';
+    while (i < n && err == KG_OK) {
+        while (i < n && p[i] == '/')
+            i++;
+        size_t s = i;
+        while (i < n && p[i] != '/')
+            i++;
+        size_t len = i - s;
+        if (len == 0 || (len == 1 && p[s] == '.'))
+            continue;
+        if (len == 2 && p[s] == '.' && p[s + 1] == '.') {
+            if (depth > 0)
+                kg_buf_truncate(out, stack[--depth]);
+            continue;
+        }
+        if (depth == sizeof stack / sizeof stack[0])
+            return KG_ERR_BAD_REQUEST;
+        stack[depth++] = out->len;
+        if (out->len > 1)
+            err = kg_buf_append_char(out, '/');
+        if (err == KG_OK)
+            err = kg_buf_append(out, p + s, len);
+    }
+    if (err == KG_OK && trailing && out->len > 1)
+        err = kg_buf_append_char(out, '/');
+    return err;
+}
+
+static enum kg_err canonical_uri(struct kg_buf *cr, const struct sigv4_request *req,
+                                 unsigned flags)
+{
+    if (req->path_len == 0)
+        return kg_buf_append_char(cr, '/');
+    if (!(flags & SIGV4_NORMALIZE_PATH))
+        return kg_uri_encode(cr, req->path, req->path_len, 1);
+    struct kg_buf norm;
+    kg_buf_init(&norm, SIGV4_MAX_STRING);
+    enum kg_err err = normalize_path(&norm, req->path, req->path_len);
+    if (err == KG_OK)
+        err = kg_uri_encode(cr, norm.data, norm.len, 1);
+    kg_buf_free(&norm);
+    return err;
+}
+
+static int valid_header_name(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        /* RFC 9110 token characters */
+        if (!(kg_uri_unreserved(c) || strchr("!#$%&'*+^`|", c)) || c == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the signer -------------------------------------------------------------- */
+
+struct sign_state {
+    struct canon_header headers[SIGV4_MAX_HEADERS + 3];
+    size_t header_count;
+    struct canon_param params[SIGV4_MAX_PARAMS + 8];
+    size_t param_count;
+};
+
+static void state_free(struct sign_state *st)
+{
+    for (size_t i = 0; i < st->header_count; i++)
+        free(st->headers[i].name);
+    for (size_t i = 0; i < st->param_count; i++) {
+        free(st->params[i].name);
+        free(st->params[i].value);
+    }
+}
+
+static enum kg_err add_header(struct sign_state *st, const char *name, size_t name_len,
+                              const char *value, size_t value_len)
+{
+    if (st->header_count >= sizeof st->headers / sizeof st->headers[0])
+        return KG_ERR_BAD_REQUEST;
+    if (!valid_header_name(name, name_len))
+        return KG_ERR_BAD_REQUEST;
+    struct canon_header *h = &st->headers[st->header_count];
+    h->name = kg_strndup(name, name_len);
+    for (size_t i = 0; i < name_len; i++)
+        if (h->name[i] >= 'A' && h->name[i] <= 'Z')
+            h->name[i] = (char)(h->name[i] - 'A' + 'a');
+    h->name_len = name_len;
+    h->value = value;
+    h->value_len = value_len;
+    h->order = st->header_count++;
+    return KG_OK;
+}
+
+static enum kg_err add_param(struct sign_state *st, const char *name, size_t name_len,
+                             const char *value, size_t value_len)
+{
+    if (st->param_count >= sizeof st->params / sizeof st->params[0])
+        return KG_ERR_BAD_REQUEST;
+    struct kg_buf n, v;
+    kg_buf_init(&n, SIGV4_MAX_STRING);
+    kg_buf_init(&v, SIGV4_MAX_STRING);
+    enum kg_err err = kg_uri_encode(&n, name, name_len, 0);
+    if (err == KG_OK)
+        err = kg_uri_encode(&v, value, value_len, 0);
+    if (err != KG_OK) {
+        kg_buf_free(&n);
+        kg_buf_free(&v);
+        return err;
+    }
+    st->params[st->param_count].name = kg_buf_take(&n, NULL);
+    st->params[st->param_count].value = kg_buf_take(&v, NULL);
+    st->param_count++;
+    return KG_OK;
+}
+
+static enum kg_err append_params(struct kg_buf *b, const struct canon_param *p, size_t count)
+{
+    enum kg_err err = KG_OK;
+    for (size_t i = 0; i < count && err == KG_OK; i++) {
+        if (i)
+            err = kg_buf_append_char(b, '&');
+        if (err == KG_OK)
+            err = kg_buf_append_str(b, p[i].name);
+        if (err == KG_OK)
+            err = kg_buf_append_char(b, '=');
+        if (err == KG_OK)
+            err = kg_buf_append_str(b, p[i].value);
+    }
+    return err;
+}
+
+static int has_token(const struct sigv4_credentials *c)
+{
+    return c->session_token && c->session_token[0];
+}
+
+void sigv4_result_init(struct sigv4_result *r)
+{
+    memset(r, 0, sizeof *r);
+    kg_buf_init(&r->canonical_request, SIGV4_MAX_STRING);
+    kg_buf_init(&r->string_to_sign, SIGV4_MAX_STRING);
+    kg_buf_init(&r->signed_headers, SIGV4_MAX_STRING);
+    kg_buf_init(&r->authorization, SIGV4_MAX_STRING);
+    kg_buf_init(&r->query, SIGV4_MAX_STRING);
+}
+
+void sigv4_result_cleanup(struct sigv4_result *r)
+{
+    kg_buf_free(&r->canonical_request);
+    kg_buf_free(&r->string_to_sign);
+    kg_buf_free(&r->signed_headers);
+    kg_buf_free(&r->authorization);
+    /* The query may carry the session token. */
+    r->query.flags |= KG_BUF_SECRET;
+    kg_buf_free(&r->query);
+}
+
+static enum kg_err check_context(const struct sigv4_context *ctx,
+                                 const struct sigv4_request *req)
+{
+    const struct sigv4_credentials *c = ctx->creds;
+    if (!c || !c->access_key_id || !c->access_key_id[0] || !c->secret_access_key ||
+        !c->secret_access_key[0] || !ctx->region || !ctx->region[0] || !ctx->service ||
+        !ctx->service[0] || !req->method || !req->method[0])
+        return KG_ERR_BAD_REQUEST;
+    if (req->header_count > SIGV4_MAX_HEADERS || req->param_count > SIGV4_MAX_PARAMS)
+        return KG_ERR_BAD_REQUEST;
+    /* Characters that would break the line-oriented formats. */
+    if (strpbrk(c->access_key_id, "\r\n/") || strpbrk(ctx->region, "\r\n/") ||
+        strpbrk(ctx->service, "\r\n/"))
+        return KG_ERR_BAD_REQUEST;
+    return KG_OK;
+}
+
+/* presign_expires_s < 0 selects header mode. */
+static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv4_request *req,
+                              int64_t presign_expires_s, struct sigv4_result *out)
+{
+    enum kg_err err = check_context(ctx, req);
+    if (err != KG_OK)
+        return err;
+    const int presign = presign_expires_s >= 0;
+    const struct sigv4_credentials *creds = ctx->creds;
+    const int sign_token = has_token(creds) && !(ctx->flags & SIGV4_OMIT_SESSION_TOKEN);
+
+    struct sign_state *st = kg_calloc(1, sizeof *st);
+    char scope[256];
+    char date8[9];
+    char expires[24];
+    struct kg_buf credential;
+    kg_buf_init(&credential, SIGV4_MAX_STRING);
+
+    kg_time_format_amz(ctx->now_epoch_s, out->amz_date);
+    memcpy(date8, out->amz_date, 8);
+    date8[8] = '\0';
+    int sn = snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", date8, ctx->region,
+                      ctx->service);
+    if (sn < 0 || (size_t)sn >= sizeof scope) {
+        err = KG_ERR_BAD_REQUEST;
+        goto cleanup;
+    }
+
+    if (ctx->flags & SIGV4_HASH_BODY)
+        kg_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
+                      out->payload_hash);
+    else
+        memcpy(out->payload_hash, SIGV4_EMPTY_SHA256, sizeof SIGV4_EMPTY_SHA256);
+
+    /* Headers: the request's, plus what header mode adds. */
+    for (size_t i = 0; i < req->header_count && err == KG_OK; i++)
+        err = add_header(st, req->headers[i].name, req->headers[i].name_len,
+                         req->headers[i].value, req->headers[i].value_len);
+    if (err != KG_OK)
+        goto cleanup;
+    out->added_count = 0;
+    if (!presign) {
+        out->added[out->added_count++] =
+            (struct sigv4_header){"X-Amz-Date", 10, out->amz_date, KG_AMZ_DATE_LEN};
+        if (has_token(creds))
+            out->added[out->added_count++] = (struct sigv4_header){
+                "X-Amz-Security-Token", 20, creds->session_token, strlen(creds->session_token)};
+        if (ctx->flags & SIGV4_ADD_CONTENT_SHA256)
+            out->added[out->added_count++] =
+                (struct sigv4_header){"x-amz-content-sha256", 20, out->payload_hash, 64};
+        for (size_t i = 0; i < out->added_count && err == KG_OK; i++) {
+            const struct sigv4_header *h = &out->added[i];
+            if (h->value == creds->session_token && !sign_token)
+                continue; /* the token is sent, not signed */
+            err = add_header(st, h->name, h->name_len, h->value, h->value_len);
+        }
+        if (err != KG_OK)
+            goto cleanup;
+    }
+    qsort(st->headers, st->header_count, sizeof st->headers[0], header_cmp);
+
+    /* Signed headers: distinct names in order. */
+    for (size_t i = 0; i < st->header_count && err == KG_OK; i++) {
+        if (i && strcmp(st->headers[i].name, st->headers[i - 1].name) == 0)
+            continue;
+        if (out->signed_headers.len)
+            err = kg_buf_append_char(&out->signed_headers, ';');
+        if (err == KG_OK)
+            err = kg_buf_append_str(&out->signed_headers, st->headers[i].name);
+    }
+    if (err != KG_OK)
+        goto cleanup;
+
+    /* Query parameters: the request's, plus what presigning adds. */
+    for (size_t i = 0; i < req->param_count && err == KG_OK; i++)
+        err = add_param(st, req->params[i].name, req->params[i].name_len, req->params[i].value,
+                        req->params[i].value_len);
+    if (err == KG_OK && presign) {
+        if (presign_expires_s < 1 || presign_expires_s > SIGV4_MAX_EXPIRES_S) {
+            err = KG_ERR_BAD_REQUEST;
+            goto cleanup;
+        }
+        snprintf(expires, sizeof expires, "%lld", (long long)presign_expires_s);
+        err = kg_buf_appendf(&credential, "%s/%s", creds->access_key_id, scope);
+        if (err == KG_OK)
+            err = add_param(st, "X-Amz-Algorithm", 15, SIGV4_ALGORITHM,
+                            sizeof SIGV4_ALGORITHM - 1);
+        if (err == KG_OK)
+            err = add_param(st, "X-Amz-Credential", 16, credential.data, credential.len);
+        if (err == KG_OK)
+            err = add_param(st, "X-Amz-Date", 10, out->amz_date, KG_AMZ_DATE_LEN);
+        if (err == KG_OK)
+            err = add_param(st, "X-Amz-Expires", 13, expires, strlen(expires));
+        if (err == KG_OK)
+            err = add_param(st, "X-Amz-SignedHeaders", 19, out->signed_headers.data,
+                            out->signed_headers.len);
+        if (err == KG_OK && sign_token)
+            err = add_param(st, "X-Amz-Security-Token", 20, creds->session_token,
+                            strlen(creds->session_token));
+    }
+    if (err != KG_OK)
+        goto cleanup;
+    qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
+
+    /* Canonical request. */
+    struct kg_buf *cr = &out->canonical_request;
+    err = kg_buf_append_str(cr, req->method);
+    if (err == KG_OK)
+        err = kg_buf_append_char(cr, '\n');
+    if (err == KG_OK)
+        err = canonical_uri(cr, req, ctx->flags);
+    if (err == KG_OK)
+        err = kg_buf_append_char(cr, '\n');
+    if (err == KG_OK)
+        err = append_params(cr, st->params, st->param_count);
+    if (err == KG_OK)
+        err = kg_buf_append_char(cr, '\n');
+    for (size_t i = 0; i < st->header_count && err == KG_OK; i++) {
+        const struct canon_header *h = &st->headers[i];
+        int first = i == 0 || strcmp(h->name, st->headers[i - 1].name) != 0;
+        int last = i + 1 == st->header_count || strcmp(h->name, st->headers[i + 1].name) != 0;
+        if (first) {
+            err = kg_buf_append(cr, h->name, h->name_len);
+            if (err == KG_OK)
+                err = kg_buf_append_char(cr, ':');
+        } else {
+            err = kg_buf_append_char(cr, ',');
+        }
+        if (err == KG_OK)
+            err = append_header_value(cr, h->value, h->value_len);
+        if (err == KG_OK && last)
+            err = kg_buf_append_char(cr, '\n');
+    }
+    if (err == KG_OK)
+        err = kg_buf_appendf(cr, "\n%s\n%s", out->signed_headers.data, out->payload_hash);
+    if (err != KG_OK)
+        goto cleanup;
+
+    /* String to sign and signature. */
+    char cr_hash[65];
+    kg_sha256_hex(cr->data, cr->len, cr_hash);
+    err = kg_buf_appendf(&out->string_to_sign, SIGV4_ALGORITHM "\n%s\n%s\n%s", out->amz_date,
+                         scope, cr_hash);
+    if (err != KG_OK)
+        goto cleanup;
+    unsigned char key[32], sig[32];
+    signing_key(creds->secret_access_key, date8, ctx->region, ctx->service, key);
+    kg_hmac_sha256(key, sizeof key, out->string_to_sign.data, out->string_to_sign.len, sig);
+    kg_wipe(key, sizeof key);
+    kg_hex_lower(sig, sizeof sig, out->signature);
+
+    if (presign) {
+        /* Final query: canonical params plus the signature (and an unsigned token),
+         * re-sorted so X-Amz-Signature sits at its sorted place. */
+        err = add_param(st, "X-Amz-Signature", 15, out->signature, 64);
+        if (err == KG_OK && has_token(creds) && !sign_token)
+            err = add_param(st, "X-Amz-Security-Token", 20, creds->session_token,
+                            strlen(creds->session_token));
+        if (err == KG_OK) {
+            qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
+            err = append_params(&out->query, st->params, st->param_count);
+        }
+    } else {
+        err = kg_buf_appendf(&out->authorization,
+                             SIGV4_ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                             creds->access_key_id, scope, out->signed_headers.data,
+                             out->signature);
+    }
+
+cleanup:
+    kg_buf_free(&credential);
+    state_free(st);
+    free(st);
+    return err;
+}
+
+enum kg_err sigv4_sign_headers(const struct sigv4_context *ctx, const struct sigv4_request *req,
+                               struct sigv4_result *out)
+{
+    return sigv4_sign(ctx, req, -1, out);
+}
+
+enum kg_err sigv4_presign(const struct sigv4_context *ctx, const struct sigv4_request *req,
+                          int64_t expires_s, struct sigv4_result *out)
+{
+    if (expires_s < 1 || expires_s > SIGV4_MAX_EXPIRES_S)
+        return KG_ERR_BAD_REQUEST;
+    return sigv4_sign(ctx, req, expires_s, out);
+}

@@ -1,0 +1,4 @@
+# aws/: SigV4, credentials, transport, the KVS client and its caches.
+target_sources(kvsgate_lib PRIVATE
+  aws/presign.c
+  aws/sigv4.c)

@@ -1,0 +1,53 @@
+/* kvsgate: bounded byte buffers (after curl's dynbuf).
+ *
+ * A kg_buf grows on demand up to a hard maximum fixed at init; an append that
+ * would pass the maximum fails with KG_ERR_PAYLOAD_TOO_LARGE and leaves the
+ * buffer as it was. `data` is never NULL and always NUL-terminated (an empty
+ * buffer points at a shared ""), so it can be used as a C string when no NUL
+ * was appended.
+ *
+ * A buffer made with kg_buf_init_fixed uses caller storage and never grows;
+ * a secret buffer (kg_buf_init_secret) wipes memory it lets go of.
+ * Not thread-safe: a buffer belongs to one thread at a time.
+ */
+#ifndef KG_CORE_BUF_H
+#define KG_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct kg_buf {
+    char *data;
+    size_t len;
+    size_t cap;     /* bytes allocated (including room for the NUL) */
+    size_t max_len; /* hard maximum of len */
+    unsigned flags;
+};
+
+#define KG_BUF_FIXED 1u  /* storage belongs to the caller */
+#define KG_BUF_SECRET 2u /* wipe on grow, reset and free */
+
+void kg_buf_init(struct kg_buf *b, size_t max_len);
+void kg_buf_init_secret(struct kg_buf *b, size_t max_len);
+/* Uses storage[0..cap); max_len is cap - 1. */
+void kg_buf_init_fixed(struct kg_buf *b, char *storage, size_t cap);
+void kg_buf_free(struct kg_buf *b);
+/* Empties the buffer, keeping its memory. */
+void kg_buf_reset(struct kg_buf *b);
+/* Shortens the contents to len bytes (no-op when len >= b->len). */
+void kg_buf_truncate(struct kg_buf *b, size_t len);
+
+KG_WARN_UNUSED enum kg_err kg_buf_append(struct kg_buf *b, const void *p, size_t n);
+KG_WARN_UNUSED enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s);
+KG_WARN_UNUSED enum kg_err kg_buf_append_char(struct kg_buf *b, char c);
+KG_WARN_UNUSED enum kg_err kg_buf_appendf(struct kg_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+KG_WARN_UNUSED enum kg_err kg_buf_vappendf(struct kg_buf *b, const char *fmt, va_list ap);
+
+/* Moves the contents out as a malloc'ed NUL-terminated string and empties the
+ * buffer; *len_out (optional) gets the length. Works for fixed buffers too (copies). */
+char *kg_buf_take(struct kg_buf *b, size_t *len_out);
+
+#endif

@@ -1,0 +1,38 @@
+/* kvsgate: the OpenSSL helper for hashing, HMAC, randomness and comparisons.
+ *
+ * SHA-256 and HMAC-SHA256 run on per-thread reused contexts made from
+ * algorithms fetched once (see ../shared/notes/LIBRARIES.md §4: explicit
+ * fetching and reuse is ~3x faster than the one-shot APIs and scales across
+ * threads). Thread-safe; contexts are freed when their thread exits.
+ *
+ * These calls cannot fail short of memory exhaustion, in which case they abort
+ * like kg_malloc.
+ */
+#ifndef KG_CORE_CRYPTO_H
+#define KG_CORE_CRYPTO_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+#define KG_SHA256_LEN 32
+
+/* Fetches the algorithms. Called by the first user anyway; call it at start-up
+ * before threads exist to keep the first request fast. */
+void kg_crypto_init(void);
+
+void kg_sha256(const void *p, size_t n, unsigned char out[KG_SHA256_LEN]);
+/* Lower-case hex SHA-256 (out: 65 bytes). */
+void kg_sha256_hex(const void *p, size_t n, char out[2 * KG_SHA256_LEN + 1]);
+void kg_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
+                    unsigned char out[KG_SHA256_LEN]);
+
+/* Constant-time equality of two n-byte regions (CRYPTO_memcmp). 1 when equal. */
+int kg_ct_equal(const void *a, const void *b, size_t n);
+/* Constant-time equality of two strings; the length is not hidden. */
+int kg_ct_streq(const char *a, const char *b);
+
+/* Cryptographically secure random bytes. KG_ERR_INTERNAL if the DRBG fails. */
+KG_WARN_UNUSED enum kg_err kg_random_bytes(void *out, size_t n);
+
+#endif

@@ -1,0 +1,42 @@
+/* kvsgate: byte encodings: hex, RFC 3986 percent-encoding, base64 and base64url.
+ *
+ * Decoders are strict: anything outside the alphabet, bad padding or non-zero
+ * trailing bits fail. libjwt's decoder skips junk, which lets one signature be
+ * written many ways; ours does not.
+ */
+#ifndef KG_CORE_ENCODE_H
+#define KG_CORE_ENCODE_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
+void kg_hex_lower(const unsigned char *in, size_t n, char *out);
+
+/* True for SigV4's unreserved set: A-Z a-z 0-9 - . _ ~ */
+int kg_uri_unreserved(unsigned char c);
+
+/* Appends s[0..n) percent-encoded with upper-case hex; everything but the
+ * unreserved set is encoded. With keep_slash, '/' is kept (URI paths). */
+KG_WARN_UNUSED enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n,
+                                         int keep_slash);
+
+/* Appends the percent-decoding of s[0..n). With plus_is_space, '+' becomes ' '
+ * (form encoding). A '%' not followed by two hex digits fails with
+ * KG_ERR_BAD_REQUEST. The output may contain any byte, NUL included. */
+KG_WARN_UNUSED enum kg_err kg_uri_decode(struct kg_buf *out, const char *s, size_t n,
+                                         int plus_is_space);
+
+/* Standard base64 with padding. */
+KG_WARN_UNUSED enum kg_err kg_base64_encode(struct kg_buf *out, const unsigned char *in,
+                                            size_t n);
+/* base64url without padding (JWT, JWK). */
+KG_WARN_UNUSED enum kg_err kg_base64url_encode(struct kg_buf *out, const unsigned char *in,
+                                               size_t n);
+/* Strict decoders; KG_ERR_BAD_REQUEST on malformed input. Standard base64
+ * requires correct padding; base64url refuses padding. */
+KG_WARN_UNUSED enum kg_err kg_base64_decode(struct kg_buf *out, const char *in, size_t n);
+KG_WARN_UNUSED enum kg_err kg_base64url_decode(struct kg_buf *out, const char *in, size_t n);
+
+#endif

@@ -1,0 +1,61 @@
+/* kvsgate: structured logs, one JSON object per line on stderr.
+ *
+ *     struct kg_log_line l;
+ *     if (kg_log_begin(&l, KG_LOG_WARN, "creds_refresh_failed")) {
+ *         kg_log_str(&l, "source", "imds");
+ *         kg_log_int(&l, "retry_in_s", 30);
+ *         kg_log_end(&l);
+ *     }
+ *
+ * kg_log_begin returns 0 when the level is off, so nothing is formatted (redis's
+ * rule: check the level before doing work). A line is built in a fixed 4 KiB
+ * stack buffer (longer values are cut and the line gets "truncated":true) and
+ * written with one write(2), so lines from several threads never interleave.
+ *
+ * Never pass a secret (keys, tokens, signatures, passwords, JWTs) to these
+ * functions; tests grep the log for them.
+ */
+#ifndef KG_CORE_LOG_H
+#define KG_CORE_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum kg_log_level { KG_LOG_DEBUG = 0, KG_LOG_INFO, KG_LOG_WARN, KG_LOG_ERROR, KG_LOG_OFF };
+
+#define KG_LOG_LINE_MAX 4096
+
+struct kg_log_line {
+    char buf[KG_LOG_LINE_MAX];
+    size_t len;
+    int truncated;
+};
+
+/* Process-wide settings; set them at start-up before threads run. */
+void kg_log_set_level(enum kg_log_level level);
+enum kg_log_level kg_log_get_level(void);
+void kg_log_set_fd(int fd);
+/* Parses "debug", "info", "warn", "error", "off". -1 when unknown. */
+int kg_log_level_parse(const char *s);
+
+int kg_log_enabled(enum kg_log_level level);
+
+int kg_log_begin(struct kg_log_line *l, enum kg_log_level level, const char *event);
+void kg_log_str(struct kg_log_line *l, const char *key, const char *value);
+void kg_log_strn(struct kg_log_line *l, const char *key, const char *value, size_t n);
+void kg_log_int(struct kg_log_line *l, const char *key, int64_t value);
+void kg_log_bool(struct kg_log_line *l, const char *key, int value);
+void kg_log_null(struct kg_log_line *l, const char *key);
+void kg_log_end(struct kg_log_line *l);
+
+/* A line with one "msg" field. */
+void kg_log_msg(enum kg_log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Appends s[0..n) to out as the inside of a JSON string (no quotes), escaping
+ * quotes, backslashes, control characters and bytes that are not valid UTF-8
+ * (as \ufffd). Returns the number of bytes written, stopping before cap;
+ * *consumed (optional) gets how many input bytes were escaped. */
+size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed);
+
+#endif

@@ -1,0 +1,10 @@
+# core/: the base layer every other layer may use (errors, buffers, encodings,
+# time, logging, the OpenSSL helper). It depends on nothing of ours.
+target_sources(kvsgate_lib PRIVATE
+  core/buf.c
+  core/crypto.c
+  core/encode.c
+  core/err.c
+  core/log.c
+  core/mem.c
+  core/timeutil.c)

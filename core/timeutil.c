@@ -1,0 +1,183 @@
+#include "core/timeutil.h"
+
+#include <string.h>
+#include <time.h>
+
+int64_t kg_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+int64_t kg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kg_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kg_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void time_utc(int64_t epoch_s, struct tm *tm)
+{
+    time_t t = (time_t)epoch_s;
+    if (!gmtime_r(&t, tm))
+        memset(tm, 0, sizeof *tm);
+}
+
+/* Writes v as exactly `width` decimal digits (v is in range by construction). */
+static char *put_digits(char *out, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return out + width;
+}
+
+void kg_time_format_amz(int64_t epoch_s, char *out)
+{
+    struct tm tm;
+    time_utc(epoch_s, &tm);
+    char *p = put_digits(out, (tm.tm_year + 1900) % 10000, 4);
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    p = put_digits(p, tm.tm_min, 2);
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+static char *format_iso(char *out, const struct tm *tm)
+{
+    char *p = put_digits(out, (tm->tm_year + 1900) % 10000, 4);
+    *p++ = '-';
+    p = put_digits(p, tm->tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm->tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm->tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm->tm_min, 2);
+    *p++ = ':';
+    return put_digits(p, tm->tm_sec, 2);
+}
+
+void kg_time_format_iso8601(int64_t epoch_s, char *out)
+{
+    struct tm tm;
+    time_utc(epoch_s, &tm);
+    char *p = format_iso(out, &tm);
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+void kg_time_format_iso8601_ms(int64_t epoch_ms, char *out)
+{
+    struct tm tm;
+    time_utc(epoch_ms / 1000, &tm);
+    char *p = format_iso(out, &tm);
+    *p++ = '.';
+    p = put_digits(p, (int)(epoch_ms % 1000), 3);
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+/* Reads exactly n decimal digits. */
+static int time_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static enum kg_err time_from_fields(int y, int mo, int d, int h, int mi, int se, int64_t *out)
+{
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        se > 60)
+        return KG_ERR_BAD_REQUEST;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo == 2 && d == 29 && !leap)
+        return KG_ERR_BAD_REQUEST;
+    struct tm tm = {0};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se > 59 ? 59 : se;
+    *out = (int64_t)timegm(&tm);
+    return KG_OK;
+}
+
+enum kg_err kg_time_parse_amz(const char *s, int64_t *epoch_s)
+{
+    int y, mo, d, h, mi, se;
+    if (!s || strlen(s) != KG_AMZ_DATE_LEN || s[8] != 'T' || s[15] != 'Z')
+        return KG_ERR_BAD_REQUEST;
+    if (!time_digits(s, 4, &y) || !time_digits(s + 4, 2, &mo) || !time_digits(s + 6, 2, &d) ||
+        !time_digits(s + 9, 2, &h) || !time_digits(s + 11, 2, &mi) ||
+        !time_digits(s + 13, 2, &se))
+        return KG_ERR_BAD_REQUEST;
+    return time_from_fields(y, mo, d, h, mi, se, epoch_s);
+}
+
+enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s)
+{
+    int y, mo, d, h, mi, se;
+    if (!s || strlen(s) < 20)
+        return KG_ERR_BAD_REQUEST;
+    if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
+        return KG_ERR_BAD_REQUEST;
+    if (!time_digits(s, 4, &y) || !time_digits(s + 5, 2, &mo) || !time_digits(s + 8, 2, &d) ||
+        !time_digits(s + 11, 2, &h) || !time_digits(s + 14, 2, &mi) ||
+        !time_digits(s + 17, 2, &se))
+        return KG_ERR_BAD_REQUEST;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return KG_ERR_BAD_REQUEST;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    int64_t offset_s = 0;
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        offset_s = 0;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh, om;
+        if (!time_digits(p + 1, 2, &oh) || !time_digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            return KG_ERR_BAD_REQUEST;
+        offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+    } else {
+        return KG_ERR_BAD_REQUEST;
+    }
+    int64_t t;
+    enum kg_err err = time_from_fields(y, mo, d, h, mi, se, &t);
+    if (err != KG_OK)
+        return err;
+    *epoch_s = t - offset_s;
+    return KG_OK;
+}

@@ -1,0 +1,37 @@
+/* kvsgate: clocks and the three time formats we read and write.
+ *
+ * Anything that signs or validates takes the time as an argument (now_epoch_s)
+ * so tests pin the clock; only the outermost callers read the system clock.
+ * Formatting uses gmtime_r/timegm, never gmtime.
+ */
+#ifndef KG_CORE_TIMEUTIL_H
+#define KG_CORE_TIMEUTIL_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+/* Wall clock. */
+int64_t kg_now_s(void);
+int64_t kg_now_ms(void);
+/* Monotonic clock for deadlines and durations. */
+int64_t kg_mono_ms(void);
+int64_t kg_mono_us(void);
+
+#define KG_AMZ_DATE_LEN 16 /* YYYYMMDDTHHMMSSZ */
+#define KG_ISO8601_LEN 20  /* YYYY-MM-DDTHH:MM:SSZ */
+
+/* SigV4's X-Amz-Date form; out needs KG_AMZ_DATE_LEN + 1 bytes. */
+void kg_time_format_amz(int64_t epoch_s, char *out);
+/* RFC 3339 UTC with second precision; out needs KG_ISO8601_LEN + 1 bytes. */
+void kg_time_format_iso8601(int64_t epoch_s, char *out);
+/* RFC 3339 UTC with milliseconds (log lines); out needs 25 bytes. */
+void kg_time_format_iso8601_ms(int64_t epoch_ms, char *out);
+
+/* Strict YYYYMMDDTHHMMSSZ. KG_ERR_BAD_REQUEST on anything else. */
+KG_WARN_UNUSED enum kg_err kg_time_parse_amz(const char *s, int64_t *epoch_s);
+/* RFC 3339 / ISO 8601 as AWS emits it: YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM).
+ * Fractions are dropped. KG_ERR_BAD_REQUEST on anything else. */
+KG_WARN_UNUSED enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s);
+
+#endif

@@ -1,0 +1,287 @@
+/* core/: bounded buffers, encodings, time formats, log escaping, the error table. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/encode.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "testlib.h"
+
+static void test_buf_refuses_appends_past_its_maximum(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 8);
+    T_INTEQ(kg_buf_append_str(&b, "12345"), KG_OK);
+    T_INTEQ(kg_buf_append_str(&b, "6789"), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_STREQ(b.data, "12345"); /* unchanged by the failed append */
+    T_INTEQ(kg_buf_append_str(&b, "678"), KG_OK);
+    T_STREQ(b.data, "12345678");
+    T_INTEQ(kg_buf_append_char(&b, 'x'), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_INTEQ(kg_buf_appendf(&b, "%d", 1), KG_ERR_PAYLOAD_TOO_LARGE);
+    kg_buf_free(&b);
+}
+
+static void test_buf_fixed_never_allocates(void)
+{
+    char storage[6];
+    struct kg_buf b;
+    kg_buf_init_fixed(&b, storage, sizeof storage);
+    T_INTEQ(kg_buf_appendf(&b, "%s", "abcde"), KG_OK);
+    T_CHECK(b.data == storage);
+    T_INTEQ(kg_buf_append_char(&b, 'f'), KG_ERR_PAYLOAD_TOO_LARGE);
+    char *copy = kg_buf_take(&b, NULL);
+    T_STREQ(copy, "abcde");
+    free(copy);
+    T_INTEQ(b.len, 0);
+}
+
+static void test_buf_grows_and_takes(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 1 << 20);
+    for (int i = 0; i < 1000; i++)
+        T_INTEQ(kg_buf_appendf(&b, "%03d", i % 1000), KG_OK);
+    T_INTEQ(b.len, 3000);
+    size_t len;
+    char *s = kg_buf_take(&b, &len);
+    T_INTEQ(len, 3000);
+    T_CHECK(memcmp(s, "000001002", 9) == 0);
+    free(s);
+    T_STREQ(b.data, ""); /* an emptied buffer is still a valid string */
+    kg_buf_free(&b);
+}
+
+static void test_uri_encode_follows_sigv4(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 1024);
+    const char in[] = "a-z_A.Z~0 9/+=:!*'()%\xe1\x88\xb4";
+    T_INTEQ(kg_uri_encode(&b, in, strlen(in), 0), KG_OK);
+    T_STREQ(b.data, "a-z_A.Z~0%209%2F%2B%3D%3A%21%2A%27%28%29%25%E1%88%B4");
+    kg_buf_reset(&b);
+    T_INTEQ(kg_uri_encode(&b, "/a b/c", 6, 1), KG_OK);
+    T_STREQ(b.data, "/a%20b/c");
+    kg_buf_free(&b);
+}
+
+static void test_uri_decode_is_strict(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 1024);
+    T_INTEQ(kg_uri_decode(&b, "a%20b+c%2f", 10, 0), KG_OK);
+    T_STREQ(b.data, "a b+c/");
+    kg_buf_reset(&b);
+    T_INTEQ(kg_uri_decode(&b, "a+b", 3, 1), KG_OK);
+    T_STREQ(b.data, "a b");
+    kg_buf_reset(&b);
+    T_INTEQ(kg_uri_decode(&b, "%2", 2, 0), KG_ERR_BAD_REQUEST);
+    kg_buf_reset(&b);
+    T_INTEQ(kg_uri_decode(&b, "%zz", 3, 0), KG_ERR_BAD_REQUEST);
+    kg_buf_reset(&b);
+    T_INTEQ(kg_uri_decode(&b, "%00", 3, 0), KG_OK);
+    T_INTEQ(b.len, 1);
+    kg_buf_free(&b);
+}
+
+static void test_base64_round_trips_and_rejects_junk(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 1024);
+    const unsigned char raw[] = {0xfb, 0xff, 0x00, 'a', 'b'};
+    for (size_t n = 0; n <= sizeof raw; n++) {
+        kg_buf_reset(&b);
+        T_INTEQ(kg_base64url_encode(&b, raw, n), KG_OK);
+        T_CHECK(strchr(b.data, '=') == NULL);
+        struct kg_buf d;
+        kg_buf_init(&d, 64);
+        T_INTEQ(kg_base64url_decode(&d, b.data, b.len), KG_OK);
+        T_MEMEQ(d.data, d.len, raw, n);
+        kg_buf_free(&d);
+        kg_buf_reset(&b);
+        T_INTEQ(kg_base64_encode(&b, raw, n), KG_OK);
+        T_INTEQ(b.len % 4, 0);
+        kg_buf_init(&d, 64);
+        T_INTEQ(kg_base64_decode(&d, b.data, b.len), KG_OK);
+        T_MEMEQ(d.data, d.len, raw, n);
+        kg_buf_free(&d);
+    }
+    kg_buf_reset(&b);
+    T_INTEQ(kg_base64_encode(&b, (const unsigned char *)"foobar", 6), KG_OK);
+    T_STREQ(b.data, "Zm9vYmFy");
+    static const char *bad_url[] = {"Zm9v YmFy", "Zm9vYmFy=", "Zm9vY", "Zm9+", "Zm9/", "Zh", "a"};
+    for (size_t i = 0; i < T_COUNT(bad_url); i++) {
+        kg_buf_reset(&b);
+        if (kg_base64url_decode(&b, bad_url[i], strlen(bad_url[i])) != KG_ERR_BAD_REQUEST)
+            t_fail(__FILE__, __LINE__, "base64url accepted '%s'", bad_url[i]);
+    }
+    static const char *bad_std[] = {"Zm9vYmE", "Zm9v-mFy", "Zg=", "Zh==", "Z===", "=Zg="};
+    for (size_t i = 0; i < T_COUNT(bad_std); i++) {
+        kg_buf_reset(&b);
+        if (kg_base64_decode(&b, bad_std[i], strlen(bad_std[i])) != KG_ERR_BAD_REQUEST)
+            t_fail(__FILE__, __LINE__, "base64 accepted '%s'", bad_std[i]);
+    }
+    kg_buf_free(&b);
+}
+
+static void test_time_formats_round_trip(void)
+{
+    char amz[KG_AMZ_DATE_LEN + 1], iso[KG_ISO8601_LEN + 1], ms[25];
+    kg_time_format_amz(1440938160, amz);
+    T_STREQ(amz, "20150830T123600Z");
+    kg_time_format_iso8601(1440938160, iso);
+    T_STREQ(iso, "2015-08-30T12:36:00Z");
+    kg_time_format_iso8601_ms(1440938160123LL, ms);
+    T_STREQ(ms, "2015-08-30T12:36:00.123Z");
+    int64_t t = 0;
+    T_INTEQ(kg_time_parse_amz("20150830T123600Z", &t), KG_OK);
+    T_INTEQ(t, 1440938160);
+    T_INTEQ(kg_time_parse_iso8601("2015-08-30T12:36:00Z", &t), KG_OK);
+    T_INTEQ(t, 1440938160);
+    T_INTEQ(kg_time_parse_iso8601("2015-08-30T12:36:00.999999Z", &t), KG_OK);
+    T_INTEQ(t, 1440938160);
+    T_INTEQ(kg_time_parse_iso8601("2015-08-30T14:36:00+02:00", &t), KG_OK);
+    T_INTEQ(t, 1440938160);
+    T_INTEQ(kg_time_parse_iso8601("2024-02-29T00:00:00Z", &t), KG_OK);
+}
+
+static void test_time_parsers_reject_malformed_dates(void)
+{
+    static const char *bad_amz[] = {"", "20150830T123600", "20150830 123600Z", "2015083T1236000Z",
+                                    "20151330T123600Z", "20150230T123600Z", "20150830T243600Z",
+                                    "20150830T123600Zx", "2O150830T123600Z"};
+    int64_t t;
+    for (size_t i = 0; i < T_COUNT(bad_amz); i++)
+        if (kg_time_parse_amz(bad_amz[i], &t) == KG_OK)
+            t_fail(__FILE__, __LINE__, "accepted '%s'", bad_amz[i]);
+    static const char *bad_iso[] = {"2015-08-30", "2015-08-30T12:36:00", "2015-08-30T12:36:00.Z",
+                                    "2023-02-29T00:00:00Z", "2015-08-30T12:36:00+2:00",
+                                    "2015-08-30T12:36:00ZZ"};
+    for (size_t i = 0; i < T_COUNT(bad_iso); i++)
+        if (kg_time_parse_iso8601(bad_iso[i], &t) == KG_OK)
+            t_fail(__FILE__, __LINE__, "accepted '%s'", bad_iso[i]);
+}
+
+static void test_json_escape_handles_controls_and_bad_utf8(void)
+{
+    char out[128];
+    const char in[] = "a\"b\\c\n\x01\xe1\x88\xb4\xff\xc0\xaf";
+    size_t used;
+    size_t n = kg_json_escape(out, sizeof out, in, sizeof in - 1, &used);
+    out[n] = '\0';
+    T_STREQ(out, "a\\\"b\\\\c\\n\\u0001\xe1\x88\xb4\\ufffd\\ufffd\\ufffd");
+    T_INTEQ(used, sizeof in - 1);
+    /* A cap that cuts an escape stops before it. */
+    n = kg_json_escape(out, 2, "a\"b", 3, &used);
+    T_INTEQ(n, 1);
+    T_INTEQ(used, 1);
+}
+
+static void test_log_lines_are_single_json_objects(void)
+{
+    int fds[2];
+    T_CHECK(pipe(fds) == 0);
+    kg_log_set_fd(fds[1]);
+    kg_log_set_level(KG_LOG_INFO);
+    struct kg_log_line l;
+    T_CHECK(!kg_log_begin(&l, KG_LOG_DEBUG, "hidden"));
+    T_CHECK(kg_log_begin(&l, KG_LOG_WARN, "creds_refresh_failed"));
+    kg_log_str(&l, "source", "imds\n\"x\"");
+    kg_log_int(&l, "retry_in_s", -30);
+    kg_log_bool(&l, "fatal", 0);
+    kg_log_end(&l);
+    char big[8000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    kg_log_msg(KG_LOG_ERROR, "big", "%s", big);
+    T_CHECK(kg_log_begin(&l, KG_LOG_ERROR, "huge_field"));
+    kg_log_str(&l, "v", big);
+    kg_log_end(&l);
+    kg_log_set_fd(2);
+    close(fds[1]);
+    char out[16384];
+    ssize_t n = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    T_CHECK(n > 0);
+    out[n > 0 ? n : 0] = '\0';
+    char *first = strtok_r(out, "\n", &(char *){NULL});
+    T_CHECK(first && strstr(first, "\"level\":\"warn\",\"event\":\"creds_refresh_failed\","
+                                   "\"source\":\"imds\\n\\\"x\\\"\",\"retry_in_s\":-30,"
+                                   "\"fatal\":false}"));
+    char *rest = first + strlen(first) + 1;
+    char *second = rest;
+    char *nl = strchr(second, '\n');
+    T_CHECK(nl != NULL);
+    if (nl) {
+        *nl = '\0';
+        T_CHECK(strlen(second) < KG_LOG_LINE_MAX);
+        T_CHECK(strstr(second, "\"event\":\"big\"") != NULL);
+        char *third = nl + 1;
+        char *nl3 = strchr(third, '\n');
+        T_CHECK(nl3 != NULL);
+        if (nl3) {
+            *nl3 = '\0';
+            T_CHECK(strlen(third) < KG_LOG_LINE_MAX);
+            size_t tl = strlen(third);
+            T_CHECK(tl > 20 && strcmp(third + tl - 19, "\",\"truncated\":true}") == 0);
+        }
+    }
+}
+
+static void test_every_error_maps_to_a_status_and_code(void)
+{
+    for (int e = 0; e < KG_ERR__COUNT; e++) {
+        int s = kg_err_http_status((enum kg_err)e);
+        T_CHECK(e == KG_OK ? s == 200 : (s >= 400 && s <= 599));
+        T_CHECK(kg_err_code((enum kg_err)e) != NULL && kg_err_code((enum kg_err)e)[0]);
+        T_CHECK(kg_err_title((enum kg_err)e) != NULL);
+        T_CHECK(strncmp(kg_err_name((enum kg_err)e), "KG_", 3) == 0);
+    }
+    T_INTEQ(kg_err_http_status(KG_ERR_CHANNEL_NOT_FOUND), 404);
+    T_STREQ(kg_err_code(KG_ERR_UPSTREAM_THROTTLED), "upstream_throttled");
+    T_INTEQ(kg_err_http_status((enum kg_err)9999), 500);
+}
+
+static void test_crypto_primitives_match_known_answers(void)
+{
+    char hex[65];
+    kg_sha256_hex("", 0, hex);
+    T_STREQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    kg_sha256_hex("abc", 3, hex);
+    T_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* RFC 4231 test case 2 */
+    unsigned char mac[32];
+    kg_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+    char mhex[65];
+    kg_hex_lower(mac, 32, mhex);
+    T_STREQ(mhex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    T_CHECK(kg_ct_streq("abc", "abc"));
+    T_CHECK(!kg_ct_streq("abc", "abd"));
+    T_CHECK(!kg_ct_streq("abc", "abcd"));
+    unsigned char r1[16] = {0}, r2[16] = {0};
+    T_INTEQ(kg_random_bytes(r1, sizeof r1), KG_OK);
+    T_INTEQ(kg_random_bytes(r2, sizeof r2), KG_OK);
+    T_CHECK(memcmp(r1, r2, sizeof r1) != 0);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct t_case cases[] = {
+        T_CASE(test_buf_refuses_appends_past_its_maximum),
+        T_CASE(test_buf_fixed_never_allocates),
+        T_CASE(test_buf_grows_and_takes),
+        T_CASE(test_uri_encode_follows_sigv4),
+        T_CASE(test_uri_decode_is_strict),
+        T_CASE(test_base64_round_trips_and_rejects_junk),
+        T_CASE(test_time_formats_round_trip),
+        T_CASE(test_time_parsers_reject_malformed_dates),
+        T_CASE(test_json_escape_handles_controls_and_bad_utf8),
+        T_CASE(test_log_lines_are_single_json_objects),
+        T_CASE(test_every_error_maps_to_a_status_and_code),
+        T_CASE(test_crypto_primitives_match_known_answers),
+    };
+    return t_main(cases, T_COUNT(cases), argc, argv);
+}
