@@ -41,7 +41,10 @@ enum kg_err kvs_endpoint_split(const char *endpoint, const char *scheme, char ho
 enum kg_err kvs_presign_url(const struct kvs_presign_input *in, struct kg_buf *url_out)
 {
     char host[256], path[1024];
-    enum kg_err err = kvs_endpoint_split(in->endpoint, "wss", host, path);
+    /* ws:// only ever comes from a local emulator (the service allows it only
+     * with an http:// KVS endpoint override); it is signed the same way. */
+    const char *scheme = strncmp(in->endpoint ? in->endpoint : "", "ws://", 5) == 0 ? "ws" : "wss";
+    enum kg_err err = kvs_endpoint_split(in->endpoint, scheme, host, path);
     if (err != KG_OK)
         return err;
     if (!in->channel_arn || !in->channel_arn[0] || (in->client_id && !in->client_id[0]))
@@ -74,7 +77,7 @@ enum kg_err kvs_presign_url(const struct kvs_presign_input *in, struct kg_buf *u
     size_t start = url_out->len;
     /* The URL carries the path exactly as it was signed: percent-encoded. */
     if (err == KG_OK)
-        err = kg_buf_appendf(url_out, "wss://%s", host);
+        err = kg_buf_appendf(url_out, "%s://%s", scheme, host);
     if (err == KG_OK)
         err = kg_uri_encode(url_out, path, strlen(path), 1);
     if (err == KG_OK)

@@ -24,7 +24,8 @@
 struct kvs_presign_input {
     const struct sigv4_credentials *creds;
     const char *region;
-    const char *endpoint;    /* wss://HOST[:PORT][/PATH], no query or fragment */
+    const char *endpoint;    /* wss://HOST[:PORT][/PATH], no query or fragment
+                                (ws:// is accepted for local emulators) */
     const char *channel_arn;
     const char *client_id;   /* NULL for MASTER */
     int64_t expires_s;       /* 1..SIGV4_MAX_EXPIRES_S */

@@ -5,6 +5,8 @@ target_sources(kvsgate_lib PRIVATE
   core/crypto.c
   core/encode.c
   core/err.c
+  core/http.c
   core/log.c
   core/mem.c
+  core/metrics.c
   core/timeutil.c)

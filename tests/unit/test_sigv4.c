@@ -124,6 +124,24 @@ static void test_endpoints_are_parsed_strictly(void)
             t_fail(__FILE__, __LINE__, "accepted endpoint '%s'", bad[i]);
 }
 
+static void test_ws_endpoints_keep_their_scheme_and_sign_like_wss(void)
+{
+    struct kvs_presign_input in = {
+        .creds = &creds, .region = "us-west-2", .endpoint = "ws://127.0.0.1:4566/sig/v/1",
+        .channel_arn = "arn", .client_id = "v", .expires_s = 299, .now_epoch_s = 1440938160,
+    };
+    struct kg_buf ws, wss;
+    kg_buf_init(&ws, SIGV4_MAX_STRING);
+    kg_buf_init(&wss, SIGV4_MAX_STRING);
+    T_INTEQ(kvs_presign_url(&in, &ws), KG_OK);
+    in.endpoint = "wss://127.0.0.1:4566/sig/v/1";
+    T_INTEQ(kvs_presign_url(&in, &wss), KG_OK);
+    T_CHECK(strncmp(ws.data, "ws://127.0.0.1:4566/sig/v/1?", 28) == 0);
+    T_STREQ(ws.data + 2, wss.data + 3); /* same host, path, query and signature */
+    kg_buf_free(&ws);
+    kg_buf_free(&wss);
+}
+
 static void test_header_signing_refuses_bad_headers_and_too_many(void)
 {
     struct sigv4_header bad[2] = {{"host", 4, "h", 1}, {"bad name", 8, "v", 1}};
@@ -196,6 +214,7 @@ int main(int argc, char **argv)
         T_CASE(test_an_empty_session_token_is_no_token),
         T_CASE(test_presign_refuses_bad_input),
         T_CASE(test_endpoints_are_parsed_strictly),
+        T_CASE(test_ws_endpoints_keep_their_scheme_and_sign_like_wss),
         T_CASE(test_header_signing_refuses_bad_headers_and_too_many),
         T_CASE(test_threads_sign_independently),
     };

@@ -1,0 +1,39 @@
+/* kvsgate: authorization decisions (the `authz_` policy) and the viewer
+ * client-id rule.
+ *
+ * Client ids: a `sub` made only of [a-zA-Z0-9_-] (no '.'), 1..128 bytes, not
+ * starting with '_' or with AWS_ (any case) is its own client id; any other
+ * `sub` maps to "_" + the first 40 hex digits of SHA-256(sub). Derived ids
+ * therefore never contain '.', and ids starting with '_' are always hashes, so
+ * no subject can be chosen to collide with another's id. A viewer may ask for
+ * "<derived>.<suffix>" (suffix 1..64 of [a-zA-Z0-9_.-]) for one more tab or
+ * device; any other id is refused unless the token grants anyClientId.
+ */
+#ifndef KG_AUTH_AUTHZ_H
+#define KG_AUTH_AUTHZ_H
+
+#include "auth/principal.h"
+#include "core/err.h"
+
+/* Writes the client id derived from sub. */
+void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1]);
+
+/* True when a pattern of perm matches channel (exact, or prefix before '*'). */
+int authz_allows(const struct auth_principal *p, enum authz_perm perm, const char *channel);
+/* Describe is allowed to any of manage, master, viewer. */
+int authz_can_describe(const struct auth_principal *p, const char *channel);
+
+/* The viewer client id to sign: requested NULL -> the derived id; else it must
+ * be the derived id, derived + "." + suffix, or (anyClientId) any valid KVS
+ * client id. Errors: KG_ERR_INVALID_CLIENT_ID (not a valid KVS client id),
+ * KG_ERR_FORBIDDEN (someone else's). */
+KG_WARN_UNUSED enum kg_err authz_viewer_client_id(const struct auth_principal *p,
+                                                  const char *requested,
+                                                  char out[AUTH_CLIENT_ID_MAX + 1]);
+
+/* Parses one grant pattern ("cam-*", "user-{sub}-*", "lobby") and substitutes
+ * {sub}. KG_ERR_BAD_REQUEST when the result is not a channel name or prefix. */
+KG_WARN_UNUSED enum kg_err authz_pattern_expand(const char *pattern, const char *client_id,
+                                                char **out);
+
+#endif
