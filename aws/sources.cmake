@@ -6,6 +6,9 @@ target_sources(kvsgate_lib PRIVATE
   aws/credentials_imds.c
   aws/credentials_sts.c
   aws/credentials_web_identity.c
+  aws/kvs.c
+  aws/kvs_errors.c
+  aws/kvs_json.c
   aws/presign.c
   aws/sigv4.c
   aws/signed_request.c
