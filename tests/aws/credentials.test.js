@@ -91,7 +91,7 @@ describe('credential sources against the emulator', { skip: emulatorMissing }, (
       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tempFile(`${CONTAINER_TOKEN}\n`) });
     const b = await drive(['creds'], fromFile);
     assert.equal(b.code, 0, b.stdout + b.stderr);
-    assert.equal(await emu.count('ContainerCredentials', 'ok'), 2);
+    assert.equal(await emu.count('ContainerCredentials', 'ok'), 3); // one per driver run
     const wrong = baseEnv(emu, { AWS_CONTAINER_CREDENTIALS_FULL_URI: uri,
       AWS_CONTAINER_AUTHORIZATION_TOKEN: 'wrong-token' });
     const w = await drive(['creds'], wrong);
