@@ -179,10 +179,10 @@ const char *creds_getenv(const struct creds_ctx *ctx, const char *name)
 enum kg_err creds_read_token_file(const char *path, struct kg_buf *out)
 {
     enum kg_err result = KG_ERR_UPSTREAM_REFUSED;
+    kg_buf_init_secret(out, CREDS_TOKEN_FILE_MAX);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return result;
-    kg_buf_init_secret(out, CREDS_TOKEN_FILE_MAX);
     char chunk[1024];
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
@@ -261,8 +261,11 @@ cleanup:
     if (doc) {
         const char *k;
         json_t *v;
-        json_object_foreach(doc, k, v) if (json_is_string(v)) kg_wipe(
-            (void *)json_string_value(v), json_string_length(v));
+        json_object_foreach(doc, k, v)
+        {
+            if (json_is_string(v))
+                kg_wipe((void *)json_string_value(v), json_string_length(v));
+        }
         json_decref(doc);
     }
     if (result != KG_OK)

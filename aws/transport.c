@@ -376,6 +376,8 @@ static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_
     }
 
     resp->body.max_len = req->max_response_len;
+    /* Bodies may carry credentials (STS, IMDS, TURN): wipe what growth lets go. */
+    resp->body.flags |= KG_BUF_SECRET;
     CURLcode rc = curl_easy_perform(easy);
     result = tp_map_curl(rc, x.too_large);
     if (result == KG_OK) {

@@ -555,6 +555,10 @@ static void test_container_errors_and_bad_documents_fail(void)
     setup();
     env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:8099/creds");
     struct creds_provider *p = provider(NULL, 0);
+    struct kg_metric *refreshes =
+        kg_metric_counter("kvsgate_credentials_refreshes_total", "", "source,outcome");
+    const char *errors[] = {"container", "error"}, *oks[] = {"container", "ok"};
+    double errors0 = kg_metric_value(refreshes, errors), oks0 = kg_metric_value(refreshes, oks);
     const char *bodies[] = {
         "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\"}",
         "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Token\":\"t\",\"Expiration\":5}",
@@ -576,6 +580,12 @@ static void test_container_errors_and_bad_documents_fail(void)
     fake_http_route_err(http, "GET", "/creds", KG_ERR_UPSTREAM_TIMEOUT);
     T_INTEQ(creds_provider_load(p), KG_ERR_UPSTREAM_TIMEOUT);
     T_CHECK(creds_acquire(p) == NULL);
+    /* Every failed load is counted by source; then one that works. */
+    T_CHECK(kg_metric_value(refreshes, errors) == errors0 + 7);
+    fake_http_reset(http);
+    fake_http_route(http, "GET", "/creds", 200, NULL, container_json("ASIAOK", 1700009999));
+    T_INTEQ(creds_provider_load(p), KG_OK);
+    T_CHECK(kg_metric_value(refreshes, oks) == oks0 + 1);
     creds_provider_free(p);
     teardown();
 }
