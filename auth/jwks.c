@@ -232,7 +232,10 @@ enum kg_err jwks_fetch_now(struct jwks *j)
     struct auth_keyset *set = NULL;
     const char *outcome = "ok", *why = NULL;
     enum kg_err err = kg_http_perform(j->http, &req, &resp);
-    if (err != KG_OK) {
+    if (err == KG_ERR_UPSTREAM_REFUSED) {
+        outcome = "invalid";
+        why = "response larger than 512 KiB";
+    } else if (err != KG_OK) {
         outcome = "network_error";
         why = kg_err_name(err);
     } else if (resp.status != 200) {

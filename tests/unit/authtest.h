@@ -131,7 +131,8 @@ AT_UNUSED static unsigned char *at_sign_bytes(const char *alg, EVP_PKEY *key,
         *sig_len = n;
         return sig;
     }
-    size_t coord = strstr(alg, "384") ? 48 : (strstr(alg, "512") ? 66 : 32);
+    /* The key's field size (as JOSE and libjwt expect), whatever alg says. */
+    size_t coord = ((size_t)EVP_PKEY_get_bits(key) + 7) / 8;
     const unsigned char *p = sig;
     ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
     unsigned char *raw = kg_calloc(1, 2 * coord);
@@ -246,6 +247,8 @@ static enum kg_err at_fake_perform(struct kg_http_client *self, const struct kg_
     enum kg_err err = f->err;
     if (err == KG_OK) {
         resp->status = f->status;
+        kg_buf_free(&resp->body);
+        kg_buf_init(&resp->body, req->max_response_len);
         if (strlen(f->body) > req->max_response_len)
             err = KG_ERR_UPSTREAM_REFUSED;
         else
