@@ -152,6 +152,13 @@ enum kg_err auth_key_from_jwk(json_t *jwk, struct auth_key **out, char **kid_out
         *why = "no kty";
         return KG_ERR_BAD_REQUEST;
     }
+    const char *k = json_string_value(kty);
+    int is_rsa = strcmp(k, "RSA") == 0, is_ec = strcmp(k, "EC") == 0;
+    if (!is_rsa && !is_ec) {
+        *why = strcmp(k, "oct") == 0 ? "symmetric (oct) keys are never taken from a JWKS"
+                                     : "unsupported kty";
+        return KG_ERR_BAD_REQUEST;
+    }
     if (json_object_get(jwk, "use") && !str_member_is(jwk, "use", "sig")) {
         *why = "use is not sig";
         return KG_ERR_BAD_REQUEST;
@@ -191,17 +198,7 @@ enum kg_err auth_key_from_jwk(json_t *jwk, struct auth_key **out, char **kid_out
         return KG_ERR_BAD_REQUEST;
     }
 
-    EVP_PKEY *pkey = NULL;
-    const char *k = json_string_value(kty);
-    if (strcmp(k, "RSA") == 0) {
-        pkey = jwk_rsa(jwk, why);
-    } else if (strcmp(k, "EC") == 0) {
-        pkey = jwk_ec(jwk, why);
-    } else {
-        *why = strcmp(k, "oct") == 0 ? "symmetric (oct) keys are never taken from a JWKS"
-                                     : "unsupported kty";
-        return KG_ERR_BAD_REQUEST;
-    }
+    EVP_PKEY *pkey = is_rsa ? jwk_rsa(jwk, why) : jwk_ec(jwk, why);
     if (!pkey)
         return KG_ERR_BAD_REQUEST;
     if (auth_key_from_pkey(pkey, alg ? json_string_value(alg) : NULL, out, why) != KG_OK) {

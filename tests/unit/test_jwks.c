@@ -495,7 +495,9 @@ static void test_bad_jwks_are_skipped_one_by_one(void)
     char *ec = at_jwk(ec_a, "ec", "");
     char *ec384 = at_jwk(ec384_a, "ec384", "");
     /* An EC point off the curve: y of another key. */
-    char *other_ec = at_jwk(at_ec("P-256"), "x", "");
+    EVP_PKEY *other_key = at_ec("P-256");
+    char *other_ec = at_jwk(other_key, "x", "");
+    EVP_PKEY_free(other_key);
     json_error_t e;
     json_t *oj = json_loads(other_ec, 0, &e);
     char *off_curve = jwk_with(ec, "y", json_string_value(json_object_get(oj, "y")));
