@@ -421,6 +421,10 @@ static void test_the_key_decides_the_algorithm(void)
     char *ps_as_rs = at_token_sign("PS256", "{\"alg\":\"RS256\"}", payload, rsa, NULL, 0);
     T_STREQ(verdict(r, rs_as_ps, NOW), "bad signature");
     T_STREQ(verdict(r, ps_as_rs, NOW), "bad signature");
+    /* PS256 with a salt longer than SHA-256's output (RFC 7518 §3.5: equal). */
+    char *ps_salt64 = at_token_sign("PS256-salt64", "{\"alg\":\"PS256\"}", payload, rsa, NULL, 0);
+    T_STREQ(verdict(r, ps_salt64, NOW), "bad signature");
+    free(ps_salt64);
     /* A static key is used whatever kid the token names. */
     char *with_kid = at_token("RS256", "some-kid", payload, rsa, NULL, 0);
     T_STREQ(verdict(r, with_kid, NOW), "ok");
