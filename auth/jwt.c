@@ -194,12 +194,12 @@ static int typ_ok(json_t *typ, enum jwa alg)
     if (!json_is_string(typ))
         return 0;
     const char *t = json_string_value(typ);
+    /* libjwt takes "JWT" in any case and nothing else: HMAC tokens are that. */
+    if (alg == JWA_HS256)
+        return strcasecmp(t, "JWT") == 0;
     if (strncasecmp(t, "application/", 12) == 0)
         t += 12;
-    if (strcasecmp(t, "JWT") == 0)
-        return 1;
-    /* libjwt refuses any other typ, so HMAC tokens are plain JWTs. */
-    return alg != JWA_HS256 && strcasecmp(t, "at+jwt") == 0;
+    return strcasecmp(t, "JWT") == 0 || strcasecmp(t, "at+jwt") == 0;
 }
 
 enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,

@@ -68,7 +68,9 @@ static double measure(struct job *proto, int threads)
 
 int main(int argc, char **argv)
 {
-    int iterations = argc > 1 ? atoi(argv[1]) : 2000; /* NOLINT: a bench argument */
+    int iterations = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 2000;
+    if (iterations < 1)
+        iterations = 2000;
     kg_log_set_level(KG_LOG_OFF);
     EVP_PKEY *rsa = at_rsa(2048), *ec256 = at_ec("P-256"), *ec384 = at_ec("P-384");
     char *pems[3] = {at_pubkey_pem(rsa), at_pubkey_pem(ec256), at_pubkey_pem(ec384)};

@@ -528,6 +528,8 @@ static void test_header_typ_and_crit(void)
         {"ES256", "{\"alg\":\"ES256\",\"typ\":\"application/at+jwt\"}", "ok"},
         {"HS256", "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "ok"},
         {"HS256", "{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", "unsupported token type"},
+        {"HS256", "{\"alg\":\"HS256\",\"typ\":\"jwt\"}", "ok"},
+        {"HS256", "{\"alg\":\"HS256\",\"typ\":\"application/jwt\"}", "unsupported token type"},
         {"RS256", "{\"alg\":\"RS256\",\"typ\":\"JOSE\"}", "unsupported token type"},
         {"RS256", "{\"alg\":\"RS256\",\"typ\":\"dpop+jwt\"}", "unsupported token type"},
         {"RS256", "{\"alg\":\"RS256\",\"typ\":1}", "unsupported token type"},
@@ -906,7 +908,7 @@ static void expect_config_error(const struct jwtv_options *o, const char *want_s
         t_fail(__FILE__, __LINE__, "why is not one line: %s", why);
 }
 
-static void test_configuration_errors_name_the_setting(void)
+static void test_configuration_errors_name_the_setting_and_pem_kinds_load(void)
 {
     keys_once();
     struct jwtv_options o = {0};
@@ -1019,8 +1021,28 @@ static void test_configuration_errors_name_the_setting(void)
     free(tok);
     jwtv_free(v);
 
+    /* PKCS#1 "RSA PUBLIC KEY" (openssl rsa -RSAPublicKey_out). */
+    unsigned char *der = NULL;
+    int der_len = i2d_PublicKey(rsa, &der);
+    BIO *pb = BIO_new(BIO_s_mem());
+    T_CHECK(PEM_write_bio(pb, "RSA PUBLIC KEY", "", der, der_len) > 0);
+    char *pkcs1_text;
+    long pkcs1_len = BIO_get_mem_data(pb, &pkcs1_text);
+    char *pkcs1_copy = kg_strndup(pkcs1_text, (size_t)pkcs1_len);
+    char *pkcs1_file = at_temp_file(pkcs1_copy);
+    files[0] = pkcs1_file;
+    T_INTEQ(jwtv_new(&o, &v, NULL, 0), KG_OK);
+    tok = sign_as("PS256", payload);
+    T_INTEQ(jwtv_verify(v, tok, strlen(tok), NOW, &p, &reason), KG_OK);
+    auth_principal_cleanup(&p);
+    free(tok);
+    jwtv_free(v);
+    free(pkcs1_copy);
+    BIO_free(pb);
+    OPENSSL_free(der);
+
     char *to_unlink[] = {small_file, p521_file, priv_file, garbage_file, empty_file,
-                         bad_b64_file, both_file, cert_file};
+                         bad_b64_file, both_file, cert_file, pkcs1_file};
     for (size_t i = 0; i < T_COUNT(to_unlink); i++) {
         unlink(to_unlink[i]);
         free(to_unlink[i]);
@@ -1139,7 +1161,7 @@ static const struct t_case cases[] = {
     T_CASE(test_invalid_patterns_are_dropped_and_never_widen),
     T_CASE(test_more_than_64_patterns_per_permission_refuses_the_token),
     T_CASE(test_a_namespaced_grants_claim_is_read_by_its_full_name),
-    T_CASE(test_configuration_errors_name_the_setting),
+    T_CASE(test_configuration_errors_name_the_setting_and_pem_kinds_load),
     T_CASE(test_threads_verify_concurrently_with_shared_keys),
     T_CASE(test_null_and_empty_inputs_are_refused_without_crashing),
 };
