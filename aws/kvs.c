@@ -374,9 +374,12 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
     for (int attempt = 1;; attempt++) {
         int64_t left = deadline - kg_mono_ms();
         if (left <= 0) {
-            if (attempt == 1)
+            /* After a failed attempt (a backoff that overslept the deadline on a
+             * loaded machine), its answer is still the better error. */
+            if (attempt == 1) {
                 kvs_set_type(call, KVS_ETYPE_DEADLINE);
-            err = KG_ERR_UPSTREAM_TIMEOUT;
+                err = KG_ERR_UPSTREAM_TIMEOUT;
+            }
             kvs_log_failure(r, call, err, 0, attempt, -1);
             return err;
         }
