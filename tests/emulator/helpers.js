@@ -82,6 +82,9 @@ async function presignWithSmithy(url, { query = {}, credentials = CREDS, service
 // One HTTP request exactly as given; resolves {status, headers, body (string), raw (Buffer)}.
 function rawRequest(url, { method = 'GET', headers = {}, body } = {}) {
   const u = new URL(url);
+  if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-length')) {
+    headers = { ...headers, 'content-length': Buffer.byteLength(body) };
+  }
   return new Promise((resolve, reject) => {
     const req = http.request({ method, hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent: false }, (res) => {
       const chunks = [];

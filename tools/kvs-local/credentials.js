@@ -36,7 +36,7 @@ class CredentialStore {
     const accessKeyId = 'ASIA' + randomFrom(KEY_ALPHABET, 16);
     const secretAccessKey = crypto.randomBytes(30).toString('base64');
     const sessionToken = 'IQoJb3JpZ2luX2VjE' + crypto.randomBytes(300).toString('base64').replace(/=+$/, '') + '+/==';
-    const expiresAtMs = Math.floor(this.nowMs() / 1000) * 1000 + ttlS * 1000;
+    const expiresAtMs = Math.floor(this.nowMs()) + ttlS * 1000;
     if (this.issued.size >= MAX_ISSUED) {
       // Maps iterate in insertion order: drop the oldest.
       this.issued.delete(this.issued.keys().next().value);
@@ -50,7 +50,8 @@ class CredentialStore {
   }
 }
 
-// ISO 8601 without milliseconds, as STS and IMDS write it.
+// ISO 8601 without milliseconds, as STS and IMDS write it (rounded down, so
+// the advertised expiry is never later than the real one).
 function isoSeconds(ms) {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
