@@ -216,6 +216,12 @@ describe('fault knobs', () => {
 });
 
 describe('knob management, counters and the test API', () => {
+  let shared;
+  before(async () => {
+    shared = await startEmulator();
+  });
+  after(() => shared.stop());
+
   test('--faults at start applies and shows in GET /_emulator/faults with every knob', async () => {
     const emu = await startEmulator({ faults: { throttleRate: 1, operations: ['ListSignalingChannels'] } });
     try {
@@ -234,25 +240,22 @@ describe('knob management, counters and the test API', () => {
   });
 
   test('PUT merges into the current knobs; null restores a default; invalid knobs are 400 and change nothing', async () => {
-    const emu = await startEmulator();
-    try {
-      await emu.setFaults({ latencyMs: 5, operations: ['AssumeRole'] });
-      await emu.setFaults({ errorRate: 0.25 });
-      let f = await emu.faults();
-      assert.equal(f.latencyMs, 5);
-      assert.equal(f.errorRate, 0.25);
-      assert.deepEqual(f.operations, ['AssumeRole']);
-      await emu.setFaults({ operations: null });
-      assert.equal((await emu.faults()).operations, null);
-      for (const bad of [{ throttleRate: 2 }, { nope: 1 }, { latencyMs: -1 }, { operations: ['Bogus'] }, { rejectWebIdentity: 'yes' }, [1]]) {
-        await assert.rejects(emu.setFaults(bad), /400/);
-      }
-      f = await emu.faults();
-      assert.equal(f.latencyMs, 5);
-      assert.equal(f.errorRate, 0.25);
-    } finally {
-      await emu.stop();
+    const emu = shared;
+    await emu.reset();
+    await emu.setFaults({ latencyMs: 5, operations: ['AssumeRole'] });
+    await emu.setFaults({ errorRate: 0.25 });
+    let f = await emu.faults();
+    assert.equal(f.latencyMs, 5);
+    assert.equal(f.errorRate, 0.25);
+    assert.deepEqual(f.operations, ['AssumeRole']);
+    await emu.setFaults({ operations: null });
+    assert.equal((await emu.faults()).operations, null);
+    for (const bad of [{ throttleRate: 2 }, { nope: 1 }, { latencyMs: -1 }, { operations: ['Bogus'] }, { rejectWebIdentity: 'yes' }, [1]]) {
+      await assert.rejects(emu.setFaults(bad), /400/);
     }
+    f = await emu.faults();
+    assert.equal(f.latencyMs, 5);
+    assert.equal(f.errorRate, 0.25);
   });
 
   test('an invalid --faults makes the emulator exit at start', async () => {
@@ -260,58 +263,49 @@ describe('knob management, counters and the test API', () => {
   });
 
   test('counters count exactly, per operation and outcome, and reset to zero', async () => {
-    const emu = await startEmulator();
-    try {
-      const client = h.kvsClient(emu);
-      await h.createChannel(client, 'count-me');
-      await emu.resetCounters();
-      assert.deepEqual(await emu.counters(), { operations: {} });
-      await client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'count-me' }));
-      assert.equal(await emu.count('DescribeSignalingChannel'), 1);
-      await assert.rejects(client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'absent' })));
-      await assert.rejects(h.kvsClient(emu, { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'x' }).send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'count-me' })));
-      const c = await emu.counters();
-      assert.deepEqual(c, { operations: { DescribeSignalingChannel: { total: 3, ok: 1, throttled: 0, error: 2, reset: 0, stalled: 0, garbage: 0, truncated: 0 } } });
-      await emu.resetCounters();
-      assert.equal(await emu.count('DescribeSignalingChannel'), 0);
-      // Test API calls and unknown paths are not counted.
-      await emu.faults();
-      await h.rawRequest(`${emu.url}/nothing-here`, { method: 'POST' });
-      assert.deepEqual(await emu.counters(), { operations: {} });
-    } finally {
-      await emu.stop();
-    }
+    const emu = shared;
+    await emu.reset();
+    const client = h.kvsClient(emu);
+    await h.createChannel(client, 'count-me');
+    await emu.resetCounters();
+    assert.deepEqual(await emu.counters(), { operations: {} });
+    await client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'count-me' }));
+    assert.equal(await emu.count('DescribeSignalingChannel'), 1);
+    await assert.rejects(client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'absent' })));
+    await assert.rejects(h.kvsClient(emu, { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'x' }).send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'count-me' })));
+    const c = await emu.counters();
+    assert.deepEqual(c, { operations: { DescribeSignalingChannel: { total: 3, ok: 1, throttled: 0, error: 2, reset: 0, stalled: 0, garbage: 0, truncated: 0 } } });
+    await emu.resetCounters();
+    assert.equal(await emu.count('DescribeSignalingChannel'), 0);
+    // Test API calls and unknown paths are not counted.
+    await emu.faults();
+    await h.rawRequest(`${emu.url}/nothing-here`, { method: 'POST' });
+    assert.deepEqual(await emu.counters(), { operations: {} });
   });
 
   test('POST /_emulator/reset drops channels, connections, issued credentials, counters and faults', async () => {
-    const emu = await startEmulator();
-    try {
-      const client = h.kvsClient(emu);
-      const a = await h.createChannel(client, 'to-drop');
-      const ep = await h.endpoints(client, a, 'MASTER');
-      const m = await h.connect(await h.presignWithKvsSdk(ep.WSS, a, null));
-      const cr = JSON.parse((await h.rawRequest(`${emu.url}/container-credentials`, { headers: { authorization: 'local-container-token' } })).body);
-      await emu.setFaults({ latencyMs: 1 });
-      await emu.reset();
-      await m.closed;
-      assert.deepEqual(await emu.counters(), { operations: {} });
-      assert.equal((await emu.faults()).latencyMs, 0);
-      await assert.rejects(client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'to-drop' })), (e) => e.name === 'ResourceNotFoundException');
-      const temp = { accessKeyId: cr.AccessKeyId, secretAccessKey: cr.SecretAccessKey, sessionToken: cr.Token };
-      await assert.rejects(h.kvsClient(emu, temp).send(new kv.ListSignalingChannelsCommand({})), (e) => e.name === 'UnrecognizedClientException');
-    } finally {
-      await emu.stop();
-    }
+    const emu = shared;
+    await emu.reset();
+    const client = h.kvsClient(emu);
+    const a = await h.createChannel(client, 'to-drop');
+    const ep = await h.endpoints(client, a, 'MASTER');
+    const m = await h.connect(await h.presignWithKvsSdk(ep.WSS, a, null));
+    const cr = JSON.parse((await h.rawRequest(`${emu.url}/container-credentials`, { headers: { authorization: 'local-container-token' } })).body);
+    await emu.setFaults({ latencyMs: 1 });
+    await emu.reset();
+    await m.closed;
+    assert.deepEqual(await emu.counters(), { operations: {} });
+    assert.equal((await emu.faults()).latencyMs, 0);
+    await assert.rejects(client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'to-drop' })), (e) => e.name === 'ResourceNotFoundException');
+    const temp = { accessKeyId: cr.AccessKeyId, secretAccessKey: cr.SecretAccessKey, sessionToken: cr.Token };
+    await assert.rejects(h.kvsClient(emu, temp).send(new kv.ListSignalingChannelsCommand({})), (e) => e.name === 'UnrecognizedClientException');
   });
 
   test('GET /_emulator/health answers 200; an unknown test API path is 404', async () => {
-    const emu = await startEmulator();
-    try {
-      assert.equal((await h.rawRequest(`${emu.url}/_emulator/health`)).status, 200);
-      assert.equal((await h.rawRequest(`${emu.url}/_emulator/nope`)).status, 404);
-      await assert.rejects(emu.connections('no-such-channel'), /404/);
-    } finally {
-      await emu.stop();
-    }
+    const emu = shared;
+    await emu.reset();
+    assert.equal((await h.rawRequest(`${emu.url}/_emulator/health`)).status, 200);
+    assert.equal((await h.rawRequest(`${emu.url}/_emulator/nope`)).status, 404);
+    await assert.rejects(emu.connections('no-such-channel'), /404/);
   });
 });

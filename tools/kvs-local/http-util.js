@@ -16,7 +16,8 @@ const CORAL_ERRORS = new Set(['UnrecognizedClientException', 'InvalidSignatureEx
   'SerializationException', 'UnknownOperationException', 'InternalFailure', 'ServiceUnavailable',
   'RequestEntityTooLargeException']);
 
-// Resolves {body: Buffer} or {tooLarge: true}; rejects on a socket error.
+// Resolves {body: Buffer} or {tooLarge: true}; rejects (err.clientGone) when
+// the client aborts or the socket fails before the body is complete.
 function readBody(req, limit = MAX_BODY_BYTES) {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
@@ -44,12 +45,14 @@ function readBody(req, limit = MAX_BODY_BYTES) {
         resolve({ body: Buffer.concat(chunks) });
       }
     });
-    req.on('error', (err) => {
+    const gone = (err) => {
       if (!done) {
         done = true;
-        reject(err);
+        reject(Object.assign(err || new Error('the client went away'), { clientGone: true }));
       }
-    });
+    };
+    req.on('error', gone);
+    req.on('close', () => gone());
   });
 }
 

@@ -413,6 +413,10 @@ function createEmulator(opts) {
 
   const server = http.createServer((req, res) => {
     onRequest(req, res).catch((err) => {
+      if (err.clientGone) {
+        res.destroy();
+        return;
+      }
       log.error('request failed', { error: err.message, stack: err.stack });
       if (!res.headersSent) send(res, util.jsonError(500, 'InternalFailure', 'The emulator failed on this request.'));
       else res.destroy();
