@@ -132,6 +132,25 @@ describe('bad input gets clean AWS-style errors', () => {
     v.close();
   });
 
+  test('a signed upgrade with a broken WebSocket handshake is 400 and counted as an error', async () => {
+    const client = h.kvsClient(emu);
+    const arn = await h.createChannel(client, 'robust-handshake');
+    const ep = await h.endpoints(client, arn, 'MASTER');
+    const url = new URL(await h.presignWithKvsSdk(ep.WSS, arn, null));
+    await emu.resetCounters();
+    const answer = await new Promise((resolve) => {
+      const s = net.connect(emu.port, '127.0.0.1', () => s.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+        'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+      const chunks = [];
+      s.on('data', (d) => chunks.push(d));
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      s.on('error', () => {});
+    });
+    assert.match(answer, /^HTTP\/1\.1 400/);
+    assert.equal(await emu.count('ConnectAsMaster', 'error'), 1);
+    assert.equal(await emu.count('ConnectAsMaster'), 1);
+  });
+
   test('a Host header that is not a host falls back to the emulator address in endpoints', async () => {
     const client = h.kvsClient(emu);
     const arn = await h.createChannel(client, 'robust-host');

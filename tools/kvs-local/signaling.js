@@ -157,6 +157,14 @@ class SignalingService {
       done('error', 0, { reason: 'client went away' });
       return;
     }
+    // What ws itself would refuse, refused (and counted) here.
+    const key = req.headers['sec-websocket-key'];
+    if (req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket' ||
+        !key || !/^[+/0-9A-Za-z]{22}==$/.test(key) || req.headers['sec-websocket-version'] !== '13') {
+      done('error', 400, { reason: 'not a WebSocket handshake' });
+      this.refuse(socket, 400, 'InvalidArgumentException', 'Not a valid WebSocket (version 13) handshake.');
+      return;
+    }
     this.pending.delete(socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(channel, role, clientId, ws));
     done('ok', 101, { accessKeyId: auth.accessKeyId });
