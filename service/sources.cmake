@@ -5,6 +5,7 @@ target_sources(kvsgate_lib PRIVATE
   service/config.c
   service/daemon.c
   service/httpd.c
+  service/ratelimit.c
   service/server.c
   service/workers.c)
 
