@@ -1,5 +1,7 @@
 # aws/: SigV4, credentials, transport, the KVS client and its caches.
 target_sources(kvsgate_lib PRIVATE
+  aws/cache.c
+  aws/channels.c
   aws/credentials.c
   aws/credentials_container.c
   aws/credentials_env.c
@@ -10,8 +12,8 @@ target_sources(kvsgate_lib PRIVATE
   aws/kvs_errors.c
   aws/kvs_json.c
   aws/presign.c
-  aws/sigv4.c
   aws/signed_request.c
+  aws/sigv4.c
   aws/transport.c
   aws/url.c
   aws/xml.c)

@@ -42,6 +42,7 @@ static const struct err_row err_table[KG_ERR__COUNT] = {
     [KG_ERR_UNAVAILABLE] = {"KG_ERR_UNAVAILABLE", 503, "service_unavailable",
                             "Service unavailable", 1},
     [KG_ERR_INTERNAL] = {"KG_ERR_INTERNAL", 500, "internal_error", "Internal error", 0},
+    [KG_ERR_WOULD_BLOCK] = {"KG_ERR_WOULD_BLOCK", 500, "internal_error", "Internal error", 0},
 };
 
 static const struct err_row *err_row(enum kg_err err)

@@ -40,6 +40,8 @@ enum kg_err {
     /* Ours. */
     KG_ERR_UNAVAILABLE,          /* 503 service_unavailable (draining, not ready) */
     KG_ERR_INTERNAL,             /* 500 internal_error */
+    KG_ERR_WOULD_BLOCK,          /* control flow, never on the wire: the work needs
+                                    AWS and must move off the HTTP thread */
 
     KG_ERR__COUNT
 };

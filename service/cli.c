@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "core/version.h"
+#include "service/config.h"
+#include "service/daemon.h"
 
 int cli_usage_error(const char *cmd, const char *flag, const char *why)
 {
@@ -61,6 +63,8 @@ static void print_help(FILE *out)
             "that must never hold AWS keys.\n"
             "\n"
             "Usage:\n"
+            "  kvsgate [serve]\n"
+            "      Run the HTTP service (settings below).\n"
             "  kvsgate presign --endpoint wss://HOST[/PATH] --channel-arn ARN [--client-id ID]\n"
             "                  [--region R] [--expires SECONDS] [--date YYYYMMDDTHHMMSSZ]\n"
             "      Print one presigned signaling WSS URL (MASTER, or VIEWER with --client-id).\n"
@@ -69,16 +73,15 @@ static void print_help(FILE *out)
             "                [--any-client-id] [--ttl SECONDS] [--iss I] [--aud A] [--claim NAME]\n"
             "      Print a development HS256 JWT with grants (patterns: name, prefix*, {sub}).\n"
             "      Secret: KVSGATE_JWT_HS256_SECRET or KVSGATE_JWT_HS256_SECRET_FILE.\n"
-            "  kvsgate --help | --version\n",
+            "  kvsgate --help | --version\n\n",
             KVSGATE_VERSION);
+    config_print_help(out);
 }
 
 int kvsgate_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        print_help(stderr);
-        return KG_EXIT_USAGE;
-    }
+    if (argc < 2)
+        return cmd_serve(1, argv);
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         print_help(stdout);
@@ -88,6 +91,8 @@ int kvsgate_main(int argc, char **argv)
         printf("kvsgate %s\n", KVSGATE_VERSION);
         return KG_EXIT_OK;
     }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "presign") == 0)
         return cmd_presign(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)

@@ -1,0 +1,288 @@
+/* The `channels` tag: create (idempotent), describe, list, delete.
+ *
+ * Existence is decided by DescribeSignalingChannel, never by a BEGINS_WITH list
+ * (../shared/notes/KVS.md P1). Create tags the channel with its creator
+ * (kvsgate:owner). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/internal.h"
+#include "auth/authz.h"
+#include "core/mem.h"
+
+#define OWNER_TAG "kvsgate:owner"
+#define USER_TAGS_MAX 49 /* KVS allows 50, one is the owner's */
+#define LIST_LIMIT_DEFAULT 50
+#define LIST_LIMIT_MAX 100
+
+json_t *api_channel_json(const struct kvs_channel *ch)
+{
+    char created[KG_ISO8601_LEN + 1];
+    api_format_time(ch->creation_time_s, created);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(ch->name));
+    json_object_set_new(o, "arn", json_string(ch->arn));
+    json_object_set_new(o, "status", json_string(ch->status[0] ? ch->status : "ACTIVE"));
+    json_object_set_new(o, "type", json_string(ch->type[0] ? ch->type : "SINGLE_MASTER"));
+    json_object_set_new(o, "createdAt", json_string(created));
+    json_object_set_new(o, "messageTtlSeconds",
+                        ch->message_ttl_s ? json_integer(ch->message_ttl_s) : json_null());
+    json_object_set_new(o, "version", json_string(ch->version));
+    return o;
+}
+
+static void respond_channel(struct api_request *req, int status, const struct kvs_channel *ch)
+{
+    size_t len;
+    char *body = api_dump_json(api_channel_json(ch), &len);
+    api_json(req, status, body, len);
+}
+
+static enum kg_err check_name(struct api_request *req)
+{
+    if (api_channel_name_ok(req->channel))
+        return KG_OK;
+    api_set_detail(req, "a channel name is 1 to 256 of A-Z a-z 0-9 _ . - (not . or ..)");
+    return KG_ERR_INVALID_CHANNEL_NAME;
+}
+
+/* KVS's tag character set, ASCII part: letters, digits, spaces and _.:/=+-@.
+ * Non-ASCII letters are left for KVS to judge (its InvalidArgument is a 400). */
+static int tag_text_ok(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80)
+            continue;
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr(" _.:/=+-@", *p)))
+            return 0;
+    }
+    return 1;
+}
+
+struct create_body {
+    int message_ttl_s;
+    struct kvs_tag tags[USER_TAGS_MAX + 1];
+    size_t tag_count;
+    json_t *root; /* owns the tag strings */
+};
+
+static enum kg_err parse_create_body(struct api_request *req, struct create_body *out)
+{
+    memset(out, 0, sizeof *out);
+    if (req->body_len == 0)
+        return KG_OK;
+    json_error_t jerr;
+    out->root = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!out->root || !json_is_object(out->root)) {
+        api_set_detail(req, "the body must be a JSON object");
+        return KG_ERR_BAD_REQUEST;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(out->root, key, value)
+    {
+        if (strcmp(key, "messageTtlSeconds") == 0) {
+            if (!json_is_integer(value) || json_integer_value(value) < 5 ||
+                json_integer_value(value) > 120) {
+                api_set_detail(req, "messageTtlSeconds must be an integer from 5 to 120");
+                return KG_ERR_BAD_REQUEST;
+            }
+            out->message_ttl_s = (int)json_integer_value(value);
+        } else if (strcmp(key, "tags") == 0) {
+            if (!json_is_object(value) || json_object_size(value) > USER_TAGS_MAX) {
+                api_set_detail(req, "tags must be an object of at most 49 string values");
+                return KG_ERR_BAD_REQUEST;
+            }
+            const char *tk;
+            json_t *tv;
+            json_object_foreach(value, tk, tv)
+            {
+                if (!json_is_string(tv) || !tag_text_ok(tk, 1, 128) ||
+                    !tag_text_ok(json_string_value(tv), 0, 256)) {
+                    api_set_detail(req, "a tag key is 1..128 and a value 0..256 of letters, "
+                                        "digits, spaces and _.:/=+-@");
+                    return KG_ERR_BAD_REQUEST;
+                }
+                if (strncmp(tk, "kvsgate:", 8) == 0 || strncmp(tk, "aws:", 4) == 0) {
+                    api_set_detail(req, "tag keys starting with kvsgate: or aws: are reserved");
+                    return KG_ERR_BAD_REQUEST;
+                }
+                out->tags[out->tag_count].key = tk;
+                out->tags[out->tag_count].value = json_string_value(tv);
+                out->tag_count++;
+            }
+        } else {
+            api_set_detail(req, "unknown field in the body (allowed: messageTtlSeconds, tags)");
+            return KG_ERR_BAD_REQUEST;
+        }
+    }
+    return KG_OK;
+}
+
+enum kg_err api_channels_put(struct api_request *req, int can_block)
+{
+    enum kg_err err = check_name(req);
+    if (err != KG_OK)
+        return err;
+    if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))
+        return KG_ERR_FORBIDDEN;
+    struct create_body body;
+    err = parse_create_body(req, &body);
+    if (err != KG_OK || !can_block) {
+        json_decref(body.root);
+        return err != KG_OK ? err : KG_ERR_WOULD_BLOCK;
+    }
+
+    struct kvs_channel ch;
+    err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+    if (err == KG_OK) {
+        respond_channel(req, 200, &ch);
+        goto cleanup;
+    }
+    if (err != KG_ERR_CHANNEL_NOT_FOUND)
+        goto cleanup;
+
+    /* The owner tag: the subject when KVS accepts it as a tag value, else the
+     * caller's client id (always tag-safe). */
+    const char *owner = tag_text_ok(req->principal.sub, 1, 256) ? req->principal.sub
+                                                                : req->principal.client_id;
+    body.tags[body.tag_count].key = OWNER_TAG;
+    body.tags[body.tag_count].value = owner;
+    char arn[KVS_ARN_MAX + 1];
+    err = kvs_create_channel(req->deps->kvs, &req->call, req->channel, body.message_ttl_s,
+                             body.tags, body.tag_count + 1, arn);
+    if (err == KG_ERR_CHANNEL_NOT_ACTIVE) {
+        /* Someone created it meanwhile, or it is being deleted: Describe decides. */
+        err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+        if (err == KG_OK)
+            respond_channel(req, 200, &ch);
+        else if (err == KG_ERR_CHANNEL_NOT_FOUND) {
+            api_set_detail(req, "the channel is being deleted; try again shortly");
+            err = KG_ERR_CHANNEL_NOT_ACTIVE;
+        }
+        goto cleanup;
+    }
+    if (err != KG_OK)
+        goto cleanup;
+    err = kvs_describe_channel(req->deps->kvs, &req->call, NULL, arn, &ch);
+    if (err != KG_OK) {
+        /* Created, but not describable yet: answer with what we know. */
+        memset(&ch, 0, sizeof ch);
+        snprintf(ch.name, sizeof ch.name, "%s", req->channel);
+        snprintf(ch.arn, sizeof ch.arn, "%s", arn);
+        snprintf(ch.status, sizeof ch.status, "CREATING");
+        ch.creation_time_s = api_now(req);
+        ch.message_ttl_s = body.message_ttl_s;
+        err = KG_OK;
+    }
+    char location[KVS_NAME_MAX + 16];
+    snprintf(location, sizeof location, "/v1/channels/%s", req->channel);
+    respond_channel(req, 201, &ch);
+    api_add_header(req, "Location", location);
+cleanup:
+    json_decref(body.root);
+    return err;
+}
+
+enum kg_err api_channels_get(struct api_request *req, int can_block)
+{
+    enum kg_err err = check_name(req);
+    if (err != KG_OK)
+        return err;
+    if (!authz_can_describe(&req->principal, req->channel))
+        return KG_ERR_FORBIDDEN;
+    if (!can_block)
+        return KG_ERR_WOULD_BLOCK;
+    struct kvs_channel ch;
+    err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+    if (err == KG_OK)
+        respond_channel(req, 200, &ch);
+    return err;
+}
+
+enum kg_err api_channels_delete(struct api_request *req, int can_block)
+{
+    enum kg_err err = check_name(req);
+    if (err != KG_OK)
+        return err;
+    if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))
+        return KG_ERR_FORBIDDEN;
+    if (!can_block)
+        return KG_ERR_WOULD_BLOCK;
+    struct kvs_channel ch;
+    err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+    if (err == KG_OK)
+        err = kvs_delete_channel(req->deps->kvs, &req->call, ch.arn, NULL);
+    if (err == KG_OK || err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(req->deps->channels, req->channel, err == KG_OK ? ch.arn : NULL);
+    if (err == KG_OK)
+        api_empty(req, 204);
+    return err;
+}
+
+static int token_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 512)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '+' || *s == '/' || *s == '='))
+            return 0;
+    return 1;
+}
+
+enum kg_err api_channels_list(struct api_request *req, int can_block)
+{
+    if (req->q_prefix && !kvs_channel_name_valid(req->q_prefix)) {
+        api_set_detail(req, "prefix must be 1..256 of A-Z a-z 0-9 _ . -");
+        return KG_ERR_INVALID_CHANNEL_NAME;
+    }
+    int limit = LIST_LIMIT_DEFAULT;
+    if (req->q_limit) {
+        char *end = NULL;
+        long v = strtol(req->q_limit, &end, 10);
+        if (!*req->q_limit || *end || v < 1 || v > LIST_LIMIT_MAX || req->q_limit[0] == '+' ||
+            req->q_limit[0] == ' ') {
+            api_set_detail(req, "limit must be an integer from 1 to 100");
+            return KG_ERR_BAD_REQUEST;
+        }
+        limit = (int)v;
+    }
+    if (req->q_next_token && !token_ok(req->q_next_token)) {
+        api_set_detail(req, "nextToken must be the value a previous page returned");
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (req->principal.grants.counts[AUTHZ_PERM_MANAGE] == 0) {
+        api_set_detail(req, "the token grants no channel to manage");
+        return KG_ERR_FORBIDDEN;
+    }
+    if (!can_block)
+        return KG_ERR_WOULD_BLOCK;
+
+    struct kvs_channel_page page;
+    enum kg_err err = kvs_list_channels(req->deps->kvs, &req->call, req->q_prefix, limit,
+                                        req->q_next_token, &page);
+    if (err != KG_OK)
+        return err;
+    json_t *list = json_array();
+    for (size_t i = 0; i < page.count; i++)
+        if (authz_allows(&req->principal, AUTHZ_PERM_MANAGE, page.channels[i].name))
+            json_array_append_new(list, api_channel_json(&page.channels[i]));
+    json_t *o = json_object();
+    json_object_set_new(o, "channels", list);
+    json_object_set_new(o, "nextToken",
+                        page.next_token[0] ? json_string(page.next_token) : json_null());
+    kvs_channel_page_cleanup(&page);
+    size_t len;
+    char *body = api_dump_json(o, &len);
+    api_json(req, 200, body, len);
+    return KG_OK;
+}

@@ -1,0 +1,20 @@
+/* kvsgate: helpers shared by the api/ handler files (not a public interface). */
+#ifndef KG_API_INTERNAL_H
+#define KG_API_INTERNAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/timeutil.h"
+
+/* Serializes obj compactly and drops the reference (obj is a new reference). */
+char *api_dump_json(json_t *obj, size_t *len);
+int64_t api_now(const struct api_request *req);
+/* KVS's channel-name rule, minus "." and "..". */
+int api_channel_name_ok(const char *name);
+void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1]);
+/* The Channel schema of openapi.yaml (new reference). */
+json_t *api_channel_json(const struct kvs_channel *ch);
+
+#endif

@@ -1,0 +1,449 @@
+/* The settings table. One row per setting; config_load walks it. */
+#include "service/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+
+enum setting_type { SET_STRING, SET_INT, SET_BOOL, SET_LIST };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    const char *default_value; /* NULL: unset */
+    int64_t min, max;          /* SET_INT bounds */
+    int secret;                /* may come from NAME_FILE; never printed */
+    /* Extra check on a set value; writes why and returns 0 when bad. */
+    int (*check)(const char *value, char *why, size_t why_len);
+    size_t offset;
+    size_t count_offset; /* SET_LIST: where the count goes */
+    const char *help;
+};
+
+static int check_url(const char *v, char *why, size_t n)
+{
+    if (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0)
+        return 1;
+    snprintf(why, n, "must be an http:// or https:// URL");
+    return 0;
+}
+
+static int check_log_level(const char *v, char *why, size_t n)
+{
+    if (kg_log_level_parse(v) >= 0)
+        return 1;
+    snprintf(why, n, "must be one of debug, info, warn, error, off");
+    return 0;
+}
+
+static int check_region(const char *v, char *why, size_t n)
+{
+    size_t len = strlen(v);
+    int dash = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p == '-')
+            dash = 1;
+        else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            len = 0;
+    }
+    if (len >= 3 && len <= 32 && dash)
+        return 1;
+    snprintf(why, n, "must be an AWS region name such as us-west-2");
+    return 0;
+}
+
+static int check_fallback(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "stun-only") == 0 || strcmp(v, "fail") == 0)
+        return 1;
+    snprintf(why, n, "must be stun-only or fail");
+    return 0;
+}
+
+static int check_claim(const char *v, char *why, size_t n)
+{
+    if (*v && strlen(v) <= 256)
+        return 1;
+    snprintf(why, n, "must be a claim name of 1..256 bytes");
+    return 0;
+}
+
+static int check_origin(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "*") == 0)
+        return 1;
+    if ((strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0) &&
+        !strchr(strchr(v, ':') + 3, '/') && strlen(v) < 256)
+        return 1;
+    snprintf(why, n, "each origin must be scheme://host[:port] with no path, or *");
+    return 0;
+}
+
+#define OFF(field) offsetof(struct kg_config, field)
+
+/* Checklist: a new row also goes into README.md, helm/kvsgate/values.yaml,
+ * helm/kvsgate/values.schema.json and the chart's ConfigMap/Secret. */
+static const struct setting settings[] = {
+    /* HTTP */
+    {"KVSGATE_LISTEN", SET_STRING, "0.0.0.0:8080", 0, 0, 0, NULL, OFF(listen), 0,
+     "address and port to listen on (HOST:PORT, [V6]:PORT)"},
+    {"KVSGATE_HTTP_THREADS", SET_INT, "0", 0, 256, 0, NULL, OFF(http_threads), 0,
+     "HTTP threads (epoll pool); 0 = number of CPUs"},
+    {"KVSGATE_MAX_CONNECTIONS", SET_INT, "1024", 1, 100000, 0, NULL, OFF(max_connections), 0,
+     "open connections at most"},
+    {"KVSGATE_MAX_CONNECTIONS_PER_IP", SET_INT, "0", 0, 100000, 0, NULL,
+     OFF(max_connections_per_ip), 0, "connections per client IP; 0 = no limit (behind a load balancer)"},
+    {"KVSGATE_CONNECTION_TIMEOUT_S", SET_INT, "15", 1, 3600, 0, NULL, OFF(connection_timeout_s), 0,
+     "idle keep-alive limit and the time a client has to send a whole request"},
+    {"KVSGATE_MAX_BODY_BYTES", SET_INT, "16384", 256, 1048576, 0, NULL, OFF(max_body_bytes), 0,
+     "largest request body (413 above)"},
+    {"KVSGATE_MAX_HEADER_BYTES", SET_INT, "32768", 8192, 1048576, 0, NULL, OFF(max_header_bytes), 0,
+     "memory for a request's headers (431 above)"},
+    {"KVSGATE_TLS_CERT_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(tls_cert_file), 0,
+     "PEM certificate chain: serve HTTPS (with KVSGATE_TLS_KEY_FILE)"},
+    {"KVSGATE_TLS_KEY_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(tls_key_file), 0,
+     "PEM private key for KVSGATE_TLS_CERT_FILE"},
+    {"KVSGATE_CORS_ORIGINS", SET_LIST, NULL, 0, 0, 0, check_origin, OFF(cors_origins),
+     OFF(cors_origin_count), "comma-separated origins allowed by CORS (or *); unset = none"},
+    {"KVSGATE_DRAIN_TIMEOUT_S", SET_INT, "20", 0, 600, 0, NULL, OFF(drain_timeout_s), 0,
+     "on SIGTERM, how long in-flight requests may take to finish"},
+    {"KVSGATE_SHUTDOWN_DELAY_S", SET_INT, "0", 0, 600, 0, NULL, OFF(shutdown_delay_s), 0,
+     "on SIGTERM, keep serving (unready) this long before draining, so load balancers deregister"},
+    {"KVSGATE_REQUEST_DEADLINE_MS", SET_INT, "5000", 100, 60000, 0, NULL, OFF(request_deadline_ms),
+     0, "total time a request may spend on AWS calls, retries included"},
+    {"KVSGATE_UPSTREAM_WORKERS", SET_INT, "32", 1, 1024, 0, NULL, OFF(upstream_workers), 0,
+     "threads that make AWS calls"},
+    {"KVSGATE_UPSTREAM_QUEUE", SET_INT, "4096", 1, 1000000, 0, NULL, OFF(upstream_queue), 0,
+     "requests waiting for an AWS worker at most (503 above)"},
+    {"KVSGATE_LOG_LEVEL", SET_STRING, "info", 0, 0, 0, check_log_level, OFF(log_level), 0,
+     "debug, info, warn, error or off"},
+    {"KVSGATE_ACCESS_LOG", SET_BOOL, "true", 0, 0, 0, NULL, OFF(access_log), 0,
+     "one JSON line per request"},
+    /* signing */
+    {"KVSGATE_PRESIGN_EXPIRES_S", SET_INT, "299", 1, 299, 0, NULL, OFF(presign_expires_s), 0,
+     "X-Amz-Expires of signed URLs (KVS honours at most 299; never past the credentials' expiry)"},
+    {"KVSGATE_CACHE_MAX_ENTRIES", SET_INT, "20000", 100, 10000000, 0, NULL, OFF(cache_max_entries),
+     0, "entries per cache (channels, endpoints, ICE servers) before the least recently used goes"},
+    {"KVSGATE_CACHE_CHANNEL_TTL_S", SET_INT, "3600", 1, 604800, 0, NULL, OFF(cache_channel_ttl_s), 0,
+     "how long a channel name's ARN and status are reused"},
+    {"KVSGATE_CACHE_ENDPOINT_TTL_S", SET_INT, "36000", 1, 604800, 0, NULL,
+     OFF(cache_endpoint_ttl_s), 0, "how long a channel's signaling endpoints are reused"},
+    {"KVSGATE_CACHE_STALE_S", SET_INT, "3600", 0, 604800, 0, NULL, OFF(cache_stale_s), 0,
+     "how long past their TTL channels and endpoints are still served when AWS fails"},
+    {"KVSGATE_ICE_REFRESH_MARGIN_S", SET_INT, "30", 5, 250, 0, NULL, OFF(ice_refresh_margin_s), 0,
+     "TURN credentials are handed out only while they live at least this long"},
+    {"KVSGATE_ICE_PER_VIEWER", SET_BOOL, "false", 0, 0, 0, NULL, OFF(ice_per_viewer), 0,
+     "fetch TURN credentials per viewer instead of per channel and role"},
+    {"KVSGATE_ICE_FALLBACK", SET_STRING, "stun-only", 0, 0, 0, check_fallback, OFF(ice_fallback), 0,
+     "when TURN cannot be fetched and none is cached: stun-only (header X-Kvsgate-Ice) or fail (503)"},
+    {"KVSGATE_RATE_LIMIT_RPS", SET_INT, "20", 0, 1000000, 0, NULL, OFF(rate_limit_rps), 0,
+     "requests per second per subject (token bucket); 0 = no limit"},
+    {"KVSGATE_RATE_LIMIT_BURST", SET_INT, "40", 1, 1000000, 0, NULL, OFF(rate_limit_burst), 0,
+     "requests a subject may make at once before the rate applies"},
+    /* JWT */
+    {"KVSGATE_JWT_HS256_SECRET", SET_STRING, NULL, 0, 0, 1, NULL, OFF(jwt_hs256_secret), 0,
+     "HS256 secret (at least 32 bytes); or KVSGATE_JWT_HS256_SECRET_FILE"},
+    {"KVSGATE_JWT_PUBLIC_KEY_FILE", SET_LIST, NULL, 0, 0, 0, NULL, OFF(jwt_public_key_files),
+     OFF(jwt_public_key_file_count),
+     "comma-separated PEM files of public keys (RS256/384/512, PS256, ES256/384)"},
+    {"KVSGATE_JWKS_URL", SET_STRING, NULL, 0, 0, 0, check_url, OFF(jwks_url), 0,
+     "JWKS URL (Cognito, Auth0, Keycloak, ...)"},
+    {"KVSGATE_JWKS_REFRESH_S", SET_INT, "600", 10, 86400, 0, NULL, OFF(jwks_refresh_s), 0,
+     "JWKS refresh period"},
+    {"KVSGATE_JWKS_MIN_REFETCH_S", SET_INT, "30", 1, 3600, 0, NULL, OFF(jwks_min_refetch_s), 0,
+     "at most one JWKS fetch per this many seconds on unknown key ids"},
+    {"KVSGATE_JWT_ISSUER", SET_STRING, NULL, 0, 0, 0, NULL, OFF(jwt_issuer), 0,
+     "required iss (unset: not checked)"},
+    {"KVSGATE_JWT_AUDIENCE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(jwt_audience), 0,
+     "required aud (unset: not checked)"},
+    {"KVSGATE_JWT_LEEWAY_S", SET_INT, "60", 0, 300, 0, NULL, OFF(jwt_leeway_s), 0,
+     "clock leeway for exp, nbf, iat"},
+    {"KVSGATE_JWT_GRANTS_CLAIM", SET_STRING, "kvs", 0, 0, 0, check_claim, OFF(jwt_grants_claim), 0,
+     "claim holding the grants object (may be a namespaced URL)"},
+    {"KVSGATE_JWT_MAX_BYTES", SET_INT, "8192", 512, 65536, 0, NULL, OFF(jwt_max_bytes), 0,
+     "longest accepted token"},
+    /* AWS */
+    {"AWS_REGION", SET_STRING, NULL, 0, 0, 0, check_region, OFF(region), 0,
+     "AWS region (or AWS_DEFAULT_REGION); required"},
+    {"KVSGATE_KVS_ENDPOINT", SET_STRING, NULL, 0, 0, 0, check_url, OFF(kvs_endpoint), 0,
+     "KVS control-plane base URL (default https://kinesisvideo.REGION.amazonaws.com[.cn])"},
+    {"KVSGATE_STS_ENDPOINT", SET_STRING, NULL, 0, 0, 0, check_url, OFF(sts_endpoint), 0,
+     "STS base URL (default https://sts.REGION.amazonaws.com[.cn])"},
+    {"KVSGATE_ASSUME_ROLE_ARN", SET_STRING, NULL, 0, 0, 0, NULL, OFF(assume_role_arn), 0,
+     "role to assume on top of the credential chain"},
+    {"KVSGATE_ASSUME_ROLE_EXTERNAL_ID", SET_STRING, NULL, 0, 0, 1, NULL,
+     OFF(assume_role_external_id), 0, "external id for KVSGATE_ASSUME_ROLE_ARN"},
+    {"KVSGATE_AWS_CONNECT_TIMEOUT_MS", SET_INT, "2000", 50, 60000, 0, NULL,
+     OFF(aws_connect_timeout_ms), 0, "connect timeout of AWS calls"},
+    {"KVSGATE_AWS_CALL_TIMEOUT_MS", SET_INT, "3000", 100, 60000, 0, NULL, OFF(aws_call_timeout_ms),
+     0, "time limit of one AWS call attempt"},
+    {"KVSGATE_AWS_MAX_ATTEMPTS", SET_INT, "3", 1, 10, 0, NULL, OFF(aws_max_attempts), 0,
+     "attempts per AWS call (throttling, 5xx, resets, timeouts), within the request deadline"},
+    {"KVSGATE_AWS_CA_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(aws_ca_file), 0,
+     "CA bundle for AWS endpoints (default: the system store)"},
+};
+
+#define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+char *config_read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *data = kg_malloc(max + 1);
+    size_t n = fread(data, 1, max + 1, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed || n > max) {
+        kg_wipe(data, max + 1);
+        free(data);
+        errno = failed ? EIO : EFBIG;
+        return NULL;
+    }
+    data[n] = '\0';
+    if (len)
+        *len = n;
+    return data;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+        *out = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+        *out = 0;
+    else
+        return 0;
+    return 1;
+}
+
+static int parse_int(const char *v, int64_t *out)
+{
+    int neg = 0;
+    int64_t x = 0;
+    if (*v == '-') {
+        neg = 1;
+        v++;
+    }
+    if (!*v || strlen(v) > 18)
+        return 0;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9')
+            return 0;
+        x = x * 10 + (*v - '0');
+    }
+    *out = neg ? -x : x;
+    return 1;
+}
+
+/* Splits a comma-separated list, trimming spaces and dropping empty items. */
+static char **split_list(const char *v, size_t *count)
+{
+    size_t cap = 1;
+    for (const char *p = v; *p; p++)
+        cap += *p == ',';
+    char **items = kg_calloc(cap, sizeof *items);
+    size_t n = 0;
+    const char *p = v;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *s = p, *e = p + len;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > s)
+            items[n++] = kg_strndup(s, (size_t)(e - s));
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    *count = n;
+    return items;
+}
+
+/* Reads NAME or NAME_FILE. Returns 1 with *value (owned, NULL when unset), or 0
+ * after printing an error. */
+static int setting_raw(const struct setting *s, const char *(*get)(const char *), FILE *err_out,
+                       char **value)
+{
+    const char *direct = get(s->name);
+    if (direct && !*direct)
+        direct = NULL;
+    *value = NULL;
+    if (s->secret) {
+        char file_var[128];
+        snprintf(file_var, sizeof file_var, "%s_FILE", s->name);
+        const char *path = get(file_var);
+        if (path && *path) {
+            if (direct) {
+                fprintf(err_out, "%s: set both %s and %s; choose one\n", s->name, s->name, file_var);
+                return 0;
+            }
+            size_t len;
+            char *data = config_read_file(path, 65536, &len);
+            if (!data) {
+                fprintf(err_out, "%s: cannot read %s (%s)\n", file_var, path, strerror(errno));
+                return 0;
+            }
+            while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+                data[--len] = '\0';
+            *value = data;
+            return 1;
+        }
+    }
+    if (direct)
+        *value = kg_strdup(direct);
+    else if (s->default_value)
+        *value = kg_strdup(s->default_value);
+    return 1;
+}
+
+static const char *env_getenv(const char *name) { return getenv(name); }
+
+enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
+                        FILE *err_out)
+{
+    const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
+    memset(cfg, 0, sizeof *cfg);
+    int errors = 0;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        char *value = NULL;
+        if (!setting_raw(s, get, err_out, &value)) {
+            errors++;
+            continue;
+        }
+        /* AWS_REGION falls back to AWS_DEFAULT_REGION, as the AWS SDKs do. */
+        if (!value && strcmp(s->name, "AWS_REGION") == 0) {
+            const char *d = get("AWS_DEFAULT_REGION");
+            if (d && *d)
+                value = kg_strdup(d);
+        }
+        char *field = (char *)cfg + s->offset;
+        char why[160] = "";
+        if (value && s->check && !s->check(value, why, sizeof why)) {
+            if (s->type != SET_LIST) {
+                fprintf(err_out, "%s: %s\n", s->name, why);
+                errors++;
+                kg_free_secret(value);
+                continue;
+            }
+        }
+        switch (s->type) {
+        case SET_STRING:
+            *(char **)(void *)field = value;
+            value = NULL;
+            break;
+        case SET_INT: {
+            int64_t v = 0;
+            if (value && (!parse_int(value, &v) || v < s->min || v > s->max)) {
+                fprintf(err_out, "%s: must be an integer from %lld to %lld\n", s->name,
+                        (long long)s->min, (long long)s->max);
+                errors++;
+            }
+            *(int64_t *)(void *)field = v;
+            break;
+        }
+        case SET_BOOL: {
+            int b = 0;
+            if (value && !parse_bool(value, &b)) {
+                fprintf(err_out, "%s: must be true or false\n", s->name);
+                errors++;
+            }
+            *(int *)(void *)field = b;
+            break;
+        }
+        case SET_LIST: {
+            size_t n = 0;
+            char **items = value ? split_list(value, &n) : NULL;
+            for (size_t k = 0; k < n && s->check; k++) {
+                if (!s->check(items[k], why, sizeof why)) {
+                    fprintf(err_out, "%s: '%s': %s\n", s->name, items[k], why);
+                    errors++;
+                }
+            }
+            *(char ***)(void *)field = items;
+            *(size_t *)(void *)((char *)cfg + s->count_offset) = n;
+            break;
+        }
+        }
+        kg_free_secret(value);
+    }
+
+    /* Rules across settings. */
+    if (!cfg->region) {
+        fprintf(err_out, "AWS_REGION: required (the region of the signaling channels)\n");
+        errors++;
+    }
+    if (!cfg->jwt_hs256_secret && !cfg->jwt_public_key_file_count && !cfg->jwks_url) {
+        fprintf(err_out, "KVSGATE_JWT_HS256_SECRET: no JWT key configured; set it, "
+                         "KVSGATE_JWT_PUBLIC_KEY_FILE or KVSGATE_JWKS_URL\n");
+        errors++;
+    }
+    if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < 32) {
+        fprintf(err_out, "KVSGATE_JWT_HS256_SECRET: must be at least 32 bytes\n");
+        errors++;
+    }
+    if (!cfg->tls_cert_file != !cfg->tls_key_file) {
+        fprintf(err_out, "%s: set KVSGATE_TLS_CERT_FILE and KVSGATE_TLS_KEY_FILE together\n",
+                cfg->tls_cert_file ? "KVSGATE_TLS_KEY_FILE" : "KVSGATE_TLS_CERT_FILE");
+        errors++;
+    }
+    if (errors)
+        config_cleanup(cfg);
+    return errors ? KG_ERR_BAD_REQUEST : KG_OK;
+}
+
+static void free_list(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
+void config_cleanup(struct kg_config *cfg)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        char *field = (char *)cfg + s->offset;
+        if (s->type == SET_STRING) {
+            char **p = (char **)(void *)field;
+            if (s->secret)
+                kg_free_secret(*p);
+            else
+                free(*p);
+            *p = NULL;
+        } else if (s->type == SET_LIST) {
+            char ***p = (char ***)(void *)field;
+            size_t *n = (size_t *)(void *)((char *)cfg + s->count_offset);
+            free_list(*p, *n);
+            *p = NULL;
+            *n = 0;
+        }
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (environment variables; secrets may also come from NAME_FILE):\n");
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const struct setting *s = &settings[i];
+        fprintf(out, "  %-34s %s", s->name, s->help);
+        if (s->default_value && !s->secret)
+            fprintf(out, " [default %s]", s->default_value);
+        if (s->secret)
+            fprintf(out, " [secret: or %s_FILE]", s->name);
+        fputc('\n', out);
+    }
+    fprintf(out,
+            "Also read, as the AWS SDKs do: AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,\n"
+            "  AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE,\n"
+            "  AWS_ROLE_SESSION_NAME, AWS_CONTAINER_CREDENTIALS_FULL_URI,\n"
+            "  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE),\n"
+            "  AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED.\n");
+}

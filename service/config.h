@@ -1,0 +1,91 @@
+/* kvsgate: settings (`config_`).
+ *
+ * Every setting is an environment variable, declared once in the table in
+ * config.c (name, type, default, bounds, whether it is a secret, help). They
+ * are validated together at start; every error names its variable. A secret
+ * may instead come from the file named by <NAME>_FILE (a trailing newline is
+ * dropped); giving both is an error. `kvsgate --help` prints the table.
+ *
+ * Checklist: a new setting also goes into README.md (settings table),
+ * helm/kvsgate/values.yaml, helm/kvsgate/values.schema.json and the chart's
+ * ConfigMap or Secret template.
+ */
+#ifndef KG_SERVICE_CONFIG_H
+#define KG_SERVICE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+struct kg_config {
+    /* HTTP */
+    char *listen;
+    int64_t http_threads;
+    int64_t max_connections;
+    int64_t max_connections_per_ip;
+    int64_t connection_timeout_s;
+    int64_t max_body_bytes;
+    int64_t max_header_bytes;
+    char *tls_cert_file;
+    char *tls_key_file;
+    char **cors_origins;
+    size_t cors_origin_count;
+    int64_t drain_timeout_s;
+    int64_t shutdown_delay_s;
+    int64_t request_deadline_ms;
+    int64_t upstream_workers;
+    int64_t upstream_queue;
+    char *log_level;
+    int access_log;
+    /* signing, caches, limits */
+    int64_t presign_expires_s;
+    int64_t cache_max_entries;
+    int64_t cache_channel_ttl_s;
+    int64_t cache_endpoint_ttl_s;
+    int64_t cache_stale_s;
+    int64_t ice_refresh_margin_s;
+    int ice_per_viewer;
+    char *ice_fallback;
+    int64_t rate_limit_rps;
+    int64_t rate_limit_burst;
+    /* JWT */
+    char *jwt_hs256_secret; /* secret */
+    char **jwt_public_key_files;
+    size_t jwt_public_key_file_count;
+    char *jwks_url;
+    int64_t jwks_refresh_s;
+    int64_t jwks_min_refetch_s;
+    char *jwt_issuer;
+    char *jwt_audience;
+    int64_t jwt_leeway_s;
+    char *jwt_grants_claim;
+    int64_t jwt_max_bytes;
+    /* AWS */
+    char *region;
+    char *kvs_endpoint;
+    char *sts_endpoint;
+    char *assume_role_arn;
+    char *assume_role_external_id; /* secret */
+    int64_t aws_connect_timeout_ms;
+    int64_t aws_call_timeout_ms;
+    int64_t aws_max_attempts;
+    char *aws_ca_file;
+};
+
+/* Reads and validates every setting through getenv_fn (NULL: getenv). On
+ * errors writes one line per error, each starting with the variable's name,
+ * to err_out and returns KG_ERR_BAD_REQUEST. */
+KG_WARN_UNUSED enum kg_err config_load(struct kg_config *cfg,
+                                       const char *(*getenv_fn)(const char *name),
+                                       FILE *err_out);
+void config_cleanup(struct kg_config *cfg);
+
+/* Prints the settings table (name, default, description) for --help. */
+void config_print_help(FILE *out);
+
+/* Reads a whole small file (at most max bytes); NULL with errno set on failure. */
+char *config_read_file(const char *path, size_t max, size_t *len);
+
+#endif

@@ -1,0 +1,289 @@
+/* `kvsgate serve`: settings, the dependencies in order, the HTTP server, and a
+ * graceful stop on SIGTERM/SIGINT.
+ *
+ * Signals are blocked in every thread (the mask is set before any thread
+ * starts) and taken synchronously by the main thread with sigwait, so no
+ * handler runs in the middle of library code. On a signal: readiness fails at
+ * once, the service keeps answering for KVSGATE_SHUTDOWN_DELAY_S (load
+ * balancers deregister), then stops accepting and lets in-flight requests finish
+ * within KVSGATE_DRAIN_TIMEOUT_S, then everything is freed in reverse order.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "auth/jwt.h"
+#include "aws/channels.h"
+#include "aws/credentials.h"
+#include "aws/kvs.h"
+#include "aws/transport.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+#include "core/version.h"
+#include "service/cli.h"
+#include "service/config.h"
+#include "service/daemon.h"
+#include "service/httpd.h"
+#include "service/server.h"
+#include "service/workers.h"
+
+extern const char kvsgate_openapi_yaml[];
+extern const size_t kvsgate_openapi_yaml_len;
+
+static struct creds_provider *metrics_creds;
+
+static double creds_expiry_metric(void *arg)
+{
+    (void)arg;
+    return metrics_creds ? (double)creds_provider_expires_at(metrics_creds) : 0;
+}
+
+static void log_startup_error(const char *event, const char *why)
+{
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_ERROR, event)) {
+        kg_log_str(&l, "why", why);
+        kg_log_end(&l);
+    }
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: kvsgate serve\n\n");
+        config_print_help(stdout);
+        return KG_EXIT_OK;
+    }
+    if (argc > 1)
+        return cli_usage_error("serve", NULL, "takes no arguments; settings are environment variables "
+                                              "(see kvsgate serve --help)");
+
+    struct kg_config cfg;
+    if (config_load(&cfg, NULL, stderr) != KG_OK)
+        return KG_EXIT_USAGE;
+    kg_log_set_level((enum kg_log_level)kg_log_level_parse(cfg.log_level));
+
+    /* Block the stop signals before any thread exists; main takes them with sigwait. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    kg_crypto_init();
+    json_object_seed(0);
+    int rc = KG_EXIT_FAILURE;
+    struct kg_http_client *http = NULL;
+    struct jwtv *jwt = NULL;
+    struct creds_provider *creds = NULL;
+    struct kvs_client *kvs = NULL;
+    struct workers *workers = NULL;
+    struct channels *channels = NULL;
+    struct ratelimit *ratelimit = NULL;
+    struct server *server = NULL;
+    struct httpd *httpd = NULL;
+    char *tls_cert = NULL, *tls_key = NULL;
+    char why[512] = "";
+
+    if (transport_global_init() != KG_OK) {
+        log_startup_error("startup_failed", "libcurl did not initialize");
+        goto cleanup;
+    }
+    struct transport_options topts = {.ca_file = cfg.aws_ca_file};
+    http = transport_new(&topts);
+
+    struct jwtv_options jopts = {
+        .hs256_secret = (const unsigned char *)cfg.jwt_hs256_secret,
+        .hs256_secret_len = cfg.jwt_hs256_secret ? strlen(cfg.jwt_hs256_secret) : 0,
+        .public_key_files = (const char *const *)cfg.jwt_public_key_files,
+        .public_key_file_count = cfg.jwt_public_key_file_count,
+        .jwks_url = cfg.jwks_url,
+        .http = http,
+        .jwks_refresh_s = cfg.jwks_refresh_s,
+        .jwks_min_refetch_s = cfg.jwks_min_refetch_s,
+        .issuer = cfg.jwt_issuer,
+        .audience = cfg.jwt_audience,
+        .leeway_s = cfg.jwt_leeway_s,
+        .grants_claim = cfg.jwt_grants_claim,
+        .max_token_len = (size_t)cfg.jwt_max_bytes,
+    };
+    if (jwtv_new(&jopts, &jwt, why, sizeof why) != KG_OK) {
+        fprintf(stderr, "%s\n", why);
+        rc = KG_EXIT_USAGE;
+        goto cleanup;
+    }
+
+    struct creds_options copts = {
+        .http = http,
+        .region = cfg.region,
+        .sts_endpoint = cfg.sts_endpoint,
+        .imds_endpoint = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+        .assume_role_arn = cfg.assume_role_arn,
+        .assume_role_external_id = cfg.assume_role_external_id,
+    };
+    if (creds_provider_new(&copts, &creds) != KG_OK) {
+        log_startup_error("startup_failed", "cannot set up the AWS credential chain");
+        goto cleanup;
+    }
+    if (creds_provider_load(creds) != KG_OK)
+        kg_log_msg(KG_LOG_WARN, "credentials_unavailable",
+                   "no AWS credentials yet; not ready until the refresher finds some");
+    if (creds_provider_start(creds) != KG_OK) {
+        log_startup_error("startup_failed", "cannot start the credential refresher");
+        goto cleanup;
+    }
+    metrics_creds = creds;
+    kg_metric_gauge_fn("kvsgate_credentials_expiry_timestamp_seconds",
+                       "When the current AWS credentials expire (0: long-term or none).",
+                       creds_expiry_metric, NULL);
+
+    struct kvs_client_options kopts = {
+        .http = http,
+        .creds = creds,
+        .region = cfg.region,
+        .endpoint = cfg.kvs_endpoint,
+        .connect_timeout_ms = cfg.aws_connect_timeout_ms,
+        .call_timeout_ms = cfg.aws_call_timeout_ms,
+        .retry = {.max_attempts = (int)cfg.aws_max_attempts},
+    };
+    if (kvs_client_new(&kopts, &kvs) != KG_OK) {
+        log_startup_error("startup_failed", "cannot set up the KVS client");
+        goto cleanup;
+    }
+    if (jwtv_start(jwt) != KG_OK) {
+        log_startup_error("startup_failed", "cannot start the JWKS refresher");
+        goto cleanup;
+    }
+    if (workers_new((unsigned)cfg.upstream_workers, (size_t)cfg.upstream_queue, &workers) !=
+        KG_OK) {
+        log_startup_error("startup_failed", "cannot start the AWS workers");
+        goto cleanup;
+    }
+
+    struct channels_options chopts = {
+        .kvs = kvs,
+        .max_entries = (size_t)cfg.cache_max_entries,
+        .channel_ttl_s = cfg.cache_channel_ttl_s,
+        .endpoint_ttl_s = cfg.cache_endpoint_ttl_s,
+        .stale_s = cfg.cache_stale_s,
+        .ice_margin_s = cfg.ice_refresh_margin_s,
+        .ice_per_viewer = cfg.ice_per_viewer,
+    };
+    channels = channels_new(&chopts);
+    ratelimit = ratelimit_new((double)cfg.rate_limit_rps, (double)cfg.rate_limit_burst, 100000);
+
+    struct api_deps deps = {
+        .jwt = jwt,
+        .creds = creds,
+        .kvs = kvs,
+        .channels = channels,
+        .ice_fallback_stun_only = strcmp(cfg.ice_fallback, "stun-only") == 0,
+        .region = cfg.region,
+        .presign_expires_s = cfg.presign_expires_s,
+        .allow_plain_endpoints = cfg.kvs_endpoint && strncmp(cfg.kvs_endpoint, "http://", 7) == 0,
+        .openapi_yaml = kvsgate_openapi_yaml,
+        .openapi_yaml_len = kvsgate_openapi_yaml_len,
+    };
+    struct server_options sopts = {
+        .deps = &deps,
+        .workers = workers,
+        .cors_origins = cfg.cors_origins,
+        .cors_origin_count = cfg.cors_origin_count,
+        .request_deadline_ms = cfg.request_deadline_ms,
+        .access_log = cfg.access_log,
+        .ratelimit = ratelimit,
+    };
+    server = server_new(&sopts);
+    deps.draining = server_draining;
+    deps.draining_arg = server;
+
+    if (cfg.tls_cert_file) {
+        tls_cert = config_read_file(cfg.tls_cert_file, 1 << 20, NULL);
+        tls_key = config_read_file(cfg.tls_key_file, 1 << 20, NULL);
+        if (!tls_cert || !tls_key) {
+            fprintf(stderr, "%s: cannot read %s\n",
+                    tls_cert ? "KVSGATE_TLS_KEY_FILE" : "KVSGATE_TLS_CERT_FILE",
+                    tls_cert ? cfg.tls_key_file : cfg.tls_cert_file);
+            rc = KG_EXIT_USAGE;
+            goto cleanup;
+        }
+    }
+    struct httpd_options hopts = {
+        .listen = cfg.listen,
+        .threads = (unsigned)cfg.http_threads,
+        .max_connections = (unsigned)cfg.max_connections,
+        .max_connections_per_ip = (unsigned)cfg.max_connections_per_ip,
+        .connection_timeout_s = (unsigned)cfg.connection_timeout_s,
+        .max_body_bytes = (size_t)cfg.max_body_bytes,
+        .max_header_bytes = (size_t)cfg.max_header_bytes,
+        .tls_cert_pem = tls_cert,
+        .tls_key_pem = tls_key,
+    };
+    struct httpd_app app = server_httpd_app(server);
+    enum kg_err err = httpd_start(&hopts, &app, &httpd, why, sizeof why);
+    if (err != KG_OK) {
+        fprintf(stderr, "KVSGATE_LISTEN: %s\n", why);
+        rc = err == KG_ERR_BAD_REQUEST ? KG_EXIT_USAGE : KG_EXIT_FAILURE;
+        goto cleanup;
+    }
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_INFO, "listening")) {
+        kg_log_str(&l, "version", KVSGATE_VERSION);
+        kg_log_str(&l, "revision", KVSGATE_GIT_REVISION);
+        kg_log_str(&l, "listen", cfg.listen);
+        kg_log_int(&l, "port", httpd_port(httpd));
+        kg_log_bool(&l, "tls", tls_cert != NULL);
+        kg_log_str(&l, "region", cfg.region);
+        kg_log_end(&l);
+    }
+    struct kg_metric *info = kg_metric_gauge("kvsgate_build_info",
+                                             "kvsgate's version and revision (always 1).",
+                                             "version,revision");
+    kg_metric_set(info, (const char *[]){KVSGATE_VERSION, KVSGATE_GIT_REVISION}, 1);
+
+    int sig = 0;
+    while (sigwait(&stop_signals, &sig) != 0)
+        ;
+    if (kg_log_begin(&l, KG_LOG_INFO, "draining")) {
+        kg_log_str(&l, "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        kg_log_int(&l, "shutdown_delay_s", cfg.shutdown_delay_s);
+        kg_log_int(&l, "drain_timeout_s", cfg.drain_timeout_s);
+        kg_log_end(&l);
+    }
+    server_set_draining(server);
+    if (cfg.shutdown_delay_s > 0)
+        sleep((unsigned)cfg.shutdown_delay_s);
+    httpd_stop(httpd, cfg.drain_timeout_s * 1000);
+    httpd = NULL;
+    kg_log_msg(KG_LOG_INFO, "stopped", "drained and stopped");
+    rc = KG_EXIT_OK;
+
+cleanup:
+    if (httpd)
+        httpd_stop(httpd, 0);
+    workers_free(workers);
+    server_free(server);
+    ratelimit_free(ratelimit);
+    channels_free(channels);
+    kvs_client_free(kvs);
+    metrics_creds = NULL;
+    creds_provider_free(creds);
+    jwtv_free(jwt);
+    if (http)
+        transport_free(http);
+    transport_global_cleanup();
+    free(tls_cert);
+    kg_free_secret(tls_key);
+    config_cleanup(&cfg);
+    return rc;
+}

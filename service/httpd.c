@@ -1,0 +1,714 @@
+/* Design note. libmicrohttpd (MHD) calls on_access several times per request:
+ * once when the headers are in (we allocate the request context there), once
+ * per body chunk, and once more when the body is complete (we dispatch to the
+ * app there). A suspended request is resumed by another thread; MHD then calls
+ * on_access again and we queue the response the app prepared. The context is
+ * freed in MHD's completion callback, the one place a request ends, whatever
+ * happened to it.
+ *
+ * MHD's own URI unescaping is replaced by a no-op so that this file decodes the
+ * path and query strictly (%00 and bad escapes refused) instead of MHD silently
+ * truncating at a decoded NUL.
+ *
+ * MHD measures only inactivity, so a client that drips one byte per second
+ * keeps a connection forever. Each connection therefore carries a small state
+ * (its fd and when it started receiving the current request) in a registry; a
+ * sweeper thread shuts down the socket of any connection that has been
+ * receiving one request for longer than connection_timeout_s (MHD then sees the
+ * socket fail and closes it itself). The registry lock is held both when MHD
+ * reports the connection closed (before it closes the fd) and when the sweeper
+ * calls shutdown(), so the sweeper never touches a reused descriptor.
+ */
+#include "service/httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/encode.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+
+#define RESPONSE_HEADERS_MAX 24
+#define QUERY_ARGS_MAX 16
+#define METHOD_MAX 16
+
+struct conn_state {
+    int fd;
+    _Atomic int64_t phase_start_ms; /* when receiving the current request began */
+    _Atomic int busy;               /* a request is being handled or answered */
+    int shut;
+    struct conn_state *prev, *next;
+};
+
+struct query_arg {
+    char *name;
+    char *value;
+    int repeated;
+};
+
+struct httpd_request {
+    struct httpd *h;
+    struct MHD_Connection *conn;
+    struct conn_state *cs;
+    int64_t started_us;
+    char method[METHOD_MAX];
+    char *path;
+    enum kg_err path_err;
+    enum kg_err limit_err;
+    struct kg_buf body;
+    int dispatched;
+    int suspended;
+    int early; /* answered on the first call, before the body */
+    struct query_arg query[QUERY_ARGS_MAX];
+    size_t query_count;
+    enum kg_err query_err;
+    char client_ip[INET6_ADDRSTRLEN];
+    /* response */
+    int status;
+    char *content_type;
+    char *resp_body;
+    size_t resp_len;
+    struct {
+        char *name;
+        char *value;
+    } headers[RESPONSE_HEADERS_MAX];
+    size_t header_count;
+    void *app_data;
+    void (*app_free)(void *);
+};
+
+struct httpd {
+    struct MHD_Daemon *d;
+    struct httpd_app app;
+    struct httpd_options opts;
+    unsigned port;
+    _Atomic int draining;
+    int listen_fd;
+    pthread_mutex_t conns_lock;
+    struct conn_state *conns;
+    pthread_t sweeper;
+    pthread_mutex_t sweeper_lock;
+    pthread_cond_t sweeper_cond;
+    int sweeper_stop;
+    int sweeper_started;
+    char *tls_cert;
+    char *tls_key;
+};
+
+static struct kg_metric *metric_slow_clients;
+
+/* ---- strict decoding -------------------------------------------------------------- */
+
+static size_t unescape_noop(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+/* Decodes s strictly into a new string; NULL on a bad escape or a decoded NUL. */
+static char *decode_strict(const char *s, size_t max_len)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, max_len);
+    if (kg_uri_decode(&b, s, strlen(s), 0) != KG_OK || memchr(b.data, '\0', b.len)) {
+        kg_buf_free(&b);
+        return NULL;
+    }
+    return kg_buf_take(&b, NULL);
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct httpd_request *r = cls;
+    if (r->query_count == QUERY_ARGS_MAX) {
+        r->query_err = KG_ERR_BAD_REQUEST;
+        return MHD_NO;
+    }
+    char *name = decode_strict(key, 1024);
+    char *val = decode_strict(value ? value : "", 4096);
+    if (!name || !val) {
+        free(name);
+        free(val);
+        r->query_err = KG_ERR_BAD_REQUEST;
+        return MHD_YES;
+    }
+    for (size_t i = 0; i < r->query_count; i++) {
+        if (strcmp(r->query[i].name, name) == 0) {
+            r->query[i].repeated = 1;
+            free(name);
+            free(val);
+            return MHD_YES;
+        }
+    }
+    r->query[r->query_count].name = name;
+    r->query[r->query_count].value = val;
+    r->query[r->query_count].repeated = 0;
+    r->query_count++;
+    return MHD_YES;
+}
+
+/* ---- responses -------------------------------------------------------------------- */
+
+void httpd_respond_take(struct httpd_request *r, int status, const char *content_type,
+                        char *body, size_t body_len)
+{
+    free(r->resp_body);
+    free(r->content_type);
+    r->status = status;
+    r->content_type = content_type ? kg_strdup(content_type) : NULL;
+    r->resp_body = body;
+    r->resp_len = body ? body_len : 0;
+}
+
+void httpd_respond(struct httpd_request *r, int status, const char *content_type,
+                   const char *body, size_t body_len)
+{
+    char *copy = NULL;
+    if (body && body_len) {
+        copy = kg_malloc(body_len);
+        memcpy(copy, body, body_len);
+    }
+    httpd_respond_take(r, status, content_type, copy, copy ? body_len : 0);
+}
+
+void httpd_add_header(struct httpd_request *r, const char *name, const char *value)
+{
+    if (r->header_count == RESPONSE_HEADERS_MAX)
+        return;
+    r->headers[r->header_count].name = kg_strdup(name);
+    r->headers[r->header_count].value = kg_strdup(value);
+    r->header_count++;
+}
+
+int httpd_status(const struct httpd_request *r) { return r->status; }
+size_t httpd_response_bytes(const struct httpd_request *r) { return r->resp_len; }
+
+static enum MHD_Result queue_response(struct httpd_request *r)
+{
+    struct MHD_Response *resp;
+    if (r->resp_len) {
+        resp = MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            r->resp_body = NULL; /* MHD frees it */
+    } else {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    if (r->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (size_t i = 0; i < r->header_count; i++)
+        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+    if (atomic_load(&r->h->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)(r->status ? r->status : 500), resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- request lifecycle ------------------------------------------------------------- */
+
+static void request_free(struct httpd_request *r)
+{
+    if (r->app_free && r->app_data)
+        r->app_free(r->app_data);
+    free(r->path);
+    kg_buf_free(&r->body);
+    for (size_t i = 0; i < r->query_count; i++) {
+        free(r->query[i].name);
+        free(r->query[i].value);
+    }
+    free(r->content_type);
+    free(r->resp_body);
+    for (size_t i = 0; i < r->header_count; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r);
+}
+
+static void client_ip(struct MHD_Connection *c, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, n, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)n);
+}
+
+static struct conn_state *conn_state_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Parses a Content-Length value; -1 when malformed. */
+static long long parse_length(const char *s)
+{
+    long long v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (1LL << 40))
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection *conn,
+                                         const char *url, const char *method)
+{
+    struct httpd_request *r = kg_calloc(1, sizeof *r);
+    r->h = h;
+    r->conn = conn;
+    r->cs = conn_state_of(conn);
+    r->started_us = kg_mono_us();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    if (strlen(method) >= sizeof r->method)
+        r->limit_err = KG_ERR_BAD_REQUEST;
+    r->path = decode_strict(url, 8192);
+    if (!r->path) {
+        r->path = kg_strdup("");
+        r->path_err = KG_ERR_BAD_REQUEST;
+    }
+    kg_buf_init(&r->body, h->opts.max_body_bytes);
+    client_ip(conn, r->client_ip, sizeof r->client_ip);
+    return r;
+}
+
+static enum MHD_Result dispatch(struct httpd *h, struct httpd_request *r)
+{
+    r->dispatched = 1;
+    if (r->cs)
+        atomic_store(&r->cs->busy, 1);
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_query, r);
+    enum httpd_action a = h->app.on_request(r, h->app.app);
+    if (a == HTTPD_SUSPENDED)
+        return MHD_YES;
+    return queue_response(r);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    (void)version;
+    struct httpd *h = cls;
+    struct httpd_request *r = *req_cls;
+    if (!r) {
+        r = request_new(h, conn, url, method);
+        *req_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        long long len = cl ? parse_length(cl) : 0;
+        if (len < 0 || (size_t)len > h->opts.max_body_bytes) {
+            /* Answer before reading the body: MHD then skips it and closes. */
+            r->limit_err = len < 0 ? KG_ERR_BAD_REQUEST : KG_ERR_PAYLOAD_TOO_LARGE;
+            r->early = 1;
+            return dispatch(h, r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (r->early || r->dispatched) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if (kg_buf_append(&r->body, upload_data, *upload_data_size) != KG_OK)
+            r->limit_err = KG_ERR_PAYLOAD_TOO_LARGE; /* keep draining; answer 413 at the end */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->suspended) {
+        /* Resumed: the app set the response from another thread. */
+        r->suspended = 0;
+        return queue_response(r);
+    }
+    if (r->dispatched)
+        return MHD_YES;
+    return dispatch(h, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct httpd *h = cls;
+    struct httpd_request *r = *req_cls;
+    struct conn_state *cs = conn_state_of(conn);
+    if (cs) {
+        atomic_store(&cs->phase_start_ms, kg_mono_ms());
+        atomic_store(&cs->busy, 0);
+    }
+    if (!r)
+        return;
+    *req_cls = NULL;
+    if (h->app.on_complete && r->dispatched)
+        h->app.on_complete(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, h->app.app);
+    request_free(r);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct httpd *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_state *cs = kg_calloc(1, sizeof *cs);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cs->fd = ci ? ci->connect_fd : -1;
+        atomic_store(&cs->phase_start_ms, kg_mono_ms());
+        pthread_mutex_lock(&h->conns_lock);
+        cs->next = h->conns;
+        if (h->conns)
+            h->conns->prev = cs;
+        h->conns = cs;
+        pthread_mutex_unlock(&h->conns_lock);
+        *socket_context = cs;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn_state *cs = *socket_context;
+        if (!cs)
+            return;
+        pthread_mutex_lock(&h->conns_lock);
+        if (cs->prev)
+            cs->prev->next = cs->next;
+        else
+            h->conns = cs->next;
+        if (cs->next)
+            cs->next->prev = cs->prev;
+        pthread_mutex_unlock(&h->conns_lock);
+        free(cs);
+        *socket_context = NULL;
+    }
+}
+
+/* ---- the sweeper ------------------------------------------------------------------- */
+
+static void *sweeper_main(void *arg)
+{
+    struct httpd *h = arg;
+    const int64_t limit_ms = (int64_t)h->opts.connection_timeout_s * 1000;
+    pthread_mutex_lock(&h->sweeper_lock);
+    while (!h->sweeper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->sweeper_cond, &h->sweeper_lock, &ts);
+        if (h->sweeper_stop)
+            break;
+        int64_t now = kg_mono_ms();
+        int draining = atomic_load(&h->draining);
+        unsigned closed = 0;
+        pthread_mutex_lock(&h->conns_lock);
+        for (struct conn_state *cs = h->conns; cs; cs = cs->next) {
+            if (cs->shut || cs->fd < 0 || atomic_load(&cs->busy))
+                continue;
+            int64_t age = now - atomic_load(&cs->phase_start_ms);
+            /* While draining, idle keep-alive connections are closed at once. */
+            if (age > limit_ms || (draining && age > 100)) {
+                shutdown(cs->fd, SHUT_RDWR);
+                cs->shut = 1;
+                if (!draining)
+                    closed++;
+            }
+        }
+        pthread_mutex_unlock(&h->conns_lock);
+        if (closed) {
+            kg_metric_add(metric_slow_clients, NULL, closed);
+            struct kg_log_line l;
+            if (kg_log_begin(&l, KG_LOG_WARN, "slow_clients_closed")) {
+                kg_log_int(&l, "connections", closed);
+                kg_log_int(&l, "limit_s", h->opts.connection_timeout_s);
+                kg_log_end(&l);
+            }
+        }
+    }
+    pthread_mutex_unlock(&h->sweeper_lock);
+    return NULL;
+}
+
+/* ---- daemon ------------------------------------------------------------------------ */
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    kg_log_msg(KG_LOG_DEBUG, "httpd", "%s", msg);
+}
+
+static enum kg_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+                                int *v6)
+{
+    char host[128];
+    const char *colon;
+    if (!listen || !*listen)
+        return KG_ERR_BAD_REQUEST;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':' || (size_t)(end - listen - 1) >= sizeof host)
+            return KG_ERR_BAD_REQUEST;
+        memcpy(host, listen + 1, (size_t)(end - listen - 1));
+        host[end - listen - 1] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || (size_t)(colon - listen) >= sizeof host)
+            return KG_ERR_BAD_REQUEST;
+        memcpy(host, listen, (size_t)(colon - listen));
+        host[colon - listen] = '\0';
+    }
+    long port = 0;
+    const char *p = colon + 1;
+    if (!*p)
+        return KG_ERR_BAD_REQUEST;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return KG_ERR_BAD_REQUEST;
+        port = port * 10 + (*p - '0');
+        if (port > 65535)
+            return KG_ERR_BAD_REQUEST;
+    }
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+    if (!host[0] || inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        if (!host[0])
+            in4->sin_addr.s_addr = htonl(INADDR_ANY);
+        *len = sizeof *in4;
+        *v6 = 0;
+        return KG_OK;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+        *v6 = 1;
+        return KG_OK;
+    }
+    return KG_ERR_BAD_REQUEST;
+}
+
+enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app *app,
+                        struct httpd **out, char *why, size_t why_len)
+{
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    int v6 = 0;
+    if (parse_listen(opts->listen, &ss, &ss_len, &v6) != KG_OK) {
+        snprintf(why, why_len, "'%s' is not HOST:PORT (an IP address and a port)",
+                 opts->listen ? opts->listen : "");
+        return KG_ERR_BAD_REQUEST;
+    }
+    metric_slow_clients = kg_metric_counter(
+        "kvsgate_http_slow_clients_closed_total",
+        "Connections shut down for taking longer than the connection timeout to send a request.",
+        "");
+    struct httpd *h = kg_calloc(1, sizeof *h);
+    h->app = *app;
+    h->opts = *opts;
+    if (!h->opts.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        h->opts.threads = n > 0 ? (unsigned)n : 1;
+    }
+    if (!h->opts.max_connections)
+        h->opts.max_connections = 1024;
+    if (!h->opts.connection_timeout_s)
+        h->opts.connection_timeout_s = 15;
+    if (!h->opts.max_body_bytes)
+        h->opts.max_body_bytes = 16 * 1024;
+    if (!h->opts.max_header_bytes)
+        h->opts.max_header_bytes = 32 * 1024;
+    h->listen_fd = -1;
+    pthread_mutex_init(&h->conns_lock, NULL);
+    pthread_mutex_init(&h->sweeper_lock, NULL);
+    pthread_cond_init(&h->sweeper_cond, NULL);
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    if (opts->tls_cert_pem && opts->tls_key_pem) {
+        flags |= MHD_USE_TLS;
+        h->tls_cert = kg_strdup(opts->tls_cert_pem);
+        h->tls_key = kg_strdup(opts->tls_key_pem);
+    }
+    struct MHD_OptionItem tls_opts[3] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (!h->tls_cert)
+        tls_opts[0].option = MHD_OPTION_END;
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->opts.threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->opts.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->opts.max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->opts.connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->opts.max_header_bytes,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_noop, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(why, why_len, "cannot listen on %s (%s)", opts->listen,
+                 errno ? strerror(errno) : "libmicrohttpd refused the options");
+        free(h->tls_cert);
+        free(h->tls_key);
+        free(h);
+        return KG_ERR_UNAVAILABLE;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : 0;
+    const union MHD_DaemonInfo *li = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
+    h->listen_fd = li ? li->listen_fd : -1;
+    if (pthread_create(&h->sweeper, NULL, sweeper_main, h) == 0)
+        h->sweeper_started = 1;
+    *out = h;
+    return KG_OK;
+}
+
+unsigned httpd_port(const struct httpd *h) { return h->port; }
+
+unsigned httpd_connection_count(const struct httpd *h)
+{
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di ? di->num_connections : 0;
+}
+
+void httpd_stop(struct httpd *h, int64_t timeout_ms)
+{
+    if (!h)
+        return;
+    atomic_store(&h->draining, 1);
+    MHD_socket lfd = MHD_quiesce_daemon(h->d);
+    /* Refuse new connections at once instead of leaving them in the backlog;
+     * the descriptor itself may only be closed after MHD_stop_daemon. */
+    if (lfd != MHD_INVALID_SOCKET)
+        shutdown(lfd, SHUT_RDWR);
+    int64_t deadline = kg_mono_ms() + timeout_ms;
+    while (httpd_connection_count(h) > 0 && kg_mono_ms() < deadline)
+        usleep(20 * 1000);
+    unsigned left = httpd_connection_count(h);
+    if (left) {
+        struct kg_log_line l;
+        if (kg_log_begin(&l, KG_LOG_WARN, "drain_timeout")) {
+            kg_log_int(&l, "connections_left", left);
+            kg_log_end(&l);
+        }
+    }
+    if (h->sweeper_started) {
+        pthread_mutex_lock(&h->sweeper_lock);
+        h->sweeper_stop = 1;
+        pthread_cond_signal(&h->sweeper_cond);
+        pthread_mutex_unlock(&h->sweeper_lock);
+        pthread_join(h->sweeper, NULL);
+    }
+    MHD_stop_daemon(h->d);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    pthread_mutex_destroy(&h->conns_lock);
+    pthread_mutex_destroy(&h->sweeper_lock);
+    pthread_cond_destroy(&h->sweeper_cond);
+    if (h->tls_key)
+        kg_wipe(h->tls_key, strlen(h->tls_key));
+    free(h->tls_key);
+    free(h->tls_cert);
+    free(h);
+}
+
+/* ---- accessors ---------------------------------------------------------------------- */
+
+const char *httpd_method(const struct httpd_request *r) { return r->method; }
+const char *httpd_path(const struct httpd_request *r) { return r->path; }
+
+enum kg_err httpd_path_error(const struct httpd_request *r)
+{
+    if (r->limit_err != KG_OK)
+        return r->limit_err;
+    if (r->path_err != KG_OK)
+        return r->path_err;
+    return r->query_err;
+}
+
+const char *httpd_header(const struct httpd_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *httpd_query(const struct httpd_request *r, const char *name, enum kg_err *err)
+{
+    for (size_t i = 0; i < r->query_count; i++) {
+        if (strcmp(r->query[i].name, name) == 0) {
+            if (r->query[i].repeated) {
+                if (err)
+                    *err = KG_ERR_BAD_REQUEST;
+                return NULL;
+            }
+            return r->query[i].value;
+        }
+    }
+    return NULL;
+}
+
+size_t httpd_query_count(const struct httpd_request *r) { return r->query_count; }
+
+const char *httpd_body(const struct httpd_request *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return r->body.data;
+}
+
+const char *httpd_client_ip(const struct httpd_request *r) { return r->client_ip; }
+
+void httpd_set_app_data(struct httpd_request *r, void *data, void (*free_fn)(void *))
+{
+    r->app_data = data;
+    r->app_free = free_fn;
+}
+
+void *httpd_app_data(const struct httpd_request *r) { return r->app_data; }
+int64_t httpd_started_us(const struct httpd_request *r) { return r->started_us; }
+
+void httpd_suspend(struct httpd_request *r)
+{
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+}
+
+void httpd_resume(struct httpd_request *r) { MHD_resume_connection(r->conn); }

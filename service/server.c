@@ -1,0 +1,377 @@
+#include "service/server.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/encode.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+
+struct server {
+    struct server_options opts;
+    _Atomic int draining;
+    struct kg_metric *requests;
+    struct kg_metric *duration;
+    struct kg_metric *in_flight;
+    struct kg_metric *rejected;
+    struct kg_metric *limited;
+};
+
+/* Per-request state, the httpd request's app data. */
+struct srv_req {
+    struct api_request api;
+    struct server *srv;
+    struct httpd_request *http;
+    const char *route_name; /* pattern, or "unmatched" */
+    char origin[256];       /* the allowed Origin to echo, or "" */
+    char allow[96];         /* Allow for 405 */
+    char instance[300];     /* path for problem instance */
+    int is_v1;
+};
+
+static const char *CORS_ALLOW_METHODS = "GET, PUT, DELETE, OPTIONS";
+static const char *CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id";
+static const char *CORS_EXPOSE_HEADERS = "X-Request-Id, Retry-After, X-Kvsgate-Ice, Location";
+
+struct server *server_new(const struct server_options *opts)
+{
+    struct server *s = kg_calloc(1, sizeof *s);
+    s->opts = *opts;
+    s->requests = kg_metric_counter("kvsgate_http_requests_total",
+                                    "HTTP requests answered, by route, method and status.",
+                                    "route,method,status");
+    s->duration = kg_metric_histogram("kvsgate_http_request_duration_seconds",
+                                      "Time from complete request headers to response queued.",
+                                      "route", NULL, 0);
+    s->in_flight = kg_metric_gauge("kvsgate_http_requests_in_flight",
+                                   "Requests being handled now.", "");
+    s->rejected = kg_metric_counter("kvsgate_http_overload_rejections_total",
+                                    "Requests refused because the AWS worker queue was full.", "");
+    s->limited = kg_metric_counter("kvsgate_rate_limited_total",
+                                   "Requests refused by the per-subject rate limit.", "");
+    return s;
+}
+
+void server_free(struct server *s) { free(s); }
+void server_set_draining(struct server *s) { atomic_store(&s->draining, 1); }
+int server_draining(void *server) { return atomic_load(&((struct server *)server)->draining); }
+
+static void srv_req_free(void *p)
+{
+    struct srv_req *r = p;
+    api_request_cleanup(&r->api);
+    free(r);
+}
+
+/* X-Request-Id: the caller's when it is 1..128 of [A-Za-z0-9._:-], else 24 random hex digits. */
+static void request_id(const char *given, char out[129])
+{
+    if (given) {
+        size_t n = strlen(given);
+        int ok = n >= 1 && n <= 128;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = given[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == ':' || c == '-';
+        }
+        if (ok) {
+            memcpy(out, given, n + 1);
+            return;
+        }
+    }
+    unsigned char raw[12];
+    if (kg_random_bytes(raw, sizeof raw) != KG_OK)
+        memset(raw, 0, sizeof raw);
+    kg_hex_lower(raw, sizeof raw, out);
+}
+
+static int origin_allowed(const struct server *s, const char *origin)
+{
+    for (size_t i = 0; i < s->opts.cors_origin_count; i++)
+        if (strcmp(s->opts.cors_origins[i], "*") == 0 ||
+            strcmp(s->opts.cors_origins[i], origin) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copies the api response into the httpd response, with the common headers. */
+static void send_response(struct srv_req *r)
+{
+    struct api_response *resp = &r->api.resp;
+    struct httpd_request *h = r->http;
+    httpd_respond_take(h, resp->status ? resp->status : 500, resp->content_type, resp->body,
+                       resp->body_len);
+    resp->body = NULL; /* httpd owns it now */
+    resp->body_len = 0;
+    httpd_add_header(h, "X-Request-Id", r->api.request_id);
+    httpd_add_header(h, "X-Content-Type-Options", "nosniff");
+    if (r->is_v1)
+        httpd_add_header(h, "Cache-Control", "no-store");
+    if (resp->retry_after_s > 0) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)resp->retry_after_s);
+        httpd_add_header(h, "Retry-After", ra);
+    }
+    for (size_t i = 0; i < resp->header_count; i++)
+        httpd_add_header(h, resp->headers[i].name, resp->headers[i].value);
+    if (r->origin[0]) {
+        httpd_add_header(h, "Access-Control-Allow-Origin", r->origin);
+        httpd_add_header(h, "Vary", "Origin");
+        httpd_add_header(h, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+    }
+}
+
+/* Sets the response for err (problem+json), or keeps the handler's on KG_OK. */
+static void finish(struct srv_req *r, enum kg_err err)
+{
+    if (err != KG_OK) {
+        if (err == KG_ERR_WOULD_BLOCK)
+            err = KG_ERR_INTERNAL;
+        if (r->api.call.retry_after_s > 0)
+            r->api.resp.retry_after_s = r->api.call.retry_after_s;
+        api_problem(&r->api, err, r->instance[0] ? r->instance : NULL);
+        if (err == KG_ERR_UNAUTHENTICATED) {
+            /* RFC 6750 3.1: no error code when no credentials were sent. */
+            char www[400];
+            if (strcmp(r->api.detail, "missing bearer token") == 0)
+                snprintf(www, sizeof www, "Bearer realm=\"kvsgate\"");
+            else
+                snprintf(www, sizeof www,
+                         "Bearer realm=\"kvsgate\", error=\"invalid_token\", "
+                         "error_description=\"%s\"",
+                         r->api.detail);
+            api_add_header(&r->api, "WWW-Authenticate", www);
+        }
+        if (err == KG_ERR_METHOD_NOT_ALLOWED)
+            api_add_header(&r->api, "Allow", r->allow);
+    }
+    send_response(r);
+}
+
+static void run_deferred(void *arg)
+{
+    struct srv_req *r = arg;
+    enum kg_err err;
+    if (kg_mono_ms() >= r->api.deadline_ms) {
+        api_set_detail(&r->api, "the request waited too long for an AWS worker");
+        err = KG_ERR_UPSTREAM_TIMEOUT;
+    } else {
+        err = r->api.route->handler(&r->api, 1);
+    }
+    finish(r, err);
+    httpd_resume(r->http);
+}
+
+static char *dup_query(struct httpd_request *h, const char *name, enum kg_err *err)
+{
+    const char *v = httpd_query(h, name, err);
+    return v ? kg_strdup(v) : NULL;
+}
+
+static enum httpd_action preflight(struct srv_req *r, enum kg_err route_err)
+{
+    struct httpd_request *h = r->http;
+    const char *origin = httpd_header(h, "Origin");
+    const char *want = httpd_header(h, "Access-Control-Request-Method");
+    if (route_err == KG_ERR_NOT_FOUND) {
+        finish(r, KG_ERR_NOT_FOUND);
+        return HTTPD_RESPOND;
+    }
+    if (!origin || !want) {
+        /* A plain OPTIONS: say what the path supports. */
+        api_empty(&r->api, 204);
+        api_add_header(&r->api, "Allow", r->allow);
+        finish(r, KG_OK);
+        return HTTPD_RESPOND;
+    }
+    int method_ok = 0;
+    for (const char *p = r->allow; *p;) {
+        size_t n = strcspn(p, ", ");
+        if (n && strlen(want) == n && strncmp(p, want, n) == 0 && strcmp(want, "OPTIONS") != 0)
+            method_ok = 1;
+        p += n;
+        p += strspn(p, ", ");
+    }
+    if (!origin_allowed(r->srv, origin) || !method_ok) {
+        r->origin[0] = '\0';
+        api_set_detail(&r->api, !method_ok ? "the method is not allowed on this path"
+                                           : "the origin is not allowed");
+        finish(r, KG_ERR_FORBIDDEN);
+        return HTTPD_RESPOND;
+    }
+    api_empty(&r->api, 204);
+    api_add_header(&r->api, "Access-Control-Allow-Methods", CORS_ALLOW_METHODS);
+    api_add_header(&r->api, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+    api_add_header(&r->api, "Access-Control-Max-Age", "600");
+    finish(r, KG_OK);
+    return HTTPD_RESPOND;
+}
+
+static enum httpd_action on_request(struct httpd_request *h, void *app)
+{
+    struct server *s = app;
+    struct srv_req *r = kg_calloc(1, sizeof *r);
+    r->srv = s;
+    r->http = h;
+    r->route_name = "unmatched";
+    api_request_init(&r->api, s->opts.deps);
+    httpd_set_app_data(h, r, srv_req_free);
+    kg_metric_add(s->in_flight, NULL, 1);
+
+    request_id(httpd_header(h, "X-Request-Id"), r->api.request_id);
+    const char *path = httpd_path(h);
+    const char *method = httpd_method(h);
+    r->api.method = method;
+    r->is_v1 = strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
+    snprintf(r->instance, sizeof r->instance, "%s", path);
+    const char *origin = httpd_header(h, "Origin");
+    if (origin && origin_allowed(s, origin))
+        snprintf(r->origin, sizeof r->origin, "%s", origin);
+
+    enum kg_err err = httpd_path_error(h);
+    if (err != KG_OK) {
+        r->instance[0] = '\0';
+        api_set_detail(&r->api, err == KG_ERR_PAYLOAD_TOO_LARGE
+                                    ? "the request body is too large"
+                                    : "malformed request (path, query or Content-Length)");
+        finish(r, err);
+        return HTTPD_RESPOND;
+    }
+
+    const char *pattern = NULL;
+    const struct api_route *route = api_route_match(method, path, r->api.channel, r->allow,
+                                                    sizeof r->allow, &pattern, &err);
+    if (pattern)
+        r->route_name = pattern;
+    if (strcmp(method, "OPTIONS") == 0)
+        return preflight(r, err);
+    if (!route) {
+        finish(r, err);
+        return HTTPD_RESPOND;
+    }
+    r->api.route = route;
+
+    /* Inputs the handler may need later, on another thread. */
+    enum kg_err qerr = KG_OK;
+    r->api.q_client_id = dup_query(h, "clientId", &qerr);
+    r->api.q_prefix = dup_query(h, "prefix", &qerr);
+    r->api.q_limit = dup_query(h, "limit", &qerr);
+    r->api.q_next_token = dup_query(h, "nextToken", &qerr);
+    if (qerr != KG_OK) {
+        api_set_detail(&r->api, "a query parameter is repeated or malformed");
+        finish(r, KG_ERR_BAD_REQUEST);
+        return HTTPD_RESPOND;
+    }
+    size_t body_len;
+    const char *body = httpd_body(h, &body_len);
+    if (body_len) {
+        const char *ct = httpd_header(h, "Content-Type");
+        if (!ct || strncmp(ct, "application/json", 16) != 0 ||
+            (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+            api_set_detail(&r->api, "a request body must be application/json");
+            finish(r, KG_ERR_BAD_REQUEST);
+            return HTTPD_RESPOND;
+        }
+        r->api.body = kg_strndup(body, body_len);
+        r->api.body_len = body_len;
+    }
+
+    if (route->needs_auth) {
+        err = api_authenticate(&r->api, httpd_header(h, "Authorization"), kg_now_s());
+        if (err != KG_OK) {
+            finish(r, err);
+            return HTTPD_RESPOND;
+        }
+        int64_t retry_after = 0;
+        if (!ratelimit_take(s->opts.ratelimit, r->api.principal.sub, kg_mono_ms(), &retry_after)) {
+            kg_metric_inc(s->limited, NULL);
+            api_set_detail(&r->api, "too many requests for this subject; slow down");
+            r->api.resp.retry_after_s = retry_after;
+            finish(r, KG_ERR_RATE_LIMITED);
+            return HTTPD_RESPOND;
+        }
+    }
+
+    r->api.deadline_ms = kg_mono_ms() + s->opts.request_deadline_ms;
+    r->api.call.deadline_ms = r->api.deadline_ms;
+    r->api.call.request_id = r->api.request_id;
+    err = route->handler(&r->api, 0);
+    if (err != KG_ERR_WOULD_BLOCK) {
+        finish(r, err);
+        return HTTPD_RESPOND;
+    }
+    httpd_suspend(h);
+    if (workers_submit(s->opts.workers, run_deferred, r) != KG_OK) {
+        kg_metric_inc(s->rejected, NULL);
+        api_set_detail(&r->api, "kvsgate is overloaded; try again shortly");
+        finish(r, KG_ERR_UNAVAILABLE);
+        httpd_resume(h);
+    }
+    return HTTPD_SUSPENDED;
+}
+
+static void access_log(struct srv_req *r, int status, double seconds, int completed_ok)
+{
+    struct kg_log_line l;
+    if (!kg_log_begin(&l, KG_LOG_INFO, "access"))
+        return;
+    const struct api_request *a = &r->api;
+    kg_log_str(&l, "request_id", a->request_id);
+    kg_log_str(&l, "method", a->method ? a->method : "");
+    kg_log_str(&l, "route", r->route_name);
+    kg_log_int(&l, "status", status);
+    kg_log_int(&l, "duration_us", (int64_t)(seconds * 1e6));
+    kg_log_int(&l, "bytes", (int64_t)httpd_response_bytes(r->http));
+    kg_log_str(&l, "client_ip", httpd_client_ip(r->http));
+    if (a->authenticated)
+        kg_log_str(&l, "subject", a->principal.sub);
+    if (a->channel[0])
+        kg_log_str(&l, "channel", a->channel);
+    if (a->role)
+        kg_log_str(&l, "role", a->role);
+    if (a->cache)
+        kg_log_str(&l, "cache", a->cache);
+    kg_log_int(&l, "upstream_calls", a->call.upstream_calls);
+    if (a->call.retries)
+        kg_log_int(&l, "retries", a->call.retries);
+    if (a->call.error_type[0])
+        kg_log_str(&l, "aws_error", a->call.error_type);
+    if (status >= 400 && a->detail[0])
+        kg_log_str(&l, "detail", a->detail);
+    if (!completed_ok)
+        kg_log_bool(&l, "client_gone", 1);
+    kg_log_end(&l);
+}
+
+static void on_complete(struct httpd_request *h, int completed_ok, void *app)
+{
+    struct server *s = app;
+    struct srv_req *r = httpd_app_data(h);
+    if (!r)
+        return;
+    int status = httpd_status(h);
+    double seconds = (double)(kg_mono_us() - httpd_started_us(h)) / 1e6;
+    char status_text[8];
+    snprintf(status_text, sizeof status_text, "%d", status);
+    const char *method = r->api.method ? r->api.method : "OTHER";
+    static const char *const known[] = {"GET", "PUT", "DELETE", "OPTIONS", "HEAD", "POST", "PATCH"};
+    const char *m = "OTHER";
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(method, known[i]) == 0)
+            m = known[i];
+    kg_metric_inc(s->requests, (const char *[]){r->route_name, m, status_text});
+    kg_metric_observe(s->duration, (const char *[]){r->route_name}, seconds);
+    kg_metric_add(s->in_flight, NULL, -1);
+    if (s->opts.access_log)
+        access_log(r, status, seconds, completed_ok);
+}
+
+struct httpd_app server_httpd_app(struct server *s)
+{
+    return (struct httpd_app){on_request, on_complete, s};
+}
