@@ -44,7 +44,8 @@ KG_WARN_UNUSED enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s);
 KG_WARN_UNUSED enum kg_err kg_buf_append_char(struct kg_buf *b, char c);
 KG_WARN_UNUSED enum kg_err kg_buf_appendf(struct kg_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-KG_WARN_UNUSED enum kg_err kg_buf_vappendf(struct kg_buf *b, const char *fmt, va_list ap);
+KG_WARN_UNUSED enum kg_err kg_buf_vappendf(struct kg_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Moves the contents out as a malloc'ed NUL-terminated string and empties the
  * buffer; *len_out (optional) gets the length. Works for fixed buffers too (copies). */

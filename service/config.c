@@ -290,8 +290,13 @@ static int setting_raw(const struct setting *s, const char *(*get)(const char *)
                 fprintf(err_out, "%s: cannot read %s (%s)\n", file_var, path, strerror(errno));
                 return 0;
             }
-            while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+            /* One trailing "\n" or "\r\n" is dropped, as `kvsgate token` does
+             * (auth/token.c token_secret_from_env), so both read the same secret. */
+            if (len && data[len - 1] == '\n') {
                 data[--len] = '\0';
+                if (len && data[len - 1] == '\r')
+                    data[--len] = '\0';
+            }
             *value = data;
             return 1;
         }

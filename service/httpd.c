@@ -453,7 +453,8 @@ static void *sweeper_main(void *arg)
 
 /* ---- daemon ------------------------------------------------------------------------ */
 
-static void mhd_logger(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt,
+                                                              va_list ap)
 {
     (void)cls;
     char msg[512];
