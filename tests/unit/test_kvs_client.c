@@ -909,8 +909,8 @@ static void test_ice_parsing_rejects_what_does_not_fit(void)
         "{\"IceServerList\":[{\"Uris\":[\"turn:a\"],\"Username\":\"u\",\"Password\":\"p\",\"Ttl\":0}]}",
         "{\"IceServerList\":[{\"Uris\":[\"http://a\"],\"Username\":\"u\",\"Password\":\"p\",\"Ttl\":300}]}",
         "{\"IceServerList\":[{\"Uris\":[7],\"Username\":\"u\",\"Password\":\"p\",\"Ttl\":300}]}",
-        "{\"IceServerList\":[{\"Uris\":[\"turn:1\",\"turn:2\",\"turn:3\",\"turn:4\",\"turn:5\","
-        "\"turn:6\",\"turn:7\",\"turn:8\",\"turn:9\"],\"Username\":\"u\",\"Password\":\"p\",\"Ttl\":300}]}",
+        ("{\"IceServerList\":[{\"Uris\":[\"turn:1\",\"turn:2\",\"turn:3\",\"turn:4\",\"turn:5\","
+         "\"turn:6\",\"turn:7\",\"turn:8\",\"turn:9\"],\"Username\":\"u\",\"Password\":\"p\",\"Ttl\":300}]}"),
     };
     for (size_t i = 0; i < T_COUNT(bad); i++)
         if (kvs_parse_ice(bad[i], strlen(bad[i]), 1, &ice) != KG_ERR_UPSTREAM_REFUSED)
