@@ -41,13 +41,6 @@ static void respond_channel(struct api_request *req, int status, const struct kv
     api_json(req, status, body, len);
 }
 
-static enum kg_err check_name(struct api_request *req)
-{
-    if (api_channel_name_ok(req->channel))
-        return KG_OK;
-    api_set_detail(req, "a channel name is 1 to 256 of A-Z a-z 0-9 _ . - (not . or ..)");
-    return KG_ERR_INVALID_CHANNEL_NAME;
-}
 
 /* KVS's tag character set, ASCII part: letters, digits, spaces and _.:/=+-@.
  * Non-ASCII letters are left for KVS to judge (its InvalidArgument is a 400). */
@@ -128,7 +121,7 @@ static enum kg_err parse_create_body(struct api_request *req, struct create_body
 
 enum kg_err api_channels_put(struct api_request *req, int can_block)
 {
-    enum kg_err err = check_name(req);
+    enum kg_err err = api_check_channel_name(req);
     if (err != KG_OK)
         return err;
     if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))
@@ -193,7 +186,7 @@ cleanup:
 
 enum kg_err api_channels_get(struct api_request *req, int can_block)
 {
-    enum kg_err err = check_name(req);
+    enum kg_err err = api_check_channel_name(req);
     if (err != KG_OK)
         return err;
     if (!authz_can_describe(&req->principal, req->channel))
@@ -209,7 +202,7 @@ enum kg_err api_channels_get(struct api_request *req, int can_block)
 
 enum kg_err api_channels_delete(struct api_request *req, int can_block)
 {
-    enum kg_err err = check_name(req);
+    enum kg_err err = api_check_channel_name(req);
     if (err != KG_OK)
         return err;
     if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))

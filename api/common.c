@@ -153,6 +153,14 @@ int api_channel_name_ok(const char *name)
     return kvs_channel_name_valid(name) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
+enum kg_err api_check_channel_name(struct api_request *req)
+{
+    if (api_channel_name_ok(req->channel))
+        return KG_OK;
+    api_set_detail(req, "a channel name is 1 to 256 of A-Z a-z 0-9 _ . - (not . or ..)");
+    return KG_ERR_INVALID_CHANNEL_NAME;
+}
+
 void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1])
 {
     kg_time_format_iso8601(epoch_s, out);

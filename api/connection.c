@@ -213,17 +213,10 @@ cleanup:
     return err;
 }
 
-static enum kg_err check_name(struct api_request *req)
-{
-    if (api_channel_name_ok(req->channel))
-        return KG_OK;
-    api_set_detail(req, "a channel name is 1 to 256 of A-Z a-z 0-9 _ . - (not . or ..)");
-    return KG_ERR_INVALID_CHANNEL_NAME;
-}
 
 enum kg_err api_connection_master(struct api_request *req, int can_block)
 {
-    enum kg_err err = check_name(req);
+    enum kg_err err = api_check_channel_name(req);
     if (err != KG_OK)
         return err;
     req->role = "MASTER";
@@ -236,7 +229,7 @@ enum kg_err api_connection_master(struct api_request *req, int can_block)
 
 enum kg_err api_connection_viewer(struct api_request *req, int can_block)
 {
-    enum kg_err err = check_name(req);
+    enum kg_err err = api_check_channel_name(req);
     if (err != KG_OK)
         return err;
     req->role = "VIEWER";

@@ -13,6 +13,8 @@ char *api_dump_json(json_t *obj, size_t *len);
 int64_t api_now(const struct api_request *req);
 /* KVS's channel-name rule, minus "." and "..". */
 int api_channel_name_ok(const char *name);
+/* KG_OK, or KG_ERR_INVALID_CHANNEL_NAME with req->detail set, for req->channel. */
+enum kg_err api_check_channel_name(struct api_request *req);
 void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1]);
 /* The Channel schema of openapi.yaml (new reference). */
 json_t *api_channel_json(const struct kvs_channel *ch);

@@ -35,7 +35,6 @@
 #define KVS_REQUEST_MAX (64 * 1024)
 #define KVS_TAGS_MAX 50
 #define KVS_TAG_PAGES_MAX 20
-#define KVS_REGION_MAX 32
 
 struct kvs_client {
     struct kg_http_client *http;
@@ -97,7 +96,7 @@ void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1])
              kvs_region_domain(region));
 }
 
-static int kvs_region_valid(const char *r)
+int kvs_region_valid(const char *r)
 {
     size_t n = 0;
     for (; r[n]; n++) {

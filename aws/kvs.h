@@ -45,6 +45,7 @@
 #include "core/http.h"
 
 #define KVS_NAME_MAX 256
+#define KVS_REGION_MAX 32
 #define KVS_ARN_MAX 1024
 #define KVS_CLIENT_ID_MAX 256
 #define KVS_URL_MAX 1024
@@ -134,6 +135,8 @@ KG_WARN_UNUSED enum kg_err kvs_client_new(const struct kvs_client_options *opts,
                                           struct kvs_client **out);
 void kvs_client_free(struct kvs_client *c);
 
+/* A region name: 1..KVS_REGION_MAX of [a-z0-9-] ("us-west-2"). */
+int kvs_region_valid(const char *region);
 /* "amazonaws.com.cn" for cn-* regions, else "amazonaws.com". */
 const char *kvs_region_domain(const char *region);
 /* KVS's ChannelName rule: 1..256 of [a-zA-Z0-9_.-]. */

@@ -16,6 +16,22 @@ int cli_usage_error(const char *cmd, const char *flag, const char *why)
     return KG_EXIT_USAGE;
 }
 
+int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    if (!s || !*s || strlen(s) > 18)
+        return 0;
+    long long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < lo || v > hi)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 int cli_flags_parse(const char *cmd, int argc, char **argv, struct cli_flag *flags,
                     int flag_count)
 {

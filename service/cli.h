@@ -25,6 +25,9 @@ struct cli_flag {
 int cli_flags_parse(const char *cmd, int argc, char **argv, struct cli_flag *flags,
                     int flag_count);
 
+/* Parses a decimal integer in [lo, hi]: digits only, no sign, no spaces. 1 on success. */
+int cli_parse_int(const char *s, long long lo, long long hi, long long *out);
+
 /* Prints "kvsgate CMD: --flag: why" on stderr and returns KG_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *flag, const char *why);
 

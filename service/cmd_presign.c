@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/kvs.h"
 #include "aws/presign.h"
 #include "core/buf.h"
 #include "core/timeutil.h"
@@ -23,33 +24,6 @@ static const char presign_help[] =
     "                 at most 299)\n"
     "  --date         signing time (default: now)\n"
     "Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optional AWS_SESSION_TOKEN.\n";
-
-/* Parses a decimal integer in [lo, hi] with no sign, spaces or trailing bytes. */
-static int parse_int_range(const char *s, long long lo, long long hi, long long *out)
-{
-    if (!s || !*s || strlen(s) > 18)
-        return 0;
-    long long v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    if (v < lo || v > hi)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-static int valid_region(const char *r)
-{
-    if (!*r || strlen(r) > 63)
-        return 0;
-    for (const char *p = r; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return 0;
-    return 1;
-}
 
 static int has_control(const char *s)
 {
@@ -99,12 +73,12 @@ int cmd_presign(int argc, char **argv)
         region = getenv("AWS_DEFAULT_REGION");
     if (!region || !*region)
         return cli_usage_error(cmd, "region", "required (or set AWS_REGION)");
-    if (!valid_region(region))
+    if (!kvs_region_valid(region))
         return cli_usage_error(cmd, "region", "must be a region name such as us-west-2");
 
     long long expires = 299;
     if (flags[F_EXPIRES].value &&
-        !parse_int_range(flags[F_EXPIRES].value, 1, SIGV4_MAX_EXPIRES_S, &expires))
+        !cli_parse_int(flags[F_EXPIRES].value, 1, SIGV4_MAX_EXPIRES_S, &expires))
         return cli_usage_error(cmd, "expires", "must be an integer from 1 to 604800");
 
     int64_t now = kg_now_s();

@@ -76,22 +76,6 @@ static int split_patterns(const char *flag, const char *value, struct pattern_li
     }
 }
 
-static int parse_ttl(const char *s, long long *out)
-{
-    if (!s || !*s || strlen(s) > 9)
-        return 0;
-    long long v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    if (v < 1 || v > TOKEN_MAX_TTL_S)
-        return 0;
-    *out = v;
-    return 1;
-}
-
 static int nonempty_max(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
 
 int cmd_token(int argc, char **argv)
@@ -136,7 +120,7 @@ int cmd_token(int argc, char **argv)
         !split_patterns("manage", flags[F_MANAGE].value, &manage))
         goto cleanup;
     long long ttl = 3600;
-    if (flags[F_TTL].value && !parse_ttl(flags[F_TTL].value, &ttl)) {
+    if (flags[F_TTL].value && !cli_parse_int(flags[F_TTL].value, 1, TOKEN_MAX_TTL_S, &ttl)) {
         cli_usage_error(cmd, "ttl", "must be an integer from 1 to 2592000 (30 days)");
         goto cleanup;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/kvs.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -42,15 +43,7 @@ static int check_log_level(const char *v, char *why, size_t n)
 
 static int check_region(const char *v, char *why, size_t n)
 {
-    size_t len = strlen(v);
-    int dash = 0;
-    for (const char *p = v; *p; p++) {
-        if (*p == '-')
-            dash = 1;
-        else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-            len = 0;
-    }
-    if (len >= 3 && len <= 32 && dash)
+    if (kvs_region_valid(v))
         return 1;
     snprintf(why, n, "must be an AWS region name such as us-west-2");
     return 0;
