@@ -18,6 +18,7 @@ let stack, browser, master, viewer, viewer2;
 const traffic = [];   // { page, kind: request|websocket, url }
 
 before(async () => {
+  h.clearScreenshots('demo');
   stack = await h.startStack({ channel: CHANNEL });
   browser = await h.launchBrowser();
   browser.context.on('request', (r) => traffic.push({ page: r.frame().page().__name, kind: 'request', url: r.url() }));
@@ -35,10 +36,7 @@ function step(name, fn) {
     try {
       await fn();
     } catch (e) {
-      for (const p of browser ? browser.context.pages() : []) {
-        await h.screenshot(p, `failed-${p.__name}`).catch(() => {});
-      }
-      if (browser) process.stderr.write(`--- browser console ---\n${browser.logs.join('\n')}\n`);
+      await h.dumpFailure(browser, 'demo');
       if (stack) process.stderr.write(`--- kvsgate ---\n${stack.gate.stderr().split('\n').slice(-30).join('\n')}\n`);
       throw e;
     }
@@ -115,8 +113,8 @@ step('master and viewer join through kvsgate and the emulator: SDP, ICE, chat bo
   assert.equal(s.clientId, 'alice');
   assert.equal(s.signalingOpens, 1);
   assert.ok(s.fetches.every((f) => f.status === 200), JSON.stringify(s.fetches));
-  await h.screenshot(viewer, 'viewer');
-  await h.screenshot(master, 'master');
+  await h.screenshot(viewer, 'demo-viewer');
+  await h.screenshot(master, 'demo-master');
 });
 
 step('a second viewer (same user, another tab: clientId alice.tab2) sends its camera back and gets video too', async () => {
@@ -141,8 +139,8 @@ step('a second viewer (same user, another tab: clientId alice.tab2) sends its ca
   assert.equal(await viewer2.evaluate(() => window.demo.send('from tab 2')), 1);
   const m = await h.until(() => received(master, 'from tab 2'), 10000, 'tab 2 message at the master');
   assert.equal(m.from, 'alice.tab2');
-  await h.screenshot(viewer2, 'viewer2');
-  await h.screenshot(master, 'master-two-viewers');
+  await h.screenshot(viewer2, 'demo-viewer2');
+  await h.screenshot(master, 'demo-master-two-viewers');
 });
 
 step('the pages talk only to the demo server, kvsgate and the signed URL, used exactly as kvsgate signed it', async () => {
@@ -175,7 +173,7 @@ step("a viewer whose token has no viewer grant sees kvsgate's 403 and never reac
   const shown = await page.locator('#error').innerText();
   assert.match(shown, /403 forbidden/);
   assert.equal(await page.locator('#error').isVisible(), true);
-  await h.screenshot(page, 'refused');
+  await h.screenshot(page, 'demo-refused');
   // A bad token: 401 from kvsgate, shown the same way.
   const r401 = await page.evaluate(() => window.demo.start({ token: 'not-a-jwt' }));
   assert.equal(r401.status, 401);

@@ -157,8 +157,25 @@ async function videoPlays(page, selector, timeout = 30000) {
 async function screenshot(page, name) {
   fs.mkdirSync(screenshotDir, { recursive: true });
   const file = path.join(screenshotDir, `${name}.png`);
-  await page.screenshot({ path: file });
+  await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+// Removes the screenshots a test file made last time (PREFIX-*.png).
+function clearScreenshots(prefix) {
+  if (!fs.existsSync(screenshotDir)) return;
+  for (const f of fs.readdirSync(screenshotDir)) {
+    if (f.startsWith(`${prefix}-`) && f.endsWith('.png')) fs.rmSync(path.join(screenshotDir, f), { force: true });
+  }
+}
+
+// On a failure: a screenshot of every named page and the pages' console.
+async function dumpFailure(browser, prefix) {
+  if (!browser) return;
+  for (const p of browser.context.pages()) {
+    if (p.__name) await screenshot(p, `${prefix}-failed-${p.__name}`).catch(() => {});
+  }
+  process.stderr.write(`--- browser console ---\n${browser.logs.join('\n')}\n`);
 }
 
 // Polls fn until it returns a truthy value (resolved with it) or timeout.
@@ -174,4 +191,4 @@ async function until(fn, timeout = 15000, what = 'condition') {
 }
 
 module.exports = { startDemoServer, startStack, launchBrowser, openDemo, waitForData, videoPlays, screenshot, until,
-  screenshotDir, CHROMIUM };
+  clearScreenshots, dumpFailure, screenshotDir, CHROMIUM };

@@ -19,6 +19,7 @@ let stack, browser, master, viewer;
 const sockets = { master: [], viewer: [] };
 
 before(async () => {
+  h.clearScreenshots('reconnect');
   stack = await h.startStack({ channel: CHANNEL, gateEnv: { KVSGATE_PRESIGN_EXPIRES_S: String(EXPIRES_S) } });
   browser = await h.launchBrowser();
 });
@@ -33,8 +34,7 @@ function step(name, fn) {
     try {
       await fn();
     } catch (e) {
-      for (const p of browser ? browser.context.pages() : []) await h.screenshot(p, `failed-reconnect-${p.__name}`).catch(() => {});
-      if (browser) process.stderr.write(`--- browser console ---\n${browser.logs.join('\n')}\n`);
+      await h.dumpFailure(browser, 'reconnect');
       throw e;
     }
   });
@@ -119,7 +119,7 @@ step('the reopened sockets relay: a new negotiation gets video and chat both way
   assert.equal(await viewer.evaluate(() => window.demo.send('me too')), 1);
   await h.until(async () => (await state(master)).messages.find((m) => m.dir === 'in' && m.text === 'me too'),
     10000, 'the viewer message');
-  await h.screenshot(viewer, 'viewer-reconnected');
+  await h.screenshot(viewer, 'reconnect-viewer');
   // And the URLs of the second connections expire like the first.
   const late = (await signerUrls(viewer))[1];
   const fetched = (await state(viewer)).fetches.find((f) => f.url === late);
