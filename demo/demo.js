@@ -20,6 +20,7 @@
 const { SignalingClient, Role } = window.KVSWebRTC;
 const $ = (id) => document.getElementById(id);
 const ICE_REFRESH_MARGIN_MS = 15000;
+const FETCH_TIMEOUT_MS = 10000;
 const TOKEN_KEY = 'kvsgate-demo-token';
 
 class KvsgateError extends Error {
@@ -71,8 +72,10 @@ async function fetchInfo(purpose) {
       cache: 'no-store',
       credentials: 'omit',
       referrerPolicy: 'no-referrer',
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
   } catch (e) {
+    if (e.name === 'TimeoutError') throw new KvsgateError(0, null, `kvsgate at ${base} did not answer in ${FETCH_TIMEOUT_MS / 1000} s`);
     throw new KvsgateError(0, null, `could not reach kvsgate at ${base} (is it running, and is ` +
       `${location.origin} in its KVSGATE_CORS_ORIGINS?)`);
   }

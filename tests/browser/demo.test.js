@@ -180,6 +180,18 @@ step("a viewer whose token has no viewer grant sees kvsgate's 403 and never reac
   assert.equal(r401.code, 'unauthenticated');
   await h.waitForData(page, 'error', '401');
 
+  // kvsgate unreachable (a closed port): said so, with the CORS hint.
+  const closed = await new Promise((resolve) => {
+    const srv = require('node:net').createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+  const r0 = await page.evaluate(([t, u]) => window.demo.start({ token: t, kvsgate: u }), [tok, `http://127.0.0.1:${closed}`]);
+  assert.equal(r0.ok, false);
+  assert.match(r0.message, /could not reach kvsgate .*KVSGATE_CORS_ORIGINS/);
+  assert.match(await page.locator('#error').innerText(), /could not reach kvsgate/);
+
   assert.equal(traffic.filter((x) => x.kind === 'websocket' && x.page === 'refused').length, 0, 'no WebSocket was opened');
   assert.equal(await stack.emu.count('ConnectAsViewer'), before, 'the emulator saw no ConnectAsViewer');
   const conns = await stack.emu.connections(CHANNEL);
