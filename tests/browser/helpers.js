@@ -83,6 +83,7 @@ async function startStack({ channel = 'demo', gateEnv = {} } = {}) {
 // Chromium with a fresh profile directory (removed by close()). Every page's
 // console and page errors are kept for the failure report.
 async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run tools/bootstrap test (or set KVSGATE_CHROMIUM)`);
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvsgate-chromium-'));
   let context;
   try {
