@@ -5,6 +5,8 @@
 #   make test           build, then every test through ctest, then the unit
 #                       tests again in an ASan+UBSan build (build-asan/)
 #   make test-sanitize  only the sanitizer part
+#   make run            kvsgate + the local KVS emulator + the demo page
+#                       (tools/run.sh; KVSGATE_RUN_AWS=1 for real AWS)
 #   make clean
 
 JOBS ?= $(shell nproc)
@@ -12,7 +14,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all build test test-main test-sanitize clean
+.PHONY: all build test test-main test-sanitize run clean
 
 all: build
 
@@ -37,6 +39,9 @@ test-sanitize:
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    ctest --test-dir $(ASAN_BUILD) -L unit $(CTEST_FLAGS)
+
+run:
+	BUILD=$(BUILD) tools/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
