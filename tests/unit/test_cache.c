@@ -55,6 +55,7 @@ static struct cache *make(size_t max)
 static enum kg_err get(struct cache *c, const char *key, enum cache_outcome *how, char **out)
 {
     struct cache_ref *r = NULL;
+    *out = NULL;
     enum kg_err err = cache_get(c, key, kg_mono_ms() + 5000, loader, NULL, &r, how);
     if (err == KG_OK) {
         *out = kg_strdup(cache_ref_value(r));
@@ -94,7 +95,7 @@ static void test_the_size_bound_evicts_the_least_recently_used(void)
 {
     struct cache *c = make(3);
     enum cache_outcome how;
-    char *v;
+    char *v = NULL;
     const char *keys[] = {"k1", "k2", "k3"};
     for (int i = 0; i < 3; i++) {
         T_INTEQ(get(c, keys[i], &how, &v), KG_OK);
@@ -119,7 +120,7 @@ static void test_a_value_outlives_its_eviction_while_referenced(void)
     struct cache_ref *r;
     enum cache_outcome how;
     T_INTEQ(cache_get(c, "x", kg_mono_ms() + 1000, loader, NULL, &r, &how), KG_OK);
-    char *v;
+    char *v = NULL;
     T_INTEQ(get(c, "y", &how, &v), KG_OK); /* evicts x from the cache */
     free(v);
     T_INTEQ(atomic_load(&freed), 0);       /* still referenced */
@@ -211,7 +212,7 @@ static void test_stale_values_serve_transient_errors_only(void)
 {
     struct cache *c = make(10);
     enum cache_outcome how;
-    char *v;
+    char *v = NULL;
     T_INTEQ(get(c, "s", &how, &v), KG_OK);
     free(v);
     atomic_fetch_add(&fake_now, 2000); /* past TTL (1 s), inside stale (5 s more) */
@@ -232,7 +233,7 @@ static void test_invalidation_drops_keys(void)
 {
     struct cache *c = make(10);
     enum cache_outcome how;
-    char *v;
+    char *v = NULL;
     const char *keys[] = {"arn:1|MASTER", "arn:1|VIEWER", "arn:2|MASTER"};
     for (int i = 0; i < 3; i++) {
         T_INTEQ(get(c, keys[i], &how, &v), KG_OK);
