@@ -22,6 +22,21 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DKVSGATE_NODE_TESTS=OFF \
  && install -D -m 0755 -s /build/kvsgate /out/kvsgate
 
 FROM ${BASE}
+# The runtime libraries kvsgate links (libmicrohttpd, libcurl with OpenSSL,
+# OpenSSL 3, jansson, libjwt) and the CA store for AWS endpoints. No shell tools
+# are added; bash from the base image serves the HEALTHCHECK below.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libmicrohttpd12 libcurl4 libssl3 libjansson4 libjwt0 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 10001 kvsgate \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --no-log-init kvsgate
+COPY --from=build /out/kvsgate /usr/local/bin/kvsgate
+# Fails the build when a runtime library is missing.
+RUN /usr/local/bin/kvsgate --version
+# Build arguments last: they change on every build and would invalidate the
+# cache of every RUN after them.
 ARG VERSION=0.0.0
 ARG REVISION=unknown
 ARG CREATED=
@@ -32,19 +47,6 @@ LABEL org.opencontainers.image.title="kvsgate" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
-# The runtime libraries kvsgate links (libmicrohttpd, libcurl with OpenSSL,
-# OpenSSL 3, jansson, libjwt) and the CA store for AWS endpoints. No shell tools
-# are added; bash from the base image serves the HEALTHCHECK below.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libcurl4 libssl3 libjansson4 libjwt0 ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 kvsgate \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin kvsgate
-COPY --from=build /out/kvsgate /usr/local/bin/kvsgate
-# Fails the build when a runtime library is missing.
-RUN /usr/local/bin/kvsgate --version
 USER 10001:10001
 EXPOSE 8080
 # Docker and podman only (Kubernetes uses the chart's probes). GET /healthz over

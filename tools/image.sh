@@ -129,6 +129,15 @@ image_size() {
 }
 
 # --- smoke ---------------------------------------------------------------------------
+smoke_cleanup() {
+    podman rm -f -t 2 "$smoke_name" >/dev/null 2>&1 || true
+    if [ -n "$emu_pid" ]; then kill "$emu_pid" 2>/dev/null || true; fi
+    rm -rf "$smoke_work"
+}
+
+# podman logs harmless errors about systemd healthcheck timers (no systemd here).
+quiet_systemd() { grep -v 'systemd' >&2 || true; }
+
 free_port() {
     node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
@@ -142,10 +151,21 @@ http() {
 
 cmd_smoke() {
     [ -f tools/kvs-local/server.js ] || { log "tools/kvs-local/server.js missing: cannot smoke-test"; exit 1; }
-    local name=kvsgate-smoke-$$ work emu_pid="" port emu_port secret out status token
-    work=$(mktemp -d)
-    # shellcheck disable=SC2064
-    trap "podman rm -f -t 2 $name >/dev/null 2>&1 || true; [ -n \"\$emu_pid\" ] && kill \$emu_pid 2>/dev/null; rm -rf $work" EXIT
+    # The image's configuration.
+    local cfg
+    cfg=$(podman image inspect --format '{{.Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{index .Config.Labels "org.opencontainers.image.version"}}' "$IMAGE")
+    [ "$cfg" = "10001:10001 [\"/usr/local/bin/kvsgate\"] [\"serve\"] $version" ] \
+        || { log "FAIL: image config is '$cfg'"; exit 1; }
+    podman image inspect --format '{{json .Config.ExposedPorts}} {{json .Config.Healthcheck.Test}}' "$IMAGE" \
+        | grep -q '"8080/tcp".*"CMD","bash"' || { log "FAIL: no EXPOSE 8080 or no HEALTHCHECK (build with --format docker)"; exit 1; }
+    log "ok: user 10001:10001, entrypoint kvsgate serve, EXPOSE 8080, HEALTHCHECK, version label $version"
+    local port emu_port secret out status token
+    # globals: the EXIT trap runs after this function returns
+    smoke_name=kvsgate-smoke-$$
+    smoke_work=$(mktemp -d)
+    emu_pid=""
+    trap smoke_cleanup EXIT
+    local name=$smoke_name work=$smoke_work
 
     node tools/kvs-local/server.js --port 0 --quiet > "$work/emulator.out" 2> "$work/emulator.err" &
     emu_pid=$!
@@ -167,7 +187,7 @@ cmd_smoke() {
         -e AWS_EC2_METADATA_DISABLED=true \
         -e KVSGATE_JWT_HS256_SECRET_FILE=/etc/kvsgate/secrets/jwt-hs256-secret \
         -e KVSGATE_SHUTDOWN_DELAY_S=1 \
-        "$IMAGE" >/dev/null
+        "$IMAGE" >/dev/null 2> >(quiet_systemd)
     local base=http://127.0.0.1:$port ok=0
     for _ in $(seq 100); do
         if curl -fsS -o /dev/null "$base/readyz" 2>/dev/null; then ok=1; break; fi
@@ -193,6 +213,7 @@ cmd_smoke() {
     out=$(http PUT "$base/v1/channels/cam-smoke" "$token")
     status=${out##*$'\n'}
     [ "$status" = 201 ] || [ "$status" = 200 ] || fail "PUT /v1/channels/cam-smoke: $out"
+    local create_status=$status
     out=$(http GET "$base/v1/channels/cam-smoke/viewer" "$token")
     status=${out##*$'\n'}
     [ "$status" = 200 ] || fail "GET /v1/channels/cam-smoke/viewer: $out"
@@ -200,10 +221,10 @@ cmd_smoke() {
         const b = JSON.parse(require("fs").readFileSync(0, "utf8"));
         if (typeof b.url !== "string" || !/^wss?:\/\/.*X-Amz-Signature=/.test(b.url)) process.exit(1);' \
         || fail "viewer info has no signed url: $out"
-    log "ok: PUT channel $status... viewer info 200 with a signed url"
+    log "ok: PUT /v1/channels/cam-smoke $create_status, viewer info 200 with a signed url"
 
     # SIGTERM: unready, then a clean exit within the shutdown delay + drain.
-    podman stop -t 30 "$name" >/dev/null
+    podman stop -t 30 "$name" >/dev/null 2> >(quiet_systemd)
     local code
     code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
     [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
