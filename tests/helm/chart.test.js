@@ -394,6 +394,35 @@ test('IRSA annotation, autoscaling, disruption budget, network policy, ServiceMo
   for (const p of paths) assert.ok(!['/', '/metrics', '/healthz', '/readyz'].includes(p), p);
 });
 
+// NOTES.txt: helm template does not print it and helm install needs a cluster;
+// render it from a copy of the chart through tpl.
+function renderNotes(extra = []) {
+  const copy = fs.mkdtempSync(path.join(helmHome, 'notes-'));
+  fs.cpSync(chartDir, copy, { recursive: true });
+  fs.copyFileSync(path.join(chartDir, 'templates', 'NOTES.txt'), path.join(copy, 'notes.txt'));
+  fs.writeFileSync(path.join(copy, 'templates', 'zz-notes.yaml'),
+    'apiVersion: v1\nkind: Notes\ntext: {{ tpl (.Files.Get "notes.txt") . | quote }}\n');
+  const r = helm(['template', 'kg', copy, '--namespace', 'video', '--show-only', 'templates/zz-notes.yaml', ...extra]);
+  assert.equal(r.status, 0, r.stderr);
+  return YAML.parse(r.stdout).text;
+}
+
+test('NOTES.txt tells the operator what to do next', () => {
+  const d = renderNotes();
+  for (const want of [/WARNING: no JWT key/, /docs\/iam-policy\.json/, /serviceAccount\.irsaRoleArn/,
+    /create-pod-identity-association/, /system:serviceaccount:video:kg-kvsgate/, /rollout status deployment\/kg-kvsgate/,
+    /helm test kg -n video/, /kvsgate token --sub/, /\/v1\/channels\/demo-1\/viewer/, /GET \/metrics/]) {
+    assert.match(d, want);
+  }
+  const a = renderNotes(['-f', valuesAllPath]);
+  assert.doesNotMatch(a, /WARNING/);
+  assert.match(a, /assumes\s+arn:aws:iam::123456789012:role\/kvsgate/);
+  assert.match(a, /https:\/\/kvsgate\.example\.com\/v1/);
+  assert.match(a, /"https:\/\/example\.com\/kvs" claim/);
+  assert.match(a, /curl -sk https:\/\/127\.0\.0\.1:8080\/readyz/);
+  assert.match(a, /ServiceMonitor kg-kvsgate/);
+});
+
 // --- the schema and the templates refuse bad values ------------------------------------------
 const BAD = [
   ['wrong type (string for an integer)', ['--set-string', 'config.KVSGATE_MAX_CONNECTIONS=many'], /KVSGATE_MAX_CONNECTIONS/],
