@@ -19,6 +19,7 @@
 
 #include "auth/jwt.h"
 #include "auth/principal.h"
+#include "aws/channels.h"
 #include "aws/credentials.h"
 #include "aws/kvs.h"
 #include "core/err.h"
@@ -28,6 +29,8 @@ struct api_deps {
     struct jwtv *jwt;
     struct creds_provider *creds;
     struct kvs_client *kvs;
+    struct channels *channels; /* cached describe / endpoints / ICE for connection info */
+    int ice_fallback_stun_only; /* TURN unavailable and none cached: STUN only (else 503) */
     const char *region;
     int64_t presign_expires_s;
     int allow_plain_endpoints; /* ws:// and http:// channel endpoints (local emulator only) */

@@ -220,6 +220,8 @@ enum kg_err api_channels_delete(struct api_request *req, int can_block)
     err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
     if (err == KG_OK)
         err = kvs_delete_channel(req->deps->kvs, &req->call, ch.arn, NULL);
+    if (err == KG_OK || err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(req->deps->channels, req->channel, err == KG_OK ? ch.arn : NULL);
     if (err == KG_OK)
         api_empty(req, 204);
     return err;

@@ -34,8 +34,10 @@ struct creds_options {
     const char *(*getenv_fn)(const char *name);  /* NULL: getenv (tests inject) */
     int64_t (*now_fn)(void);                     /* NULL: kg_now_s (tests inject) */
     const char *region;                          /* STS regional endpoint */
-    const char *sts_endpoint;                    /* KVSGATE_STS_ENDPOINT, or NULL */
-    const char *imds_endpoint;                   /* AWS_EC2_METADATA_SERVICE_ENDPOINT, or NULL */
+    const char *sts_endpoint;                    /* KVSGATE_STS_ENDPOINT, or NULL (then read
+                                                    through getenv_fn) */
+    const char *imds_endpoint;                   /* AWS_EC2_METADATA_SERVICE_ENDPOINT, or NULL
+                                                    (then read through getenv_fn) */
     const char *assume_role_arn;                 /* KVSGATE_ASSUME_ROLE_ARN, or NULL */
     const char *assume_role_external_id;         /* KVSGATE_ASSUME_ROLE_EXTERNAL_ID, or NULL */
     const char *assume_role_session_name;        /* NULL: "kvsgate" */

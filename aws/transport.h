@@ -22,7 +22,8 @@ struct transport_options {
     long max_idle_connections_per_thread; /* 0: 8 */
 };
 
-/* Once, before any thread starts (curl_global_init). */
+/* Once, before any thread starts (curl_global_init). It also ignores SIGPIPE:
+ * with CURLOPT_NOSIGNAL the application must (libcurl-thread(3)). */
 KG_WARN_UNUSED enum kg_err transport_global_init(void);
 void transport_global_cleanup(void);
 

@@ -69,6 +69,10 @@ static void print_help(FILE *out)
             "                  [--region R] [--expires SECONDS] [--date YYYYMMDDTHHMMSSZ]\n"
             "      Print one presigned signaling WSS URL (MASTER, or VIEWER with --client-id).\n"
             "      Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.\n"
+            "  kvsgate token --sub ID [--master P,..] [--viewer P,..] [--manage P,..]\n"
+            "                [--any-client-id] [--ttl SECONDS] [--iss I] [--aud A] [--claim NAME]\n"
+            "      Print a development HS256 JWT with grants (patterns: name, prefix*, {sub}).\n"
+            "      Secret: KVSGATE_JWT_HS256_SECRET or KVSGATE_JWT_HS256_SECRET_FILE.\n"
             "  kvsgate --help | --version\n\n",
             KVSGATE_VERSION);
     config_print_help(out);
@@ -91,6 +95,8 @@ int kvsgate_main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "presign") == 0)
         return cmd_presign(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(argc - 1, argv + 1);
     fprintf(stderr, "kvsgate: unknown command '%s' (see kvsgate --help)\n", cmd);
     return KG_EXIT_USAGE;
 }

@@ -56,6 +56,14 @@ static int check_region(const char *v, char *why, size_t n)
     return 0;
 }
 
+static int check_fallback(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "stun-only") == 0 || strcmp(v, "fail") == 0)
+        return 1;
+    snprintf(why, n, "must be stun-only or fail");
+    return 0;
+}
+
 static int check_claim(const char *v, char *why, size_t n)
 {
     if (*v && strlen(v) <= 256)
@@ -118,6 +126,24 @@ static const struct setting settings[] = {
     /* signing */
     {"KVSGATE_PRESIGN_EXPIRES_S", SET_INT, "299", 1, 299, 0, NULL, OFF(presign_expires_s), 0,
      "X-Amz-Expires of signed URLs (KVS honours at most 299; never past the credentials' expiry)"},
+    {"KVSGATE_CACHE_MAX_ENTRIES", SET_INT, "20000", 100, 10000000, 0, NULL, OFF(cache_max_entries),
+     0, "entries per cache (channels, endpoints, ICE servers) before the least recently used goes"},
+    {"KVSGATE_CACHE_CHANNEL_TTL_S", SET_INT, "3600", 1, 604800, 0, NULL, OFF(cache_channel_ttl_s), 0,
+     "how long a channel name's ARN and status are reused"},
+    {"KVSGATE_CACHE_ENDPOINT_TTL_S", SET_INT, "36000", 1, 604800, 0, NULL,
+     OFF(cache_endpoint_ttl_s), 0, "how long a channel's signaling endpoints are reused"},
+    {"KVSGATE_CACHE_STALE_S", SET_INT, "3600", 0, 604800, 0, NULL, OFF(cache_stale_s), 0,
+     "how long past their TTL channels and endpoints are still served when AWS fails"},
+    {"KVSGATE_ICE_REFRESH_MARGIN_S", SET_INT, "30", 5, 250, 0, NULL, OFF(ice_refresh_margin_s), 0,
+     "TURN credentials are handed out only while they live at least this long"},
+    {"KVSGATE_ICE_PER_VIEWER", SET_BOOL, "false", 0, 0, 0, NULL, OFF(ice_per_viewer), 0,
+     "fetch TURN credentials per viewer instead of per channel and role"},
+    {"KVSGATE_ICE_FALLBACK", SET_STRING, "stun-only", 0, 0, 0, check_fallback, OFF(ice_fallback), 0,
+     "when TURN cannot be fetched and none is cached: stun-only (header X-Kvsgate-Ice) or fail (503)"},
+    {"KVSGATE_RATE_LIMIT_RPS", SET_INT, "20", 0, 1000000, 0, NULL, OFF(rate_limit_rps), 0,
+     "requests per second per subject (token bucket); 0 = no limit"},
+    {"KVSGATE_RATE_LIMIT_BURST", SET_INT, "40", 1, 1000000, 0, NULL, OFF(rate_limit_burst), 0,
+     "requests a subject may make at once before the rate applies"},
     /* JWT */
     {"KVSGATE_JWT_HS256_SECRET", SET_STRING, NULL, 0, 0, 1, NULL, OFF(jwt_hs256_secret), 0,
      "HS256 secret (at least 32 bytes); or KVSGATE_JWT_HS256_SECRET_FILE"},

@@ -39,8 +39,17 @@ struct kg_config {
     int64_t upstream_queue;
     char *log_level;
     int access_log;
-    /* signing */
+    /* signing, caches, limits */
     int64_t presign_expires_s;
+    int64_t cache_max_entries;
+    int64_t cache_channel_ttl_s;
+    int64_t cache_endpoint_ttl_s;
+    int64_t cache_stale_s;
+    int64_t ice_refresh_margin_s;
+    int ice_per_viewer;
+    char *ice_fallback;
+    int64_t rate_limit_rps;
+    int64_t rate_limit_burst;
     /* JWT */
     char *jwt_hs256_secret; /* secret */
     char **jwt_public_key_files;

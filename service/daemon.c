@@ -19,6 +19,7 @@
 
 #include "api/api.h"
 #include "auth/jwt.h"
+#include "aws/channels.h"
 #include "aws/credentials.h"
 #include "aws/kvs.h"
 #include "aws/transport.h"
@@ -87,6 +88,8 @@ int cmd_serve(int argc, char **argv)
     struct creds_provider *creds = NULL;
     struct kvs_client *kvs = NULL;
     struct workers *workers = NULL;
+    struct channels *channels = NULL;
+    struct ratelimit *ratelimit = NULL;
     struct server *server = NULL;
     struct httpd *httpd = NULL;
     char *tls_cert = NULL, *tls_key = NULL;
@@ -167,10 +170,24 @@ int cmd_serve(int argc, char **argv)
         goto cleanup;
     }
 
+    struct channels_options chopts = {
+        .kvs = kvs,
+        .max_entries = (size_t)cfg.cache_max_entries,
+        .channel_ttl_s = cfg.cache_channel_ttl_s,
+        .endpoint_ttl_s = cfg.cache_endpoint_ttl_s,
+        .stale_s = cfg.cache_stale_s,
+        .ice_margin_s = cfg.ice_refresh_margin_s,
+        .ice_per_viewer = cfg.ice_per_viewer,
+    };
+    channels = channels_new(&chopts);
+    ratelimit = ratelimit_new((double)cfg.rate_limit_rps, (double)cfg.rate_limit_burst, 100000);
+
     struct api_deps deps = {
         .jwt = jwt,
         .creds = creds,
         .kvs = kvs,
+        .channels = channels,
+        .ice_fallback_stun_only = strcmp(cfg.ice_fallback, "stun-only") == 0,
         .region = cfg.region,
         .presign_expires_s = cfg.presign_expires_s,
         .allow_plain_endpoints = cfg.kvs_endpoint && strncmp(cfg.kvs_endpoint, "http://", 7) == 0,
@@ -184,6 +201,7 @@ int cmd_serve(int argc, char **argv)
         .cors_origin_count = cfg.cors_origin_count,
         .request_deadline_ms = cfg.request_deadline_ms,
         .access_log = cfg.access_log,
+        .ratelimit = ratelimit,
     };
     server = server_new(&sopts);
     deps.draining = server_draining;
@@ -255,6 +273,8 @@ cleanup:
         httpd_stop(httpd, 0);
     workers_free(workers);
     server_free(server);
+    ratelimit_free(ratelimit);
+    channels_free(channels);
     kvs_client_free(kvs);
     metrics_creds = NULL;
     creds_provider_free(creds);

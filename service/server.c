@@ -19,6 +19,7 @@ struct server {
     struct kg_metric *duration;
     struct kg_metric *in_flight;
     struct kg_metric *rejected;
+    struct kg_metric *limited;
 };
 
 /* Per-request state, the httpd request's app data. */
@@ -51,6 +52,8 @@ struct server *server_new(const struct server_options *opts)
                                    "Requests being handled now.", "");
     s->rejected = kg_metric_counter("kvsgate_http_overload_rejections_total",
                                     "Requests refused because the AWS worker queue was full.", "");
+    s->limited = kg_metric_counter("kvsgate_rate_limited_total",
+                                   "Requests refused by the per-subject rate limit.", "");
     return s;
 }
 
@@ -282,6 +285,14 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
         err = api_authenticate(&r->api, httpd_header(h, "Authorization"), kg_now_s());
         if (err != KG_OK) {
             finish(r, err);
+            return HTTPD_RESPOND;
+        }
+        int64_t retry_after = 0;
+        if (!ratelimit_take(s->opts.ratelimit, r->api.principal.sub, kg_mono_ms(), &retry_after)) {
+            kg_metric_inc(s->limited, NULL);
+            api_set_detail(&r->api, "too many requests for this subject; slow down");
+            r->api.resp.retry_after_s = retry_after;
+            finish(r, KG_ERR_RATE_LIMITED);
             return HTTPD_RESPOND;
         }
     }

@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "service/httpd.h"
+#include "service/ratelimit.h"
 #include "service/workers.h"
 
 struct server_options {
@@ -26,6 +27,7 @@ struct server_options {
     size_t cors_origin_count;
     int64_t request_deadline_ms;
     int access_log;
+    struct ratelimit *ratelimit; /* NULL: no per-subject limit */
 };
 
 struct server;

@@ -2,9 +2,11 @@
 target_sources(kvsgate_lib PRIVATE
   service/cli.c
   service/cmd_presign.c
+  service/cmd_token.c
   service/config.c
   service/daemon.c
   service/httpd.c
+  service/ratelimit.c
   service/server.c
   service/workers.c)
 

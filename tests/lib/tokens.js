@@ -14,7 +14,13 @@ const ALGS = {
   ES384: ['ES384', {}],
 };
 
+// Node KeyObjects (not WebCrypto keys): an RSA key then signs RS256/384/512
+// and PS256 alike, as a PEM public key verifies all of them.
 async function keyPair(alg) {
+  if (alg.startsWith('RS') || alg.startsWith('PS'))
+    return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  if (alg === 'ES256') return crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  if (alg === 'ES384') return crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
   return generateKeyPair(ALGS[alg][0], { ...ALGS[alg][1], extractable: true });
 }
 

@@ -1,0 +1,151 @@
+/* Authorization: channel patterns and the viewer client-id rule.
+ *
+ * The client-id rule is what keeps one viewer out of another's seat: KVS lets
+ * a client id connect once per channel, and whoever holds an id receives its
+ * messages. Derived ids never contain '.', so "<derived>.<suffix>" is always
+ * the owner's namespace; ids that start with '_' are always hashes, so no
+ * `sub` can be chosen to equal someone else's hashed id (a sub that starts with
+ * '_' is itself hashed). */
+#include "auth/authz.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/encode.h"
+#include "core/mem.h"
+
+#define SUB_OWN_ID_MAX 128
+#define HASHED_ID_HEX 40
+#define SUFFIX_MAX 64
+#define CHANNEL_NAME_MAX 256
+#define PATTERN_RAW_MAX 512
+
+static int id_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+}
+
+static int aws_prefixed(const char *s) { return strncasecmp(s, "AWS_", 4) == 0; }
+
+/* KVS's ClientId: [a-zA-Z0-9_.-]{1,256}, and never AWS_ (we refuse any case). */
+static int valid_kvs_client_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > AUTH_CLIENT_ID_MAX || aws_prefixed(s))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!id_char((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1])
+{
+    if (!sub)
+        sub = "";
+    size_t n = strlen(sub);
+    int own = n >= 1 && n <= SUB_OWN_ID_MAX && sub[0] != '_' && !aws_prefixed(sub);
+    for (size_t i = 0; own && i < n; i++)
+        own = id_char((unsigned char)sub[i]) && sub[i] != '.';
+    if (own) {
+        memcpy(out, sub, n + 1);
+        return;
+    }
+    char hex[2 * KG_SHA256_LEN + 1];
+    kg_sha256_hex(sub, n, hex);
+    out[0] = '_';
+    memcpy(out + 1, hex, HASHED_ID_HEX);
+    out[1 + HASHED_ID_HEX] = '\0';
+}
+
+int authz_allows(const struct auth_principal *p, enum authz_perm perm, const char *channel)
+{
+    if (!p || !channel || !*channel || (int)perm < 0 || (int)perm >= AUTHZ_PERM_COUNT)
+        return 0;
+    for (size_t i = 0; i < p->grants.counts[perm]; i++) {
+        const char *pat = p->grants.patterns[perm][i];
+        size_t n = strlen(pat);
+        if (n && pat[n - 1] == '*') {
+            if (strncmp(channel, pat, n - 1) == 0)
+                return 1;
+        } else if (strcmp(channel, pat) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int authz_can_describe(const struct auth_principal *p, const char *channel)
+{
+    return authz_allows(p, AUTHZ_PERM_MANAGE, channel) ||
+           authz_allows(p, AUTHZ_PERM_MASTER, channel) ||
+           authz_allows(p, AUTHZ_PERM_VIEWER, channel);
+}
+
+enum kg_err authz_viewer_client_id(const struct auth_principal *p, const char *requested,
+                                   char out[AUTH_CLIENT_ID_MAX + 1])
+{
+    out[0] = '\0';
+    if (!p || !p->client_id[0])
+        return KG_ERR_FORBIDDEN;
+    if (!requested) {
+        memcpy(out, p->client_id, strlen(p->client_id) + 1);
+        return KG_OK;
+    }
+    if (!valid_kvs_client_id(requested))
+        return KG_ERR_INVALID_CLIENT_ID;
+    size_t d = strlen(p->client_id), n = strlen(requested);
+    int mine = strcmp(requested, p->client_id) == 0;
+    if (!mine && n > d + 1 && n - d - 1 <= SUFFIX_MAX && memcmp(requested, p->client_id, d) == 0 &&
+        requested[d] == '.')
+        mine = 1; /* the suffix's characters were checked with the whole id */
+    if (!mine && !p->grants.any_client_id)
+        return KG_ERR_FORBIDDEN;
+    memcpy(out, requested, n + 1);
+    return KG_OK;
+}
+
+enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, char **out)
+{
+    *out = NULL;
+    if (!pattern || !*pattern || strlen(pattern) > PATTERN_RAW_MAX)
+        return KG_ERR_BAD_REQUEST;
+    char storage[CHANNEL_NAME_MAX + 2];
+    struct kg_buf b;
+    kg_buf_init_fixed(&b, storage, sizeof storage);
+    int star = 0;
+    for (const char *p = pattern; *p;) {
+        if (strncmp(p, "{sub}", 5) == 0) {
+            if (!client_id || !*client_id || strchr(client_id, '*') ||
+                kg_buf_append_str(&b, client_id) != KG_OK)
+                return KG_ERR_BAD_REQUEST;
+            for (const char *c = client_id; *c; c++)
+                if (!id_char((unsigned char)*c))
+                    return KG_ERR_BAD_REQUEST;
+            p += 5;
+        } else if (*p == '*') {
+            if (p[1] != '\0')
+                return KG_ERR_BAD_REQUEST; /* '*' only at the end */
+            star = 1;
+            p++;
+        } else if (id_char((unsigned char)*p)) {
+            if (kg_buf_append_char(&b, *p) != KG_OK)
+                return KG_ERR_BAD_REQUEST;
+            p++;
+        } else {
+            return KG_ERR_BAD_REQUEST;
+        }
+    }
+    /* A name is 1..256 bytes; a prefix may be empty ("*": every channel) and
+     * at most 255 so that some name can match it. */
+    if (star ? b.len > CHANNEL_NAME_MAX - 1 : (b.len == 0 || b.len > CHANNEL_NAME_MAX))
+        return KG_ERR_BAD_REQUEST;
+    if (star && kg_buf_append_char(&b, '*') != KG_OK)
+        return KG_ERR_BAD_REQUEST;
+    *out = kg_strndup(b.data, b.len);
+    return KG_OK;
+}

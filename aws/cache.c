@@ -1,0 +1,403 @@
+/* Design note: one mutex per cache guards a chained hash table, an LRU list and
+ * the list of loads in flight. A lookup never waits on the network: loaders
+ * run unlocked, and callers that miss a key already being loaded sleep on that
+ * flight's condition variable (monotonic clock, bounded by their deadline).
+ * A flight lives until its leader and every waiter let go of it, so a waiter
+ * that times out never touches freed memory. */
+#include "aws/cache.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+
+struct cache_ref {
+    _Atomic int refs;
+    void *value;
+    void (*free_value)(void *);
+};
+
+struct entry {
+    char *key;
+    uint64_t hash;
+    struct cache_ref *val; /* one reference held by the entry */
+    int64_t fresh_until;
+    int64_t stale_until;
+    struct entry *chain;
+    struct entry *prev, *next; /* LRU: head is most recent */
+};
+
+struct flight {
+    char *key;
+    uint64_t hash;
+    int done;
+    int stale;
+    enum kg_err err;
+    struct cache_ref *val; /* one reference held by the flight when set */
+    int users;             /* leader + waiters still looking at it */
+    pthread_cond_t cond;
+    struct flight *next;
+};
+
+struct cache {
+    struct cache_options opts;
+    pthread_mutex_t lock;
+    struct entry **buckets;
+    size_t bucket_count;
+    size_t count;
+    struct entry *head, *tail;
+    struct flight *flights;
+    struct kg_metric *requests, *evictions, *entries;
+};
+
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t cache_now(const struct cache *c)
+{
+    return c->opts.now_ms ? c->opts.now_ms() : kg_mono_ms();
+}
+
+static void ref_release(struct cache_ref *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->free_value)
+            r->free_value(r->value);
+        free(r);
+    }
+}
+
+static struct cache_ref *ref_acquire(struct cache_ref *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+const void *cache_ref_value(const struct cache_ref *r) { return r->value; }
+void cache_ref_release(struct cache_ref *r) { ref_release(r); }
+
+static void count(struct cache *c, const char *result)
+{
+    kg_metric_inc(c->requests, (const char *[]){c->opts.name, result});
+}
+
+struct cache *cache_new(const struct cache_options *opts)
+{
+    struct cache *c = kg_calloc(1, sizeof *c);
+    c->opts = *opts;
+    c->opts.name = kg_strdup(opts->name ? opts->name : "cache");
+    if (!c->opts.max_entries)
+        c->opts.max_entries = 1;
+    c->bucket_count = 64;
+    while (c->bucket_count < c->opts.max_entries * 2 && c->bucket_count < (1u << 24))
+        c->bucket_count *= 2;
+    c->buckets = kg_calloc(c->bucket_count, sizeof *c->buckets);
+    pthread_mutex_init(&c->lock, NULL);
+    c->requests = kg_metric_counter("kvsgate_cache_requests_total",
+                                    "Cache lookups by cache and result (hit, miss, joined, stale).",
+                                    "cache,result");
+    c->evictions = kg_metric_counter("kvsgate_cache_evictions_total",
+                                     "Entries evicted to stay within the size bound.", "cache");
+    c->entries = kg_metric_gauge("kvsgate_cache_entries", "Entries held now.", "cache");
+    return c;
+}
+
+static void lru_unlink(struct cache *c, struct entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push_front(struct cache *c, struct entry *e)
+{
+    e->prev = NULL;
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+}
+
+static struct entry *entry_find(struct cache *c, const char *key, uint64_t h)
+{
+    for (struct entry *e = c->buckets[h & (c->bucket_count - 1)]; e; e = e->chain)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static void entry_remove(struct cache *c, struct entry *e)
+{
+    struct entry **pp = &c->buckets[e->hash & (c->bucket_count - 1)];
+    while (*pp != e)
+        pp = &(*pp)->chain;
+    *pp = e->chain;
+    lru_unlink(c, e);
+    c->count--;
+    ref_release(e->val);
+    free(e->key);
+    free(e);
+}
+
+static void publish_size(struct cache *c)
+{
+    kg_metric_set(c->entries, (const char *[]){c->opts.name}, (double)c->count);
+}
+
+/* Stores val under key (taking the caller's reference), replacing and evicting. */
+static void entry_store(struct cache *c, const char *key, uint64_t h, struct cache_ref *val,
+                        int64_t fresh_until, int64_t stale_until)
+{
+    struct entry *e = entry_find(c, key, h);
+    if (e) {
+        ref_release(e->val);
+        e->val = val;
+        e->fresh_until = fresh_until;
+        e->stale_until = stale_until;
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+        return;
+    }
+    while (c->count >= c->opts.max_entries && c->tail) {
+        entry_remove(c, c->tail);
+        kg_metric_inc(c->evictions, (const char *[]){c->opts.name});
+    }
+    e = kg_calloc(1, sizeof *e);
+    e->key = kg_strdup(key);
+    e->hash = h;
+    e->val = val;
+    e->fresh_until = fresh_until;
+    e->stale_until = stale_until;
+    size_t b = h & (c->bucket_count - 1);
+    e->chain = c->buckets[b];
+    c->buckets[b] = e;
+    lru_push_front(c, e);
+    c->count++;
+    publish_size(c);
+}
+
+/* A fresh entry's value with a new reference, or NULL (dropping a dead entry). */
+static struct cache_ref *fresh_locked(struct cache *c, const char *key, uint64_t h, int64_t now)
+{
+    struct entry *e = entry_find(c, key, h);
+    if (!e)
+        return NULL;
+    if (now < e->fresh_until) {
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+        return ref_acquire(e->val);
+    }
+    if (now >= e->stale_until) {
+        entry_remove(c, e);
+        publish_size(c);
+    }
+    return NULL;
+}
+
+enum kg_err cache_peek(struct cache *c, const char *key, struct cache_ref **out)
+{
+    uint64_t h = key_hash(key);
+    pthread_mutex_lock(&c->lock);
+    struct cache_ref *r = fresh_locked(c, key, h, cache_now(c));
+    pthread_mutex_unlock(&c->lock);
+    if (!r)
+        return KG_ERR_WOULD_BLOCK;
+    count(c, "hit");
+    *out = r;
+    return KG_OK;
+}
+
+static void flight_put(struct cache *c, struct flight *f)
+{
+    (void)c;
+    if (--f->users > 0)
+        return;
+    ref_release(f->val);
+    pthread_cond_destroy(&f->cond);
+    free(f->key);
+    free(f);
+}
+
+static int stale_allowed(enum kg_err err)
+{
+    return err == KG_ERR_UPSTREAM_THROTTLED || err == KG_ERR_UPSTREAM_UNAVAILABLE ||
+           err == KG_ERR_UPSTREAM_REFUSED || err == KG_ERR_UPSTREAM_TIMEOUT;
+}
+
+static void deadline_timespec(struct timespec *ts, int64_t now_mono_ms, int64_t deadline_ms)
+{
+    /* pthread_cond_timedwait takes CLOCK_REALTIME here; convert the remaining time. */
+    int64_t left = deadline_ms - now_mono_ms;
+    if (left < 0)
+        left = 0;
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(left / 1000);
+    ts->tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cache_load_fn load,
+                      void *load_arg, struct cache_ref **out, enum cache_outcome *outcome)
+{
+    enum cache_outcome how = CACHE_MISS;
+    uint64_t h = key_hash(key);
+    pthread_mutex_lock(&c->lock);
+    struct cache_ref *r = fresh_locked(c, key, h, cache_now(c));
+    if (r) {
+        pthread_mutex_unlock(&c->lock);
+        count(c, "hit");
+        if (outcome)
+            *outcome = CACHE_HIT;
+        *out = r;
+        return KG_OK;
+    }
+    struct flight *f = c->flights;
+    while (f && !(f->hash == h && strcmp(f->key, key) == 0))
+        f = f->next;
+    enum kg_err err;
+    if (f) {
+        /* Join the load in flight. */
+        f->users++;
+        while (!f->done && kg_mono_ms() < deadline_ms) {
+            struct timespec ts;
+            deadline_timespec(&ts, kg_mono_ms(), deadline_ms);
+            pthread_cond_timedwait(&f->cond, &c->lock, &ts);
+        }
+        if (f->done) {
+            err = f->err;
+            if (err == KG_OK)
+                *out = ref_acquire(f->val);
+            how = f->stale ? CACHE_STALE : CACHE_JOINED;
+        } else {
+            err = KG_ERR_UPSTREAM_TIMEOUT;
+            how = CACHE_JOINED;
+        }
+        flight_put(c, f);
+        pthread_mutex_unlock(&c->lock);
+        count(c, how == CACHE_STALE ? "stale" : "joined");
+        if (outcome)
+            *outcome = how;
+        return err;
+    }
+
+    /* Lead the load. */
+    f = kg_calloc(1, sizeof *f);
+    f->key = kg_strdup(key);
+    f->hash = h;
+    f->users = 1;
+    pthread_cond_init(&f->cond, NULL);
+    f->next = c->flights;
+    c->flights = f;
+    pthread_mutex_unlock(&c->lock);
+
+    void *value = NULL;
+    int64_t ttl_ms = 0, stale_ms = 0;
+    err = load(load_arg, key, &value, &ttl_ms, &stale_ms);
+
+    pthread_mutex_lock(&c->lock);
+    int64_t now = cache_now(c);
+    if (err == KG_OK) {
+        struct cache_ref *val = kg_calloc(1, sizeof *val);
+        atomic_store(&val->refs, 1); /* the entry's */
+        val->value = value;
+        val->free_value = c->opts.free_value;
+        if (ttl_ms < 1)
+            ttl_ms = 1;
+        entry_store(c, key, h, val, now + ttl_ms, now + ttl_ms + (stale_ms > 0 ? stale_ms : 0));
+        f->val = ref_acquire(val);
+    } else if (stale_allowed(err)) {
+        struct entry *e = entry_find(c, key, h);
+        if (e && now < e->stale_until) {
+            f->val = ref_acquire(e->val);
+            f->stale = 1;
+            how = CACHE_STALE;
+            err = KG_OK;
+        }
+    }
+    f->done = 1;
+    f->err = err;
+    pthread_cond_broadcast(&f->cond);
+    /* New callers start a fresh flight from now on. */
+    struct flight **pp = &c->flights;
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+    if (err == KG_OK)
+        *out = ref_acquire(f->val);
+    flight_put(c, f);
+    pthread_mutex_unlock(&c->lock);
+    count(c, how == CACHE_STALE ? "stale" : "miss");
+    if (outcome)
+        *outcome = how;
+    return err;
+}
+
+void cache_invalidate(struct cache *c, const char *key)
+{
+    uint64_t h = key_hash(key);
+    pthread_mutex_lock(&c->lock);
+    struct entry *e = entry_find(c, key, h);
+    if (e) {
+        entry_remove(c, e);
+        publish_size(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_invalidate_prefix(struct cache *c, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    pthread_mutex_lock(&c->lock);
+    struct entry *e = c->head;
+    while (e) {
+        struct entry *next = e->next;
+        if (strncmp(e->key, prefix, n) == 0)
+            entry_remove(c, e);
+        e = next;
+    }
+    publish_size(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+size_t cache_size(struct cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->count;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+void cache_free(struct cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    while (c->head)
+        entry_remove(c, c->head);
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_destroy(&c->lock);
+    free(c->buckets);
+    free((char *)c->opts.name);
+    free(c);
+}

@@ -1,0 +1,192 @@
+#include "aws/channels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+struct channels {
+    struct channels_options opts;
+    struct cache *channel;
+    struct cache *endpoint;
+    struct cache *ice;
+};
+
+static void free_plain(void *v) { free(v); }
+
+static void free_ice(void *v)
+{
+    kvs_ice_config_cleanup(v);
+    free(v);
+}
+
+struct channels *channels_new(const struct channels_options *opts)
+{
+    struct channels *ch = kg_calloc(1, sizeof *ch);
+    ch->opts = *opts;
+    if (!ch->opts.max_entries)
+        ch->opts.max_entries = 20000;
+    if (!ch->opts.channel_ttl_s)
+        ch->opts.channel_ttl_s = 3600;
+    if (!ch->opts.endpoint_ttl_s)
+        ch->opts.endpoint_ttl_s = 36000;
+    if (!ch->opts.ice_margin_s)
+        ch->opts.ice_margin_s = 30;
+    struct cache_options o = {"channel", ch->opts.max_entries, free_plain, opts->now_ms};
+    ch->channel = cache_new(&o);
+    o.name = "endpoint";
+    ch->endpoint = cache_new(&o);
+    o.name = "ice";
+    o.free_value = free_ice;
+    ch->ice = cache_new(&o);
+    return ch;
+}
+
+void channels_free(struct channels *ch)
+{
+    if (!ch)
+        return;
+    cache_free(ch->channel);
+    cache_free(ch->endpoint);
+    cache_free(ch->ice);
+    free(ch);
+}
+
+static const char *role_name(enum kvs_role role) { return role == KVS_ROLE_MASTER ? "MASTER" : "VIEWER"; }
+
+/* ---- loaders -------------------------------------------------------------------- */
+
+struct load_ctx {
+    struct channels *ch;
+    struct kvs_call *call;
+    const char *name;
+    const char *arn;
+    const char *https;
+    const char *client_id;
+    enum kvs_role role;
+};
+
+static enum kg_err load_channel(void *arg, const char *key, void **value, int64_t *ttl_ms,
+                                int64_t *stale_ms)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    struct kvs_channel *c = kg_malloc(sizeof *c);
+    enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, c);
+    if (err != KG_OK) {
+        free(c);
+        return err;
+    }
+    int active = strcmp(c->status, "ACTIVE") == 0;
+    *value = c;
+    /* A channel still CREATING (or being deleted) is looked at again soon. */
+    *ttl_ms = active ? l->ch->opts.channel_ttl_s * 1000 : 1000;
+    *stale_ms = active ? l->ch->opts.stale_s * 1000 : 0;
+    return KG_OK;
+}
+
+static enum kg_err load_endpoint(void *arg, const char *key, void **value, int64_t *ttl_ms,
+                                 int64_t *stale_ms)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    struct kvs_endpoints *e = kg_malloc(sizeof *e);
+    enum kg_err err = kvs_get_endpoints(l->ch->opts.kvs, l->call, l->arn, l->role, e);
+    if (err != KG_OK) {
+        free(e);
+        return err;
+    }
+    *value = e;
+    *ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
+    *stale_ms = l->ch->opts.stale_s * 1000;
+    return KG_OK;
+}
+
+static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *ttl_ms,
+                            int64_t *stale_ms)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    struct kvs_ice_config *cfg = kg_calloc(1, sizeof *cfg);
+    enum kg_err err = kvs_get_ice_config(l->ch->opts.kvs, l->call, l->https, l->arn,
+                                         l->client_id, cfg);
+    if (err != KG_OK) {
+        free(cfg);
+        return err;
+    }
+    int64_t ttl_s = cfg->count ? cfg->min_ttl_s : 0;
+    int64_t fresh_ms = (ttl_s - l->ch->opts.ice_margin_s) * 1000;
+    *value = cfg;
+    /* Credentials too short-lived to cache are still handed to this caller once. */
+    *ttl_ms = fresh_ms > 0 ? fresh_ms : 1;
+    *stale_ms = 0; /* never serve expired TURN credentials */
+    return KG_OK;
+}
+
+/* ---- lookups -------------------------------------------------------------------- */
+
+static enum kg_err lookup(struct cache *c, const char *key, int can_block, struct kvs_call *call,
+                          cache_load_fn load, struct load_ctx *l, struct cache_ref **out,
+                          enum cache_outcome *how)
+{
+    if (!can_block) {
+        enum kg_err err = cache_peek(c, key, out);
+        if (err == KG_OK && how)
+            *how = CACHE_HIT;
+        return err;
+    }
+    int64_t deadline = call->deadline_ms ? call->deadline_ms : kg_mono_ms() + 10000;
+    return cache_get(c, key, deadline, load, l, out, how);
+}
+
+enum kg_err channels_describe(struct channels *ch, struct kvs_call *call, const char *name,
+                              int can_block, struct cache_ref **out, enum cache_outcome *how)
+{
+    struct load_ctx l = {.ch = ch, .call = call, .name = name};
+    return lookup(ch->channel, name, can_block, call, load_channel, &l, out, how);
+}
+
+enum kg_err channels_endpoints(struct channels *ch, struct kvs_call *call, const char *name,
+                               const char *arn, enum kvs_role role, int can_block,
+                               struct cache_ref **out, enum cache_outcome *how)
+{
+    char key[KVS_ARN_MAX + 16];
+    snprintf(key, sizeof key, "%s|%s", arn, role_name(role));
+    struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .role = role};
+    enum kg_err err = lookup(ch->endpoint, key, can_block, call, load_endpoint, &l, out, how);
+    if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(ch, name, arn);
+    return err;
+}
+
+enum kg_err channels_ice(struct channels *ch, struct kvs_call *call, const char *name,
+                         const char *https_endpoint, const char *arn, enum kvs_role role,
+                         const char *client_id, int can_block, struct cache_ref **out,
+                         enum cache_outcome *how)
+{
+    char key[KVS_ARN_MAX + KVS_CLIENT_ID_MAX + 16];
+    if (ch->opts.ice_per_viewer && client_id)
+        snprintf(key, sizeof key, "%s|%s|%s", arn, role_name(role), client_id);
+    else
+        snprintf(key, sizeof key, "%s|%s", arn, role_name(role));
+    struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .https = https_endpoint,
+                         .role = role, .client_id = client_id};
+    enum kg_err err = lookup(ch->ice, key, can_block, call, load_ice, &l, out, how);
+    if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(ch, name, arn);
+    return err;
+}
+
+void channels_forget(struct channels *ch, const char *name, const char *arn)
+{
+    if (name)
+        cache_invalidate(ch->channel, name);
+    if (arn) {
+        char prefix[KVS_ARN_MAX + 2];
+        snprintf(prefix, sizeof prefix, "%s|", arn);
+        cache_invalidate_prefix(ch->endpoint, prefix);
+        cache_invalidate_prefix(ch->ice, prefix);
+    }
+}

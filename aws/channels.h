@@ -1,0 +1,63 @@
+/* kvsgate: what the handlers ask of KVS, through caches (`channels_`).
+ *
+ *   channel   name -> DescribeSignalingChannel result      (channel_ttl_s; ACTIVE only, others 1 s)
+ *   endpoint  (ARN, role) -> WSS and HTTPS endpoints       (endpoint_ttl_s; KVS publishes no
+ *                                                            validity, its C SDK keeps them 10 h)
+ *   ice       (ARN, role[, client id]) -> TURN servers     (until Ttl - ice_margin_s, never stale)
+ *
+ * Channel and endpoint entries may be served stale_s past their TTL when AWS
+ * throttles or fails (degraded mode); TURN credentials never are. Concurrent
+ * misses for one key make one AWS call (single-flight). A 404 from AWS, or a
+ * delete through kvsgate, drops the channel's entries. Presigned URLs are not
+ * cached: the caller mints one per request.
+ *
+ * With can_block = 0 a call only looks in the cache and answers
+ * KG_ERR_WOULD_BLOCK on a miss (HTTP threads); with can_block = 1 it loads.
+ * Thread-safe.
+ */
+#ifndef KG_AWS_CHANNELS_H
+#define KG_AWS_CHANNELS_H
+
+#include <stdint.h>
+
+#include "aws/cache.h"
+#include "aws/kvs.h"
+#include "core/err.h"
+
+struct channels_options {
+    struct kvs_client *kvs;
+    size_t max_entries;      /* per cache; 0: 20000 */
+    int64_t channel_ttl_s;   /* 0: 3600 */
+    int64_t endpoint_ttl_s;  /* 0: 36000 */
+    int64_t stale_s;         /* 0: none */
+    int64_t ice_margin_s;    /* 0: 30 */
+    int ice_per_viewer;      /* one TURN fetch per viewer instead of per (channel, role) */
+    int64_t (*now_ms)(void); /* cache clock; NULL: kg_mono_ms */
+};
+
+struct channels;
+
+struct channels *channels_new(const struct channels_options *opts);
+void channels_free(struct channels *ch);
+
+/* The channel named name (value: const struct kvs_channel *). */
+KG_WARN_UNUSED enum kg_err channels_describe(struct channels *ch, struct kvs_call *call,
+                                             const char *name, int can_block,
+                                             struct cache_ref **out, enum cache_outcome *how);
+/* The endpoints for (arn, role) (value: const struct kvs_endpoints *). */
+KG_WARN_UNUSED enum kg_err channels_endpoints(struct channels *ch, struct kvs_call *call,
+                                              const char *name, const char *arn,
+                                              enum kvs_role role, int can_block,
+                                              struct cache_ref **out, enum cache_outcome *how);
+/* TURN servers (value: const struct kvs_ice_config *), still valid for at
+ * least ice_margin_s. client_id NULL for a master. */
+KG_WARN_UNUSED enum kg_err channels_ice(struct channels *ch, struct kvs_call *call,
+                                        const char *name, const char *https_endpoint,
+                                        const char *arn, enum kvs_role role,
+                                        const char *client_id, int can_block,
+                                        struct cache_ref **out, enum cache_outcome *how);
+
+/* Drops what is cached for the channel (after a delete, or a 404 from AWS). */
+void channels_forget(struct channels *ch, const char *name, const char *arn);
+
+#endif

@@ -1,0 +1,43 @@
+/* kvsgate: a SigV4 header-signed HTTP request, built the one way the AWS side
+ * sends them (KVS control plane, GetIceServerConfig, STS AssumeRole).
+ *
+ * Signed headers: content-type, host (the URL's authority, sent explicitly so
+ * libcurl sends exactly the signed value), x-amz-date and, with temporary
+ * credentials, x-amz-security-token. The payload is hashed. The headers point
+ * into the struct and into `creds`: keep both alive while the request is sent.
+ */
+#ifndef KG_AWS_SIGNED_REQUEST_H
+#define KG_AWS_SIGNED_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aws/sigv4.h"
+#include "aws/url.h"
+#include "core/http.h"
+
+#define SIGNED_REQUEST_MAX_HEADERS 6
+
+struct signed_request {
+    struct kg_http_header headers[SIGNED_REQUEST_MAX_HEADERS];
+    size_t header_count;
+    struct sigv4_result sig;
+};
+
+struct signed_request_input {
+    const struct url_parts *url;
+    const char *content_type;
+    const void *body;
+    size_t body_len;
+    const struct sigv4_credentials *creds;
+    const char *region;
+    const char *service;
+    int64_t now_epoch_s;
+};
+
+/* Errors: those of sigv4_sign_headers. On error `out` needs no cleanup. */
+KG_WARN_UNUSED enum kg_err signed_request_build(const struct signed_request_input *in,
+                                                struct signed_request *out);
+void signed_request_cleanup(struct signed_request *r);
+
+#endif

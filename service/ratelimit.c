@@ -1,0 +1,157 @@
+#include "service/ratelimit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+#define STRIPES 16
+
+struct bucket {
+    char *subject;
+    uint64_t hash;
+    double tokens;
+    int64_t last_ms;
+    struct bucket *chain;
+    struct bucket *prev, *next; /* LRU within the stripe */
+};
+
+struct stripe {
+    pthread_mutex_t lock;
+    struct bucket **table;
+    size_t slots;
+    size_t count;
+    size_t max;
+    struct bucket *head, *tail;
+};
+
+struct ratelimit {
+    double rate;
+    double burst;
+    struct stripe stripes[STRIPES];
+};
+
+static uint64_t hash_of(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+struct ratelimit *ratelimit_new(double rate_per_s, double burst, size_t max_subjects)
+{
+    if (rate_per_s <= 0)
+        return NULL;
+    struct ratelimit *rl = kg_calloc(1, sizeof *rl);
+    rl->rate = rate_per_s;
+    rl->burst = burst >= 1 ? burst : 1;
+    size_t per = max_subjects / STRIPES + 1;
+    for (int i = 0; i < STRIPES; i++) {
+        struct stripe *s = &rl->stripes[i];
+        pthread_mutex_init(&s->lock, NULL);
+        s->slots = 16;
+        while (s->slots < per * 2)
+            s->slots *= 2;
+        s->table = kg_calloc(s->slots, sizeof *s->table);
+        s->max = per;
+    }
+    return rl;
+}
+
+static void unlink_lru(struct stripe *s, struct bucket *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        s->head = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        s->tail = b->prev;
+    b->prev = b->next = NULL;
+}
+
+static void push_front(struct stripe *s, struct bucket *b)
+{
+    b->next = s->head;
+    if (s->head)
+        s->head->prev = b;
+    s->head = b;
+    if (!s->tail)
+        s->tail = b;
+}
+
+static void drop(struct stripe *s, struct bucket *b)
+{
+    struct bucket **pp = &s->table[b->hash & (s->slots - 1)];
+    while (*pp != b)
+        pp = &(*pp)->chain;
+    *pp = b->chain;
+    unlink_lru(s, b);
+    s->count--;
+    free(b->subject);
+    free(b);
+}
+
+int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
+                   int64_t *retry_after_s)
+{
+    if (!rl)
+        return 1;
+    uint64_t h = hash_of(subject);
+    struct stripe *s = &rl->stripes[h % STRIPES];
+    pthread_mutex_lock(&s->lock);
+    struct bucket *b = s->table[h & (s->slots - 1)];
+    while (b && !(b->hash == h && strcmp(b->subject, subject) == 0))
+        b = b->chain;
+    if (!b) {
+        if (s->count >= s->max && s->tail)
+            drop(s, s->tail);
+        b = kg_calloc(1, sizeof *b);
+        b->subject = kg_strdup(subject);
+        b->hash = h;
+        b->tokens = rl->burst;
+        b->last_ms = now_ms;
+        size_t slot = h & (s->slots - 1);
+        b->chain = s->table[slot];
+        s->table[slot] = b;
+        s->count++;
+    } else {
+        unlink_lru(s, b);
+    }
+    push_front(s, b);
+    if (now_ms > b->last_ms) {
+        b->tokens += (double)(now_ms - b->last_ms) * rl->rate / 1000.0;
+        if (b->tokens > rl->burst)
+            b->tokens = rl->burst;
+        b->last_ms = now_ms;
+    }
+    int ok = b->tokens >= 1.0;
+    if (ok) {
+        b->tokens -= 1.0;
+    } else if (retry_after_s) {
+        double wait_s = (1.0 - b->tokens) / rl->rate;
+        *retry_after_s = (int64_t)ceil(wait_s);
+        if (*retry_after_s < 1)
+            *retry_after_s = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+    if (!rl)
+        return;
+    for (int i = 0; i < STRIPES; i++) {
+        struct stripe *s = &rl->stripes[i];
+        while (s->head)
+            drop(s, s->head);
+        free(s->table);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(rl);
+}
