@@ -111,6 +111,7 @@ const CHECKS = {
   check_url: { good: ['https://idp.example.com/jwks.json', 'http://127.0.0.1:4566'], bad: ['ftp://x', 'idp.example.com', 'HTTPS//x'] },
   check_log_level: { good: ['debug', 'info', 'warn', 'error', 'off'], bad: ['verbose', 'INFO', 'warning', ''] },
   check_region: { good: ['us-west-2', 'cn-north-1', 'us-gov-west-1'], bad: ['uswest2', 'US-WEST-2', 'us_west_2', 'a-', 'x'.repeat(31) + '-ab'] },
+  check_fallback: { good: ['stun-only', 'fail'], bad: ['STUN-ONLY', 'stun', ''] },
   check_claim: { good: ['kvs', 'https://example.com/kvs', 'x'.repeat(256)], bad: ['', 'x'.repeat(257)] },
   check_origin: { good: [['*'], ['https://app.example.com'], ['http://localhost:3000', 'https://a.example']], bad: [['https://app.example.com/'], ['app.example.com'], ['https://a.example/path'], ['ftp://a']] },
 };
