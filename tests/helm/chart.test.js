@@ -448,6 +448,7 @@ const BAD = [
   ['PDB with both minAvailable and maxUnavailable', ['--set', 'podDisruptionBudget.minAvailable=1'], /not both/, 'template'],
   ['external id without a role', ['--set', 'assumeRoleExternalId.existingSecret=ext'], /KVSGATE_ASSUME_ROLE_ARN/, 'template'],
   ['public keys ConfigMap without files', ['--set', 'jwtPublicKeys.existingConfigMap=keys'], /jwtPublicKeys.files/, 'template'],
+  ['autoscaling without a target', ['--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=0'], /targetCPUUtilizationPercentage/, 'template'],
   ['autoscaling min above max', ['--set', 'autoscaling.enabled=true', '--set', 'autoscaling.minReplicas=5', '--set', 'autoscaling.maxReplicas=3'], /minReplicas/, 'template'],
 ];
 

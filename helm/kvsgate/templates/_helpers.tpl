@@ -117,6 +117,9 @@ but serving) plus the drain, or the kubelet kills requests in flight.
 {{- if and .Values.autoscaling.enabled (gt (int64 .Values.autoscaling.minReplicas) (int64 .Values.autoscaling.maxReplicas)) -}}
 {{- fail "autoscaling: minReplicas is above maxReplicas" -}}
 {{- end -}}
+{{- if and .Values.autoscaling.enabled (not (or .Values.autoscaling.targetCPUUtilizationPercentage .Values.autoscaling.targetMemoryUtilizationPercentage)) -}}
+{{- fail "autoscaling: set targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" -}}
+{{- end -}}
 {{- if and (or .Values.assumeRoleExternalId.value .Values.assumeRoleExternalId.existingSecret) (not .Values.config.KVSGATE_ASSUME_ROLE_ARN) -}}
 {{- fail "assumeRoleExternalId needs config.KVSGATE_ASSUME_ROLE_ARN" -}}
 {{- end -}}
