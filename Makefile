@@ -45,3 +45,13 @@ run:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# --- Container image ----------------------------------------------------------------
+# make image: a local debian:bookworm-slim (debootstrap, cached), podman build
+# (compiles and runs the unit tests inside), then a smoke test against the local
+# KVS emulator: read-only root, non-root user, /healthz, /readyz, a viewer-info
+# call. Not part of `make test` (see docs/container.md). The chart's tests
+# (tests/helm) are.
+.PHONY: image
+image:
+	tools/bootstrap image run && tools/image.sh all

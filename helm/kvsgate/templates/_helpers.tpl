@@ -1,0 +1,126 @@
+{{/* Names, labels and the computed values every template shares. */}}
+
+{{- define "kvsgate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kvsgate.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kvsgate.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kvsgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kvsgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kvsgate.labels" -}}
+helm.sh/chart: {{ include "kvsgate.chart" . }}
+{{ include "kvsgate.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kvsgate
+{{- end -}}
+
+{{- define "kvsgate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "kvsgate.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kvsgate.image" -}}
+{{- $img := .image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository (default .appVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The helm test pod's labels: deliberately not the selector labels (the Service,
+PodDisruptionBudget and NetworkPolicy must not select it); the NetworkPolicy
+admits it by the two labels of kvsgate.testPeerLabels.
+*/}}
+{{- define "kvsgate.testPeerLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: helm-test
+{{- end -}}
+
+{{- define "kvsgate.testLabels" -}}
+helm.sh/chart: {{ include "kvsgate.chart" . }}
+app.kubernetes.io/name: {{ include "kvsgate.name" . }}-test
+{{ include "kvsgate.testPeerLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* http or https: kvsgate serves HTTPS when serverTls.existingSecret is set. */}}
+{{- define "kvsgate.scheme" -}}
+{{- if .Values.serverTls.existingSecret -}}https{{- else -}}http{{- end -}}
+{{- end -}}
+
+{{/*
+terminationGracePeriodSeconds: the pod must outlive the shutdown delay (unready
+but serving) plus the drain, or the kubelet kills requests in flight.
+*/}}
+{{- define "kvsgate.terminationGracePeriodSeconds" -}}
+{{- $c := .Values.config -}}
+{{- add (int64 $c.KVSGATE_SHUTDOWN_DELAY_S) (int64 $c.KVSGATE_DRAIN_TIMEOUT_S) (int64 .Values.terminationGraceMarginSeconds) -}}
+{{- end -}}
+
+{{/* Renders one config value as the string kvsgate parses; "" when unset. */}}
+{{- define "kvsgate.configValue" -}}
+{{- $v := . -}}
+{{- if kindIs "slice" $v -}}
+{{- join "," $v -}}
+{{- else if kindIs "bool" $v -}}
+{{- ternary "true" "false" $v -}}
+{{- else if kindIs "string" $v -}}
+{{- $v -}}
+{{- else if kindIs "invalid" $v -}}
+{{- else -}}
+{{- int64 $v -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Refuses values that contradict each other (the schema checks each alone). */}}
+{{- define "kvsgate.validate" -}}
+{{- range $name := list "jwtHs256Secret" "assumeRoleExternalId" -}}
+{{- $s := index $.Values $name -}}
+{{- if and $s.value $s.existingSecret -}}
+{{- fail (printf "%s: set value or existingSecret, not both" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.jwtPublicKeys.pems .Values.jwtPublicKeys.existingConfigMap -}}
+{{- fail "jwtPublicKeys: set pems or existingConfigMap (with files), not both" -}}
+{{- end -}}
+{{- if and .Values.jwtPublicKeys.existingConfigMap (not .Values.jwtPublicKeys.files) -}}
+{{- fail "jwtPublicKeys.existingConfigMap: list the PEM keys to use in jwtPublicKeys.files" -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (ne (toString .Values.podDisruptionBudget.maxUnavailable) "") (ne (toString .Values.podDisruptionBudget.minAvailable) "") -}}
+{{- fail "podDisruptionBudget: set maxUnavailable or minAvailable, not both" -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (gt (int64 .Values.autoscaling.minReplicas) (int64 .Values.autoscaling.maxReplicas)) -}}
+{{- fail "autoscaling: minReplicas is above maxReplicas" -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (not (or .Values.autoscaling.targetCPUUtilizationPercentage .Values.autoscaling.targetMemoryUtilizationPercentage)) -}}
+{{- fail "autoscaling: set targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" -}}
+{{- end -}}
+{{- if and (or .Values.assumeRoleExternalId.value .Values.assumeRoleExternalId.existingSecret) (not .Values.config.KVSGATE_ASSUME_ROLE_ARN) -}}
+{{- fail "assumeRoleExternalId needs config.KVSGATE_ASSUME_ROLE_ARN" -}}
+{{- end -}}
+{{- end -}}
