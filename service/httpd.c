@@ -289,6 +289,8 @@ static long long parse_length(const char *s)
  *     bytes but HTAB;
  *   - HTTP/1.1 requests carry exactly one Host, HTTP/1.0 at most one, and a
  *     Host is host[:port] (authority bytes, no userinfo, no spaces);
+ *   - Authorization and Content-Type come at most once (we would read one, a
+ *     proxy in front may have read the other);
  *   - Content-Length is digits, and repeated only with the same value;
  *   - Transfer-Encoding is "chunked" alone, and never with Content-Length;
  *   - the head (request line and headers) fits max_header_bytes. libmicrohttpd's
@@ -305,6 +307,8 @@ struct head_scan {
     const char *length;
     unsigned te_count;
     const char *te;
+    unsigned auth_count;
+    unsigned ctype_count;
     int bad_name;
     int bad_value;
 };
@@ -349,6 +353,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         sc->te_count++;
         sc->te = value;
     }
+    if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        sc->auth_count++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+        sc->ctype_count++;
     return MHD_YES;
 }
 
@@ -381,6 +389,11 @@ static enum kg_err check_head(struct httpd *h, struct MHD_Connection *conn, cons
     }
     if (sc.bad_host) {
         *detail = "the Host header is not a host[:port]";
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (sc.auth_count > 1 || sc.ctype_count > 1) {
+        /* We read the first; a proxy in front may have read the last. */
+        *detail = "a repeated Authorization or Content-Type header";
         return KG_ERR_BAD_REQUEST;
     }
     if (sc.length_conflict) {

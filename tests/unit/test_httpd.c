@@ -202,6 +202,8 @@ static void test_request_heads_are_checked(void)
         {"PUT /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
          "HTTP/1.1 200"},
         {"PUT /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\ncontent-type: a\r\n\r\n", "HTTP/1.1 400"},
         {"PUT /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
          "HTTP/1.1 200"},
     };
