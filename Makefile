@@ -4,6 +4,8 @@
 #   make build          release-with-debug-info build in build/
 #   make test           everything CI runs, in this order:
 #                         test-main      build/, every test through ctest
+#                         test-valgrind-routes  integration.routes again with
+#                                        kvsgate under valgrind (~10 s)
 #                         test-sanitize  every C and kvsgate test again in an
 #                                        ASan+UBSan build (build-san/, clang-14)
 #                         test-fuzz      each libFuzzer target for a few seconds
@@ -11,8 +13,9 @@
 #                         test-tsan      the concurrency tests under TSan (build-tsan/)
 #   make fuzz           every fuzz target for FUZZ_SECONDS each (default 300),
 #                       corpora kept in build-san/tests/fuzz-work/
-#   make test-valgrind  the integration and hostile-input suites with kvsgate
-#                       under valgrind (not in CI: see docs/robustness.md)
+#   make test-valgrind  the integration, hostile-input and fault suites with
+#                       kvsgate under valgrind (not in CI: ~4.5 min; see
+#                       docs/robustness.md)
 #   make soak           30 minutes of mixed load with faults (tools/soak.sh)
 #   make clean
 #
@@ -31,6 +34,11 @@ SOAK_MINUTES ?= 30
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
           LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp:print_suppressions=0
+# kvsgate under valgrind (tests/lib/sanitizers.js puts KVSGATE_TEST_WRAPPER in
+# front of the binary and fails a test on any report).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+           --show-leak-kinds=definite --num-callers=30 \
+           --suppressions=$(CURDIR)/tests/sanitizers/valgrind.supp
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp
 # The concurrency tests (label `concurrency` in tests/CMakeLists.txt): C unit
 # programs, and integration.resilience against a TSan-built daemon; only these
@@ -39,7 +47,7 @@ TSAN_TARGETS = kvsgate test_cache test_metrics test_credentials test_httpd test_
                test_jwks test_jwt test_transport test_workers
 
 .PHONY: all build test test-main test-sanitize san-build test-fuzz fuzz test-tsan \
-        test-valgrind soak clean
+        test-valgrind test-valgrind-routes soak clean
 
 all: build
 
@@ -50,7 +58,7 @@ build:
 
 test:
 	tools/bootstrap test
-	$(MAKE) --no-print-directory test-main test-sanitize test-fuzz test-tsan
+	$(MAKE) --no-print-directory test-main test-valgrind-routes test-sanitize test-fuzz test-tsan
 
 test-main:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -86,14 +94,17 @@ test-tsan:
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TARGETS)
 	$(TSAN_ENV) ctest --test-dir $(TSAN_BUILD) -L concurrency $(CTEST_FLAGS)
 
+# The routes suite (every route once) under valgrind: in CI, as it is quick.
+test-valgrind-routes:
+	KVSGATE_TEST_WRAPPER="$(VALGRIND)" ctest --test-dir $(BUILD) -R '^integration\.routes$$' \
+	    --output-on-failure
+
 test-valgrind:
 	tools/bootstrap test
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
-	KVSGATE_TEST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
-	    --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-	    --suppressions=$(CURDIR)/tests/sanitizers/valgrind.supp --num-callers=30" \
-	    ctest --test-dir $(BUILD) -L 'integration|hostile|faults' --output-on-failure -j 1
+	KVSGATE_TEST_WRAPPER="$(VALGRIND)" ctest --test-dir $(BUILD) -L 'integration|hostile|faults' \
+	    --output-on-failure -j 1
 
 soak:
 	tools/bootstrap bench

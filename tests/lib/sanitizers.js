@@ -16,8 +16,11 @@ const MARKERS = [
   /^SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer)/m,
   /: runtime error: /,
   /^WARNING: ThreadSanitizer:/m,
+  // valgrind (run with -q, it prints only errors): an error kind, a definite
+  // leak, or the summary line when -q is not given.
+  /^==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap|Process terminating)/m,
+  /^==\d+== .* are definitely lost in loss record/m,
   /^==\d+== ERROR SUMMARY: [1-9]/m,
-  /^==\d+==\s+definitely lost: [1-9]/m,
 ];
 
 function passEnv() {
