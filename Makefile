@@ -81,6 +81,10 @@ test-sanitize: san-build
 
 test-fuzz: san-build
 	ctest --test-dir $(SAN_BUILD) -L fuzz $(CTEST_FLAGS)
+	@for f in $(SAN_BUILD)/tests/fuzz-work/*/last.log; do \
+	    printf 'fuzz %-10s %s executions\n' "$$(basename $$(dirname $$f))" \
+	        "$$(sed -n 's/^stat::number_of_executed_units: *//p' $$f)"; \
+	done
 
 fuzz: san-build
 	@set -e; for f in $(SAN_BUILD)/tests/fuzz_*; do \

@@ -15,6 +15,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const Ajv2020 = require('ajv/dist/2020');
+const addFormats = require('ajv-formats');
 const { startEmulator } = require('../lib/emulator');
 const { startKvsgate, DEV_SECRET } = require('../lib/kvsgate');
 const { mint } = require('../lib/tokens');
@@ -23,6 +24,7 @@ const env = require('../lib/env');
 const sanitizers = require('../lib/sanitizers');
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
 ajv.addSchema({ $id: 'openapi.yaml', components: openapi.spec.components });
 const validateProblem = ajv.compile({ $ref: 'openapi.yaml#/components/schemas/Problem' });
 
