@@ -14,7 +14,6 @@
 #include "core/mem.h"
 
 #define OWNER_TAG "kvsgate:owner"
-#define USER_TAGS_MAX 49 /* KVS allows 50, one is the owner's */
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 100
 
@@ -44,7 +43,7 @@ static void respond_channel(struct api_request *req, int status, const struct kv
 
 /* KVS's tag character set, ASCII part: letters, digits, spaces and _.:/=+-@.
  * Non-ASCII letters are left for KVS to judge (its InvalidArgument is a 400). */
-static int tag_text_ok(const char *s, size_t min, size_t max)
+int api_tag_text_ok(const char *s, size_t min, size_t max)
 {
     size_t n = strlen(s);
     if (n < min || n > max)
@@ -59,14 +58,7 @@ static int tag_text_ok(const char *s, size_t min, size_t max)
     return 1;
 }
 
-struct create_body {
-    int message_ttl_s;
-    struct kvs_tag tags[USER_TAGS_MAX + 1];
-    size_t tag_count;
-    json_t *root; /* owns the tag strings */
-};
-
-static enum kg_err parse_create_body(struct api_request *req, struct create_body *out)
+enum kg_err api_channels_parse_body(struct api_request *req, struct api_create_body *out)
 {
     memset(out, 0, sizeof *out);
     if (req->body_len == 0)
@@ -89,7 +81,7 @@ static enum kg_err parse_create_body(struct api_request *req, struct create_body
             }
             out->message_ttl_s = (int)json_integer_value(value);
         } else if (strcmp(key, "tags") == 0) {
-            if (!json_is_object(value) || json_object_size(value) > USER_TAGS_MAX) {
+            if (!json_is_object(value) || json_object_size(value) > API_USER_TAGS_MAX) {
                 api_set_detail(req, "tags must be an object of at most 49 string values");
                 return KG_ERR_BAD_REQUEST;
             }
@@ -97,8 +89,8 @@ static enum kg_err parse_create_body(struct api_request *req, struct create_body
             json_t *tv;
             json_object_foreach(value, tk, tv)
             {
-                if (!json_is_string(tv) || !tag_text_ok(tk, 1, 128) ||
-                    !tag_text_ok(json_string_value(tv), 0, 256)) {
+                if (!json_is_string(tv) || !api_tag_text_ok(tk, 1, 128) ||
+                    !api_tag_text_ok(json_string_value(tv), 0, 256)) {
                     api_set_detail(req, "a tag key is 1..128 and a value 0..256 of letters, "
                                         "digits, spaces and _.:/=+-@");
                     return KG_ERR_BAD_REQUEST;
@@ -126,8 +118,8 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
         return err;
     if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))
         return KG_ERR_FORBIDDEN;
-    struct create_body body;
-    err = parse_create_body(req, &body);
+    struct api_create_body body;
+    err = api_channels_parse_body(req, &body);
     if (err != KG_OK || !can_block) {
         json_decref(body.root);
         return err != KG_OK ? err : KG_ERR_WOULD_BLOCK;
@@ -144,7 +136,7 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
 
     /* The owner tag: the subject when KVS accepts it as a tag value, else the
      * caller's client id (always tag-safe). */
-    const char *owner = tag_text_ok(req->principal.sub, 1, 256) ? req->principal.sub
+    const char *owner = api_tag_text_ok(req->principal.sub, 1, 256) ? req->principal.sub
                                                                 : req->principal.client_id;
     body.tags[body.tag_count].key = OWNER_TAG;
     body.tags[body.tag_count].value = owner;

@@ -19,4 +19,22 @@ void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1]);
 /* The Channel schema of openapi.yaml (new reference). */
 json_t *api_channel_json(const struct kvs_channel *ch);
 
+/* KVS's tag character set, ASCII part, and a length of min..max bytes. */
+int api_tag_text_ok(const char *s, size_t min, size_t max);
+
+#define API_USER_TAGS_MAX 49 /* KVS allows 50 tags, one is the owner's */
+
+/* The optional body of PUT /v1/channels/{name}. */
+struct api_create_body {
+    int message_ttl_s; /* 0: KVS's default */
+    struct kvs_tag tags[API_USER_TAGS_MAX + 1]; /* one slot left for the owner tag */
+    size_t tag_count;
+    json_t *root; /* owns the tag strings; json_decref it in every case */
+};
+
+/* Parses req->body[0..body_len) (empty: all defaults) into out. On failure
+ * KG_ERR_BAD_REQUEST with req->detail set. Exposed for the fuzz target. */
+KG_WARN_UNUSED enum kg_err api_channels_parse_body(struct api_request *req,
+                                                   struct api_create_body *out);
+
 #endif

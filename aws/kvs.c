@@ -266,9 +266,11 @@ static enum kg_err kvs_attempt(struct kvs_client *c, struct kvs_call *call,
     *status = 0;
     struct creds_snapshot *creds = creds_acquire(c->creds);
     if (!creds) {
+        /* Ours, not AWS's: the credentials lapsed (readiness says so too).
+         * A 503 with Retry-After, as the refresh thread will recover. */
         kvs_set_type(call, KVS_ETYPE_NO_CREDENTIALS);
         creds_provider_refresh_soon(c->creds);
-        return KG_ERR_UPSTREAM_REFUSED;
+        return KG_ERR_UNAVAILABLE;
     }
     struct signed_request sr;
     struct signed_request_input in = {

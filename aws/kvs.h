@@ -21,6 +21,7 @@
  *   other 4xx, unreadable replies        -> KG_ERR_UPSTREAM_REFUSED
  *   5xx, connection failures             -> KG_ERR_UPSTREAM_UNAVAILABLE
  *   timeouts, deadline passed            -> KG_ERR_UPSTREAM_TIMEOUT
+ *   no credentials (none loaded, or lapsed) -> KG_ERR_UNAVAILABLE (no call made)
  * and the AWS error type is kept in kvs_call.error_type for logs. An
  * ExpiredToken asks the credentials provider to refresh.
  *

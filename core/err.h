@@ -29,6 +29,7 @@ enum kg_err {
     KG_ERR_CHANNEL_NOT_ACTIVE,   /* 409 channel_not_active (AWS ResourceInUse) */
     KG_ERR_PAYLOAD_TOO_LARGE,    /* 413 payload_too_large */
     KG_ERR_RATE_LIMITED,         /* 429 rate_limited (per-subject limit) */
+    KG_ERR_HEADERS_TOO_LARGE,    /* 431 headers_too_large (request line + headers) */
 
     /* AWS's side (5xx). */
     KG_ERR_UPSTREAM_THROTTLED,   /* 503 upstream_throttled (ClientLimitExceeded) */

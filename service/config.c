@@ -95,7 +95,7 @@ static const struct setting settings[] = {
     {"KVSGATE_MAX_BODY_BYTES", SET_INT, "16384", 256, 1048576, 0, NULL, OFF(max_body_bytes), 0,
      "largest request body (413 above)"},
     {"KVSGATE_MAX_HEADER_BYTES", SET_INT, "32768", 8192, 1048576, 0, NULL, OFF(max_header_bytes), 0,
-     "memory for a request's headers (431 above)"},
+     "request line and headers at most (431 problem+json above)"},
     {"KVSGATE_TLS_CERT_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(tls_cert_file), 0,
      "PEM certificate chain: serve HTTPS (with KVSGATE_TLS_KEY_FILE)"},
     {"KVSGATE_TLS_KEY_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(tls_key_file), 0,

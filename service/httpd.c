@@ -7,8 +7,8 @@
  * happened to it.
  *
  * MHD's own URI unescaping is replaced by a no-op so that this file decodes the
- * path and query strictly (%00 and bad escapes refused) instead of MHD silently
- * truncating at a decoded NUL.
+ * path and query strictly (%00, bad escapes and, in the path, an encoded '/'
+ * refused) instead of MHD silently truncating at a decoded NUL.
  *
  * MHD measures only inactivity, so a client that drips one byte per second
  * keeps a connection forever. Each connection therefore carries a small state
@@ -43,6 +43,7 @@
 #define RESPONSE_HEADERS_MAX 24
 #define QUERY_ARGS_MAX 16
 #define METHOD_MAX 16
+#define PATH_MAX_BYTES 8192 /* the path (the query comes apart, from libmicrohttpd) */
 
 struct conn_state {
     int fd;
@@ -66,7 +67,9 @@ struct httpd_request {
     char method[METHOD_MAX];
     char *path;
     enum kg_err path_err;
+    const char *path_detail; /* static phrase for path_err */
     enum kg_err limit_err;
+    const char *limit_detail; /* static phrase for limit_err, or NULL */
     struct kg_buf body;
     int dispatched;
     int suspended;
@@ -118,8 +121,7 @@ static size_t unescape_noop(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
-/* Decodes s strictly into a new string; NULL on a bad escape or a decoded NUL. */
-static char *decode_strict(const char *s, size_t max_len)
+char *httpd_decode_strict(const char *s, size_t max_len)
 {
     struct kg_buf b;
     kg_buf_init(&b, max_len);
@@ -139,8 +141,8 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
         r->query_err = KG_ERR_BAD_REQUEST;
         return MHD_NO;
     }
-    char *name = decode_strict(key, 1024);
-    char *val = decode_strict(value ? value : "", 4096);
+    char *name = httpd_decode_strict(key, 1024);
+    char *val = httpd_decode_strict(value ? value : "", 4096);
     if (!name || !val) {
         free(name);
         free(val);
@@ -214,7 +216,8 @@ static enum MHD_Result queue_response(struct httpd_request *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     for (size_t i = 0; i < r->header_count; i++)
         MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
-    if (atomic_load(&r->h->draining))
+    /* A request refused on its head may have a body we never read: close. */
+    if (atomic_load(&r->h->draining) || r->early)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)(r->status ? r->status : 500), resp);
     MHD_destroy_response(resp);
@@ -276,6 +279,140 @@ static long long parse_length(const char *s)
     return v;
 }
 
+/* ---- request-head hygiene ----------------------------------------------------------
+ *
+ * libmicrohttpd is lenient where request smuggling and header injection live,
+ * so the head is checked here, on the first call, before anything reads it
+ * (RFC 9112 §3.2, §5, §6.3; RFC 9110 §5.5): a request that fails is answered
+ * at once with a problem+json 400 (or 431) and the connection is closed.
+ *   - the method and header names are tokens, header values hold no control
+ *     bytes but HTAB;
+ *   - HTTP/1.1 requests carry exactly one Host, HTTP/1.0 at most one, and a
+ *     Host is host[:port] (authority bytes, no userinfo, no spaces);
+ *   - Authorization and Content-Type come at most once (we would read one, a
+ *     proxy in front may have read the other);
+ *   - Content-Length is digits, and repeated only with the same value;
+ *   - Transfer-Encoding is "chunked" alone, and never with Content-Length;
+ *   - the head (request line and headers) fits max_header_bytes. libmicrohttpd's
+ *     own memory for a connection is set above that budget (httpd_start), so
+ *     a head over the budget reaches us and gets our 431; only one past
+ *     libmicrohttpd's memory still gets libmicrohttpd's plain-text 431. */
+
+struct head_scan {
+    size_t bytes;
+    unsigned host_count;
+    int bad_host;
+    unsigned length_count;
+    int length_conflict;
+    const char *length;
+    unsigned te_count;
+    const char *te;
+    unsigned auth_count;
+    unsigned ctype_count;
+    int bad_name;
+    int bad_value;
+};
+
+static int token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_len, const char *value, size_t value_len)
+{
+    (void)kind;
+    struct head_scan *sc = cls;
+    sc->bytes += key_len + value_len + 4; /* ": " and CRLF */
+    if (key_len == 0)
+        sc->bad_name = 1;
+    for (size_t i = 0; i < key_len; i++)
+        if (!token_char((unsigned char)key[i]))
+            sc->bad_name = 1;
+    for (size_t i = 0; value && i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            sc->bad_value = 1;
+    }
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        sc->host_count++;
+        /* RFC 3986 authority bytes, without userinfo: host, [v6], :port. */
+        for (size_t i = 0; value && i < value_len; i++)
+            if (!token_char((unsigned char)value[i]) && !strchr(":[]()=;,@", value[i]))
+                sc->bad_host = 1;
+        if (value && memchr(value, '@', value_len))
+            sc->bad_host = 1;
+    }
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (sc->length_count++ && value && sc->length && strcmp(value, sc->length) != 0)
+            sc->length_conflict = 1;
+        sc->length = value;
+    }
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        sc->te_count++;
+        sc->te = value;
+    }
+    if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        sc->auth_count++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+        sc->ctype_count++;
+    return MHD_YES;
+}
+
+/* KG_OK, or the error to answer with (and *detail, a static phrase). */
+static enum kg_err check_head(struct httpd *h, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char **detail)
+{
+    struct head_scan sc;
+    memset(&sc, 0, sizeof sc);
+    sc.bytes = strlen(method) + strlen(url) + strlen(version ? version : "") + 4;
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &sc);
+    if (sc.bytes > h->opts.max_header_bytes) {
+        *detail = "the request headers are too large";
+        return KG_ERR_HEADERS_TOO_LARGE;
+    }
+    if (sc.bad_name || sc.bad_value) {
+        *detail = "a header name or value holds bytes HTTP does not allow";
+        return KG_ERR_BAD_REQUEST;
+    }
+    for (const char *m = method; *m; m++) {
+        if (!token_char((unsigned char)*m)) {
+            *detail = "the method is not a token";
+            return KG_ERR_BAD_REQUEST;
+        }
+    }
+    int http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    if ((http11 && sc.host_count != 1) || sc.host_count > 1) {
+        *detail = "an HTTP/1.1 request needs exactly one Host header";
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (sc.bad_host) {
+        *detail = "the Host header is not a host[:port]";
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (sc.auth_count > 1 || sc.ctype_count > 1) {
+        /* We read the first; a proxy in front may have read the last. */
+        *detail = "a repeated Authorization or Content-Type header";
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (sc.length_conflict) {
+        *detail = "conflicting Content-Length headers";
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (sc.te_count) {
+        if (sc.length_count) {
+            *detail = "Content-Length and Transfer-Encoding together";
+            return KG_ERR_BAD_REQUEST;
+        }
+        if (sc.te_count > 1 || !sc.te || strcasecmp(sc.te, "chunked") != 0) {
+            *detail = "only Transfer-Encoding: chunked is supported";
+            return KG_ERR_BAD_REQUEST;
+        }
+    }
+    return KG_OK;
+}
+
 static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection *conn,
                                          const char *url, const char *method)
 {
@@ -285,12 +422,25 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
     r->cs = conn_state_of(conn);
     r->started_us = kg_mono_us();
     snprintf(r->method, sizeof r->method, "%s", method);
-    if (strlen(method) >= sizeof r->method)
+    if (strlen(method) >= sizeof r->method) {
         r->limit_err = KG_ERR_BAD_REQUEST;
-    r->path = decode_strict(url, 8192);
+        r->limit_detail = "the method is too long";
+    }
+    /* An encoded slash would be a segment separator to us and part of a name
+     * to a proxy that routes on the raw path: refused, as no name holds one. */
+    int encoded_slash = strstr(url, "%2F") || strstr(url, "%2f");
+    r->path = strlen(url) > PATH_MAX_BYTES || encoded_slash
+                  ? NULL
+                  : httpd_decode_strict(url, PATH_MAX_BYTES);
     if (!r->path) {
         r->path = kg_strdup("");
         r->path_err = KG_ERR_BAD_REQUEST;
+        r->path_detail = encoded_slash ? "an encoded slash (%2F) in the path"
+                                       : "malformed path (a bad percent escape or an encoded NUL)";
+        if (strlen(url) > PATH_MAX_BYTES && r->limit_err == KG_OK) {
+            r->limit_err = KG_ERR_BAD_REQUEST;
+            r->limit_detail = "the path and query are too long";
+        }
     }
     kg_buf_init(&r->body, h->opts.max_body_bytes);
     client_ip(conn, r->client_ip, sizeof r->client_ip);
@@ -313,18 +463,26 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
-    (void)version;
     struct httpd *h = cls;
     struct httpd_request *r = *req_cls;
     if (!r) {
         r = request_new(h, conn, url, method);
         *req_cls = r;
+        const char *detail = NULL;
+        enum kg_err head_err = check_head(h, conn, url, method, version, &detail);
+        if (head_err != KG_OK) {
+            r->limit_err = head_err;
+            r->limit_detail = detail;
+            r->early = 1;
+            return dispatch(h, r);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         long long len = cl ? parse_length(cl) : 0;
         if (len < 0 || (size_t)len > h->opts.max_body_bytes) {
             /* Answer before reading the body: MHD then skips it and closes. */
             r->limit_err = len < 0 ? KG_ERR_BAD_REQUEST : KG_ERR_PAYLOAD_TOO_LARGE;
+            r->limit_detail = len < 0 ? "malformed Content-Length" : "the request body is too large";
             r->early = 1;
             return dispatch(h, r);
         }
@@ -335,8 +493,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             *upload_data_size = 0;
             return MHD_YES;
         }
-        if (kg_buf_append(&r->body, upload_data, *upload_data_size) != KG_OK)
+        if (kg_buf_append(&r->body, upload_data, *upload_data_size) != KG_OK) {
             r->limit_err = KG_ERR_PAYLOAD_TOO_LARGE; /* keep draining; answer 413 at the end */
+            r->limit_detail = "the request body is too large";
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -519,6 +679,12 @@ static enum kg_err parse_listen(const char *listen, struct sockaddr_storage *ss,
     return KG_ERR_BAD_REQUEST;
 }
 
+/* libmicrohttpd's memory per connection: the header budget twice over (its read
+ * buffer is carved from the same pool as its parsed headers) plus room for
+ * the response, so that a head just past the budget is read whole and gets
+ * our problem+json 431 rather than libmicrohttpd's own. */
+static size_t httpd_mhd_memory(size_t max_header_bytes) { return 2 * max_header_bytes + 16 * 1024; }
+
 enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app *app,
                         struct httpd **out, char *why, size_t why_len)
 {
@@ -576,7 +742,7 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->opts.max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->opts.max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->opts.connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->opts.max_header_bytes,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, httpd_mhd_memory(h->opts.max_header_bytes),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_noop, NULL,
@@ -656,6 +822,17 @@ void httpd_stop(struct httpd *h, int64_t timeout_ms)
 
 const char *httpd_method(const struct httpd_request *r) { return r->method; }
 const char *httpd_path(const struct httpd_request *r) { return r->path; }
+
+const char *httpd_error_detail(const struct httpd_request *r)
+{
+    if (r->limit_err != KG_OK)
+        return r->limit_detail;
+    if (r->path_err != KG_OK)
+        return r->path_detail;
+    if (r->query_err != KG_OK)
+        return "malformed query (a bad percent escape, an encoded NUL or too many parameters)";
+    return NULL;
+}
 
 enum kg_err httpd_path_error(const struct httpd_request *r)
 {

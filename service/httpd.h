@@ -14,10 +14,13 @@
  * the on_request call: copy what a deferred job needs.
  *
  * Limits: body size (413 before the body is read when Content-Length says so,
- * after reading otherwise), header bytes (431 by libmicrohttpd), connections in
- * total and per IP, inactivity timeout, and a hard time to receive each request
- * (a sweeper shuts down connections that dribble a request for longer, which
- * libmicrohttpd's inactivity timer alone does not catch).
+ * after reading otherwise), head size (431 problem+json above max_header_bytes;
+ * libmicrohttpd's own plain 431 only past twice that), a strict request head
+ * (Host, Content-Length, Transfer-Encoding, header bytes: 400 otherwise; see
+ * check_head in httpd.c), connections in total and per IP, inactivity timeout,
+ * and a hard time to receive each request (a sweeper shuts down connections
+ * that dribble a request for longer, which libmicrohttpd's inactivity timer
+ * alone does not catch).
  *
  * libmicrohttpd is included in service/httpd.c and nowhere else.
  */
@@ -55,7 +58,7 @@ struct httpd_options {
     unsigned max_connections_per_ip; /* 0: unlimited */
     unsigned connection_timeout_s;   /* inactivity and per-request receive limit; 0: 15 */
     size_t max_body_bytes;           /* 0: 16 KiB */
-    size_t max_header_bytes;         /* connection memory for headers; 0: 32 KiB */
+    size_t max_header_bytes;         /* request line + headers; 0: 32 KiB (431 above) */
     const char *tls_cert_pem;        /* NULL: plain HTTP */
     const char *tls_key_pem;
 };
@@ -83,6 +86,9 @@ const char *httpd_method(const struct httpd_request *r);
  * when it had a bad escape or a NUL; the path is then ""). */
 const char *httpd_path(const struct httpd_request *r);
 enum kg_err httpd_path_error(const struct httpd_request *r);
+/* A short phrase (static, safe to show) saying what httpd_path_error's error
+ * was about, or NULL. */
+const char *httpd_error_detail(const struct httpd_request *r);
 /* A request header (case-insensitive), or NULL. */
 const char *httpd_header(const struct httpd_request *r, const char *name);
 /* A query argument, percent-decoded strictly ('+' is a space, as in forms:
@@ -121,5 +127,12 @@ size_t httpd_response_bytes(const struct httpd_request *r);
  * httpd_resume exactly once. */
 void httpd_suspend(struct httpd_request *r);
 void httpd_resume(struct httpd_request *r);
+
+/* ---- exposed for the fuzz targets and unit tests ------------------------------- */
+
+/* The strict percent-decoding of a path or of one query name or value (after
+ * libmicrohttpd split the query and turned '+' into ' '): a new string, or NULL
+ * on a bad escape, a decoded NUL or more than max_len decoded bytes. */
+char *httpd_decode_strict(const char *s, size_t max_len);
 
 #endif

@@ -236,9 +236,8 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     enum kg_err err = httpd_path_error(h);
     if (err != KG_OK) {
         r->instance[0] = '\0';
-        api_set_detail(&r->api, err == KG_ERR_PAYLOAD_TOO_LARGE
-                                    ? "the request body is too large"
-                                    : "malformed request (path, query or Content-Length)");
+        const char *why = httpd_error_detail(h);
+        api_set_detail(&r->api, why ? why : "malformed request");
         finish(r, err);
         return HTTPD_RESPOND;
     }

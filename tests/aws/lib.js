@@ -10,6 +10,7 @@ const path = require('node:path');
 const os = require('node:os');
 const env = require('../lib/env');
 const { startEmulator, serverPath } = require('../lib/emulator');
+const sanitizers = require('../lib/sanitizers');
 
 const driverPath = path.join(env.buildDir, 'tests', 'kvs_drive');
 
@@ -27,6 +28,7 @@ function baseEnv(emu, extra = {}) {
     AWS_REGION: emu.region || 'us-west-2',
     KVSGATE_KVS_ENDPOINT: emu.url,
     AWS_EC2_METADATA_DISABLED: 'true',
+    ...sanitizers.passEnv(),
     ...extra,
   };
 }
@@ -47,6 +49,11 @@ function drive(args, driverEnv, { timeoutMs = 60000 } = {}) {
     child.on('close', (code) => {
       clearTimeout(timer);
       const stdout = Buffer.concat(out).toString();
+      const report = sanitizers.findReport(Buffer.concat(err).toString());
+      if (report) {
+        reject(new Error(`kvs_drive ${args.join(' ')} reported a memory error:\n${report}`));
+        return;
+      }
       const lines = stdout.split('\n').filter(Boolean).map((l) => {
         try { return JSON.parse(l); } catch (e) { return { unparsed: l }; }
       });

@@ -4,6 +4,13 @@
  *   1: claims_check on a payload (a signature cannot be forged by a fuzzer,
  *      so the claims and grants parser is driven directly)
  *   2: jwks_parse on a JWKS document
+ *   3: header JSON \x1f payload JSON, signed with the verifier's HS256
+ *      secret and verified end to end (the claims path of jwtv_verify behind
+ *      a valid signature, which case 0 never reaches)
+ * Invariants: a token that verifies names a subject and a client id within
+ * KVS's rules; in case 3 only an exact "HS256" header verifies, and the
+ * verdict on the payload agrees with claims_check run directly (the header
+ * adds checks, never lifts one).
  * Build: cmake -S . -B build-fuzz -DKVSGATE_FUZZ=ON -DCMAKE_C_COMPILER=clang
  *        -DKVSGATE_NODE_TESTS=OFF && cmake --build build-fuzz --target fuzz_auth
  * Run:   build-fuzz/tests/fuzz_auth -max_total_time=60 tests/fuzz/corpus_auth */
@@ -13,9 +20,12 @@
 
 #include "auth/internal.h"
 #include "auth/jwt.h"
+#include "aws/kvs.h"
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/encode.h"
 #include "core/log.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static struct jwtv *verifier;
 static const unsigned char secret[] = "fuzz-secret-fuzz-secret-fuzz-secret!";
@@ -33,6 +43,69 @@ static const char *intern(void *arg, const char *kid)
     return (*pool)[n];
 }
 
+static void check_principal(const struct auth_principal *p)
+{
+    FUZZ_CHECK(p->sub && p->sub[0]);
+    FUZZ_CHECK(kvs_client_id_valid(p->client_id));
+}
+
+/* Case 3: sign header.payload with the secret, then verify. */
+static void signed_token(const char *in, size_t n)
+{
+    struct fuzz_in fin = {in, n};
+    const char *h = "", *pl = "";
+    size_t hn = 0, pn = 0;
+    if (!fuzz_field(&fin, &h, &hn) || !fuzz_field(&fin, &pl, &pn))
+        return;
+    struct kg_buf tok;
+    kg_buf_init(&tok, 64 * 1024);
+    if (kg_base64url_encode(&tok, (const unsigned char *)h, hn) != KG_OK ||
+        kg_buf_append_char(&tok, '.') != KG_OK ||
+        kg_base64url_encode(&tok, (const unsigned char *)pl, pn) != KG_OK) {
+        kg_buf_free(&tok);
+        return;
+    }
+    unsigned char mac[32];
+    kg_hmac_sha256(secret, sizeof secret - 1, tok.data, tok.len, mac);
+    if (kg_buf_append_char(&tok, '.') != KG_OK ||
+        kg_base64url_encode(&tok, mac, sizeof mac) != KG_OK) {
+        kg_buf_free(&tok);
+        return;
+    }
+    struct auth_principal p;
+    const char *reason = NULL;
+    enum kg_err err = jwtv_verify(verifier, tok.data, tok.len, 1700000000, &p, &reason);
+    if (err == KG_OK) {
+        check_principal(&p);
+        /* Only {"alg":"HS256", ...} verifies against an HMAC secret. */
+        json_t *hdr = json_loadb(h, hn, JSON_REJECT_DUPLICATES, NULL);
+        FUZZ_CHECK(hdr && json_is_string(json_object_get(hdr, "alg")) &&
+                   strcmp(json_string_value(json_object_get(hdr, "alg")), "HS256") == 0);
+        json_decref(hdr);
+        auth_principal_cleanup(&p);
+    } else {
+        FUZZ_CHECK(err == KG_ERR_UNAUTHENTICATED && reason && reason[0]);
+    }
+    /* The verdict on the claims agrees with claims_check on the same payload. */
+    json_t *payload = json_in_object(pl, pn, 32);
+    if (payload) {
+        struct claims_policy pol = {"https://issuer.example", NULL, "kvs", 60};
+        struct auth_principal q;
+        memset(&q, 0, sizeof q);
+        const char *why;
+        enum kg_err direct = claims_check(payload, &pol, 1700000000, &q, &why);
+        if (err == KG_OK)
+            FUZZ_CHECK(direct == KG_OK);
+        if (direct == KG_OK)
+            check_principal(&q);
+        auth_principal_cleanup(&q);
+        json_decref(payload);
+    } else {
+        FUZZ_CHECK(err != KG_OK);
+    }
+    kg_buf_free(&tok);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!verifier) {
@@ -46,15 +119,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const char *in = (const char *)data + 1;
     size_t n = size - 1;
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0: {
         struct auth_principal p;
         const char *reason;
-        if (jwtv_verify(verifier, in, n, 1700000000, &p, &reason) == KG_OK && !p.sub)
-            abort(); /* (the seed corpus holds one valid token) */
+        if (jwtv_verify(verifier, in, n, 1700000000, &p, &reason) == KG_OK)
+            check_principal(&p); /* (the seed corpus holds one valid token) */
         auth_principal_cleanup(&p);
         break;
     }
+    case 3:
+        signed_token(in, n);
+        break;
     case 1: {
         json_t *payload = json_in_object(in, n, 32);
         if (payload) {
@@ -62,8 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct auth_principal p;
             memset(&p, 0, sizeof p);
             const char *reason;
-            if (claims_check(payload, &pol, 1700000000, &p, &reason) == KG_OK && !p.sub)
-                abort();
+            if (claims_check(payload, &pol, 1700000000, &p, &reason) == KG_OK)
+                check_principal(&p);
             auth_principal_cleanup(&p);
             json_decref(payload);
         }

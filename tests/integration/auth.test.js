@@ -215,11 +215,15 @@ test('viewer asking for master, and another viewer\'s client id, are 403', async
 
 test('invalid channel names are 400 invalid_channel_name', async () => {
   const t = await mint(claims({ kvs: { manage: ['*'] } }));
-  for (const bad of ['bad%20name', 'a%2Fb', '..', '.', 'x'.repeat(257), 'caf%C3%A9']) {
+  for (const bad of ['bad%20name', '..', '.', 'x'.repeat(257), 'caf%C3%A9']) {
     const r = await api.get(`/v1/channels/${bad}`, { token: t });
     assert.ok([400, 404].includes(r.status), `${bad}: ${r.status}`);
     if (r.status === 400) assert.equal(r.json.code, 'invalid_channel_name', bad);
   }
+  // An encoded slash is refused for the whole path, before any route.
+  const slash = await api.get('/v1/channels/a%2Fb', { token: t });
+  assert.equal(slash.status, 400);
+  assert.equal(slash.json.code, 'bad_request');
 });
 
 test('an oversized body is 413, broken JSON and unknown fields are 400', async () => {

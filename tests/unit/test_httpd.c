@@ -161,8 +161,13 @@ static void test_paths_and_queries_are_decoded_strictly(void)
 {
     struct httpd *h = start(5);
     char out[4096];
+    request(h, "GET /a%2Db HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out);
+    T_CHECK(strstr(out, "GET /a-b q=-") != NULL);
+    /* An encoded slash is never a separator: refused. */
     request(h, "GET /a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out);
-    T_CHECK(strstr(out, "GET /a/b q=-") != NULL);
+    T_CHECK(strncmp(out, "HTTP/1.1 400", 12) == 0);
+    request(h, "GET /x?q=a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out);
+    T_CHECK(strstr(out, "GET /x q=a/b qerr=0") != NULL);
     request(h, "GET /v1/channels/abc%00def HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out);
     T_CHECK(strncmp(out, "HTTP/1.1 400", 12) == 0);
     request(h, "GET /bad%zz HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out);
@@ -171,6 +176,50 @@ static void test_paths_and_queries_are_decoded_strictly(void)
     T_CHECK(strncmp(out, "HTTP/1.1 400", 12) == 0);
     request(h, "GET /x?q=1&q=2 HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof out);
     T_CHECK(strstr(out, "q=- qerr=1") != NULL);
+    httpd_stop(h, 1000);
+}
+
+static void test_request_heads_are_checked(void)
+{
+    struct httpd *h = start(5);
+    char out[4096];
+    static const struct {
+        const char *raw;
+        const char *want;
+    } cases[] = {
+        {"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200"},
+        {"GET /ok HTTP/1.0\r\n\r\n", "HTTP/1.1 200"},
+        {"GET /ok HTTP/1.1\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: a b\r\n\r\n", "HTTP/1.1 400"},
+        {"G\x01T /ok HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nX-A: \x01\r\n\r\n", "HTTP/1.1 400"},
+        {"PUT /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         "HTTP/1.1 400"},
+        {"PUT /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+         "HTTP/1.1 400"},
+        {"PUT /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
+         "HTTP/1.1 200"},
+        {"PUT /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\ncontent-type: a\r\n\r\n", "HTTP/1.1 400"},
+        {"PUT /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+         "HTTP/1.1 200"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        request(h, cases[i].raw, out, sizeof out);
+        if (strncmp(out, cases[i].want, strlen(cases[i].want)) != 0)
+            t_fail(__FILE__, __LINE__, "case %zu: want %s, got: %.80s", i, cases[i].want, out);
+    }
+    /* Over the 8 KiB head budget: our 431 (the app renders the error). */
+    char big[12000];
+    int n = snprintf(big, sizeof big, "GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'a', 9000);
+    memcpy(big + n + 9000, "\r\n\r\n", 5);
+    request(h, big, out, sizeof out);
+    T_CHECK(strncmp(out, "HTTP/1.1 431", 12) == 0);
+    T_CHECK(strstr(out, "error headers_too_large") != NULL);
     httpd_stop(h, 1000);
 }
 
@@ -295,6 +344,7 @@ int main(int argc, char **argv)
     static const struct t_case cases[] = {
         T_CASE(test_requests_and_keep_alive),
         T_CASE(test_paths_and_queries_are_decoded_strictly),
+        T_CASE(test_request_heads_are_checked),
         T_CASE(test_bodies_are_bounded),
         T_CASE(test_huge_headers_get_431),
         T_CASE(test_suspended_requests_are_answered_from_other_threads),

@@ -795,7 +795,7 @@ static void test_no_credentials_fails_without_a_call(void)
     T_INTEQ(kvs_client_new(&ko, &kvs), KG_OK);
     struct kvs_channel ch;
     struct kvs_call call = {0};
-    T_INTEQ(kvs_describe_channel(kvs, &call, "demo-channel", NULL, &ch), KG_ERR_UPSTREAM_REFUSED);
+    T_INTEQ(kvs_describe_channel(kvs, &call, "demo-channel", NULL, &ch), KG_ERR_UNAVAILABLE);
     T_STREQ(call.error_type, KVS_ETYPE_NO_CREDENTIALS);
     T_INTEQ((long long)fake_http_request_count(http), 0);
     kvs_client_free(kvs);
