@@ -1,4 +1,5 @@
 /* core/: bounded buffers, encodings, time formats, log escaping, the error table. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,6 +66,111 @@ static void test_uri_encode_follows_sigv4(void)
     kg_buf_reset(&b);
     T_INTEQ(kg_uri_encode(&b, "/a b/c", 6, 1), KG_OK);
     T_STREQ(b.data, "/a%20b/c");
+    kg_buf_free(&b);
+}
+
+static void test_uri_encode_is_bounded_and_exact(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 8);
+    T_INTEQ(kg_buf_append_str(&b, "ab"), KG_OK);
+    T_INTEQ(kg_uri_encode(&b, "c d", 3, 0), KG_OK); /* "c%20d": exactly fills 7 */
+    T_STREQ(b.data, "abc%20d");
+    T_INTEQ(kg_uri_encode(&b, " ", 1, 0), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_STREQ(b.data, "abc%20d"); /* unchanged */
+    T_INTEQ(kg_uri_encode(&b, "x", 1, 0), KG_OK);
+    T_STREQ(b.data, "abc%20dx");
+    kg_buf_free(&b);
+    /* every byte value, both modes */
+    kg_buf_init(&b, 4096);
+    for (int c = 0; c < 256; c++) {
+        char in[1] = {(char)c}, want[4];
+        int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '.' || c == '_' || c == '~';
+        for (int slash = 0; slash < 2; slash++) {
+            if (keep || (slash && c == '/'))
+                snprintf(want, sizeof want, "%c", c);
+            else
+                snprintf(want, sizeof want, "%%%02X", c);
+            kg_buf_reset(&b);
+            T_INTEQ(kg_uri_encode(&b, in, 1, slash), KG_OK);
+            if (strcmp(b.data, want) != 0)
+                t_fail(__FILE__, __LINE__, "byte %d (keep_slash %d): got %s want %s", c, slash,
+                       b.data, want);
+        }
+    }
+    kg_buf_free(&b);
+}
+
+static void test_base64url_decodes_every_length(void)
+{
+    unsigned char raw[100];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (unsigned char)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof raw; n++) {
+        struct kg_buf e, d;
+        kg_buf_init(&e, 1024);
+        kg_buf_init(&d, 1024);
+        T_INTEQ(kg_base64url_encode(&e, raw, n), KG_OK);
+        T_INTEQ(kg_buf_append_str(&d, "pre"), KG_OK);
+        T_INTEQ(kg_base64url_decode(&d, e.data, e.len), KG_OK);
+        T_MEMEQ(d.data, 3, "pre", 3);
+        T_MEMEQ(d.data + 3, d.len - 3, raw, n);
+        /* a bad character anywhere leaves the buffer as it was */
+        if (e.len) {
+            e.data[e.len / 2] = '!';
+            size_t before = d.len;
+            T_INTEQ(kg_base64url_decode(&d, e.data, e.len), KG_ERR_BAD_REQUEST);
+            T_INTEQ(d.len, before);
+            T_INTEQ(d.data[d.len], 0);
+        }
+        kg_buf_free(&e);
+        kg_buf_free(&d);
+    }
+    /* the bound: 8 bytes of room, "Zm9vYmFy" decodes to 6 */
+    struct kg_buf d;
+    kg_buf_init(&d, 5);
+    T_INTEQ(kg_base64url_decode(&d, "Zm9vYmFy", 8), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_INTEQ(d.len, 0);
+    kg_buf_free(&d);
+}
+
+static void test_json_strings_escape_and_refuse_bad_utf8(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 1024);
+    const char in[] = "a\"b\\c/\n\r\t\x01\x1f\x7f caf\xc3\xa9 \xf0\x9f\x8e\xa5";
+    T_INTEQ(kg_json_append_string(&b, in, sizeof in - 1), KG_OK);
+    T_STREQ(b.data, "\"a\\\"b\\\\c/\\n\\r\\t\\u0001\\u001f\\u007f caf\xc3\xa9 \xf0\x9f\x8e\xa5\"");
+    /* jansson reads back exactly the input */
+    json_error_t jerr;
+    json_t *j = json_loadb(b.data, b.len, JSON_DECODE_ANY, &jerr);
+    T_CHECK(j && json_is_string(j));
+    if (j)
+        T_MEMEQ(json_string_value(j), json_string_length(j), in, sizeof in - 1);
+    json_decref(j);
+    kg_buf_reset(&b);
+    T_INTEQ(kg_json_append_string(&b, "", 0), KG_OK);
+    T_STREQ(b.data, "\"\"");
+    /* NUL inside is escaped, not a terminator */
+    kg_buf_reset(&b);
+    T_INTEQ(kg_json_append_string(&b, "a\0b", 3), KG_OK);
+    T_STREQ(b.data, "\"a\\u0000b\"");
+    /* invalid UTF-8 (stray continuation, overlong, surrogate, cut short) fails, unchanged */
+    static const char *bad[] = {"\x80", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "ok\xff"};
+    for (size_t i = 0; i < T_COUNT(bad); i++) {
+        kg_buf_reset(&b);
+        T_INTEQ(kg_buf_append_str(&b, "x"), KG_OK);
+        if (kg_json_append_string(&b, bad[i], strlen(bad[i])) != KG_ERR_BAD_REQUEST)
+            t_fail(__FILE__, __LINE__, "bad UTF-8 #%zu accepted", i);
+        T_STREQ(b.data, "x");
+    }
+    kg_buf_free(&b);
+    /* the bound counts escapes */
+    kg_buf_init(&b, 5);
+    T_INTEQ(kg_json_append_string(&b, "\"\"", 2), KG_ERR_PAYLOAD_TOO_LARGE); /* needs 6 */
+    T_INTEQ(kg_json_append_string(&b, "\"", 1), KG_OK);                     /* needs 4 */
+    T_STREQ(b.data, "\"\\\"\"");
     kg_buf_free(&b);
 }
 
@@ -274,6 +380,9 @@ int main(int argc, char **argv)
         T_CASE(test_buf_fixed_never_allocates),
         T_CASE(test_buf_grows_and_takes),
         T_CASE(test_uri_encode_follows_sigv4),
+        T_CASE(test_uri_encode_is_bounded_and_exact),
+        T_CASE(test_base64url_decodes_every_length),
+        T_CASE(test_json_strings_escape_and_refuse_bad_utf8),
         T_CASE(test_uri_decode_is_strict),
         T_CASE(test_base64_round_trips_and_rejects_junk),
         T_CASE(test_time_formats_round_trip),
