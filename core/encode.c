@@ -1,5 +1,6 @@
 #include "core/encode.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char hex_lower[] = "0123456789abcdef";
@@ -229,51 +230,96 @@ size_t kg_utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Bytes a character takes inside a JSON string: 1 as it is, 2 for a
+ * backslash escape, 6 for \u00xx; 0 marks a UTF-8 lead or continuation byte
+ * (validated, then copied as it is). */
+static const unsigned char json_width[256] = {
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 6, 6, 2, 6, 6, /* \t \n \r: 2 */
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* '"': 2 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, /* '\\': 2 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 6, /* DEL: 6 */
+};
+
+/* Index of the first byte at or after i that is not plain printable ASCII
+ * (json_width 1), eight bytes at a time: a word is all plain when no byte is
+ * below 0x20, none is '"', '\\' or DEL and none has the high bit set. */
+static size_t json_plain_end(const unsigned char *u, size_t i, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (n - i >= 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\'), d = x ^ (ones * 0x7f);
+        uint64_t special = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) |
+                           ((d - ones) & ~d) | x;
+        if (special & highs)
+            break;
+        i += 8;
+    }
+    while (i < n && json_width[u[i]] == 1)
+        i++;
+    return i;
+}
+
 enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n)
 {
-    /* Size first (escapes and UTF-8 checked), then one reservation. */
+    /* Size first (escapes counted, UTF-8 checked), then one reservation and
+     * runs of plain bytes copied with memcpy. */
     const unsigned char *u = (const unsigned char *)s;
     size_t need = 2;
     for (size_t i = 0; i < n;) {
-        unsigned char c = u[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            need++;
+        size_t plain = json_plain_end(u, i, n);
+        need += plain - i;
+        i = plain;
+        if (i == n)
+            break;
+        unsigned w = json_width[u[i]];
+        if (w) {
+            need += w;
             i++;
-        } else if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t') {
-            need += 2;
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            need += 6;
-            i++;
-        } else {
-            size_t sl = kg_utf8_seq_len(u + i, n - i);
-            if (!sl)
-                return KG_ERR_BAD_REQUEST;
-            need += sl;
-            i += sl;
+            continue;
         }
+        size_t sl = kg_utf8_seq_len(u + i, n - i);
+        if (!sl)
+            return KG_ERR_BAD_REQUEST;
+        need += sl;
+        i += sl;
     }
     enum kg_err err = kg_buf_reserve(out, need);
     if (err != KG_OK)
         return err;
     char *w = out->data + out->len;
     *w++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = u[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
-            *w++ = (char)c; /* multi-byte sequences were validated above */
-        } else if (c == '"' || c == '\\') {
-            *w++ = '\\';
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        for (;;) {
+            run = json_plain_end(u, run, n);
+            if (run == n || json_width[u[run]] != 0)
+                break;
+            run++; /* UTF-8 bytes (validated above) are copied as they are */
+        }
+        memcpy(w, u + i, run - i);
+        w += run - i;
+        if (run == n)
+            break;
+        unsigned char c = u[run];
+        *w++ = '\\';
+        if (c == '"' || c == '\\') {
             *w++ = (char)c;
         } else if (c == '\n' || c == '\r' || c == '\t') {
-            *w++ = '\\';
             *w++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
         } else {
-            memcpy(w, "\\u00", 4);
-            w[4] = hex_lower[c >> 4];
-            w[5] = hex_lower[c & 15];
-            w += 6;
+            memcpy(w, "u00", 3);
+            w[3] = hex_lower[c >> 4];
+            w[4] = hex_lower[c & 15];
+            w += 5;
         }
+        i = run + 1;
     }
     *w = '"';
     kg_buf_commit(out, need);

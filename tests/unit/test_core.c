@@ -166,6 +166,29 @@ static void test_json_strings_escape_and_refuse_bad_utf8(void)
         T_STREQ(b.data, "x");
     }
     kg_buf_free(&b);
+    /* every byte value at every position of a 40-byte string (the word-at-a-time
+     * scan and its tail), read back by jansson or refused as bad UTF-8 */
+    for (int c = 1; c < 256; c++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            char str[40];
+            memset(str, 'a', sizeof str);
+            str[pos] = (char)c;
+            kg_buf_reset(&b);
+            enum kg_err e = kg_json_append_string(&b, str, sizeof str);
+            if (c >= 0x80) {
+                if (e != KG_ERR_BAD_REQUEST)
+                    t_fail(__FILE__, __LINE__, "lone byte 0x%02x at %zu accepted", c, pos);
+                continue;
+            }
+            json_t *r = e == KG_OK ? json_loadb(b.data, b.len, JSON_DECODE_ANY, &jerr) : NULL;
+            if (!r || json_string_length(r) != sizeof str ||
+                memcmp(json_string_value(r), str, sizeof str) != 0)
+                t_fail(__FILE__, __LINE__, "byte 0x%02x at %zu: %s", c, pos, b.data);
+            json_decref(r);
+        }
+    }
+    kg_buf_free(&b);
+    kg_buf_init(&b, 1024);
     /* the bound counts escapes */
     kg_buf_init(&b, 5);
     T_INTEQ(kg_json_append_string(&b, "\"\"", 2), KG_ERR_PAYLOAD_TOO_LARGE); /* needs 6 */
