@@ -1,6 +1,7 @@
 #include "service/server.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,18 @@ static void srv_req_free(void *p)
     free(r);
 }
 
-/* X-Request-Id: the caller's when it is 1..128 of [A-Za-z0-9._:-], else 24 random hex digits. */
+/* Per thread: 8 random bytes drawn once, then a counter. Ids stay unique
+ * (within a thread by the counter, across threads and restarts by the random
+ * part) without a DRBG call per request. */
+struct id_source {
+    unsigned char bytes[12]; /* random[8] || counter[4], big-endian */
+    uint32_t count;
+    int seeded;
+};
+static _Thread_local struct id_source id_source;
+
+/* X-Request-Id: the caller's when it is 1..128 of [A-Za-z0-9._:-], else 24 hex
+ * digits (id_source). */
 static void request_id(const char *given, char out[129])
 {
     if (given) {
@@ -84,10 +96,19 @@ static void request_id(const char *given, char out[129])
             return;
         }
     }
-    unsigned char raw[12];
-    if (kg_random_bytes(raw, sizeof raw) != KG_OK)
-        memset(raw, 0, sizeof raw);
-    kg_hex_lower(raw, sizeof raw, out);
+    struct id_source *src = &id_source;
+    if (!src->seeded || src->count == UINT32_MAX) {
+        if (kg_random_bytes(src->bytes, 8) != KG_OK)
+            memset(src->bytes, 0, 8);
+        src->count = 0;
+        src->seeded = 1;
+    }
+    uint32_t c = ++src->count;
+    src->bytes[8] = (unsigned char)(c >> 24);
+    src->bytes[9] = (unsigned char)(c >> 16);
+    src->bytes[10] = (unsigned char)(c >> 8);
+    src->bytes[11] = (unsigned char)c;
+    kg_hex_lower(src->bytes, sizeof src->bytes, out);
 }
 
 static int origin_allowed(const struct server *s, const char *origin)
