@@ -346,18 +346,25 @@ static enum kg_err add_param(struct sign_state *st, const char *name, size_t nam
 
 static enum kg_err append_params(struct kg_buf *b, const struct canon_param *p, size_t count)
 {
-    enum kg_err err = KG_OK;
-    for (size_t i = 0; i < count && err == KG_OK; i++) {
+    size_t need = count ? count * 2 - 1 : 0; /* '=' per param, '&' between */
+    for (size_t i = 0; i < count; i++)
+        need += strlen(p[i].name) + strlen(p[i].value);
+    enum kg_err err = kg_buf_reserve(b, need);
+    if (err != KG_OK)
+        return err;
+    char *w = b->data + b->len;
+    for (size_t i = 0; i < count; i++) {
         if (i)
-            err = kg_buf_append_char(b, '&');
-        if (err == KG_OK)
-            err = kg_buf_append_str(b, p[i].name);
-        if (err == KG_OK)
-            err = kg_buf_append_char(b, '=');
-        if (err == KG_OK)
-            err = kg_buf_append_str(b, p[i].value);
+            *w++ = '&';
+        size_t nl = strlen(p[i].name), vl = strlen(p[i].value);
+        memcpy(w, p[i].name, nl);
+        w += nl;
+        *w++ = '=';
+        memcpy(w, p[i].value, vl);
+        w += vl;
     }
-    return err;
+    kg_buf_commit(b, need);
+    return KG_OK;
 }
 
 static int has_token(const struct sigv4_credentials *c)

@@ -74,24 +74,31 @@ static int hex_val(unsigned char c)
 
 enum kg_err kg_uri_decode(struct kg_buf *out, const char *s, size_t n, int plus_is_space)
 {
+    /* The output is never longer than the input: reserve once, write directly. */
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++, need++) {
+        if (s[i] == '%') {
+            if (n - i < 3 || hex_val((unsigned char)s[i + 1]) < 0 ||
+                hex_val((unsigned char)s[i + 2]) < 0)
+                return KG_ERR_BAD_REQUEST;
+            i += 2;
+        }
+    }
+    enum kg_err err = kg_buf_reserve(out, need);
+    if (err != KG_OK)
+        return err;
+    char *w = out->data + out->len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            if (n - i < 3)
-                return KG_ERR_BAD_REQUEST;
-            int h = hex_val((unsigned char)s[i + 1]);
-            int l = hex_val((unsigned char)s[i + 2]);
-            if (h < 0 || l < 0)
-                return KG_ERR_BAD_REQUEST;
-            c = (char)(h * 16 + l);
+            c = (char)(hex_val((unsigned char)s[i + 1]) * 16 + hex_val((unsigned char)s[i + 2]));
             i += 2;
         } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
-        enum kg_err err = kg_buf_append_char(out, c);
-        if (err != KG_OK)
-            return err;
+        *w++ = c;
     }
+    kg_buf_commit(out, need);
     return KG_OK;
 }
 

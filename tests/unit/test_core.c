@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -277,6 +278,35 @@ static void test_time_formats_round_trip(void)
     T_INTEQ(kg_time_parse_iso8601("2024-02-29T00:00:00Z", &t), KG_OK);
 }
 
+/* The formatter's own UTC arithmetic agrees with glibc's gmtime_r: every day
+ * from 1900 to 2400 at a varying second, and the edges around them. */
+static void test_time_formatting_agrees_with_gmtime_r(void)
+{
+    char got[KG_ISO8601_LEN + 1], want[64];
+    int bad = 0;
+    for (int64_t day = -25567; day <= 157000 && bad < 5; day++) {
+        int64_t offsets[] = {0, 1, 59, 3599, 43210 + day % 997, 86399};
+        for (size_t k = 0; k < T_COUNT(offsets); k++) {
+            int64_t t = day * 86400 + offsets[k];
+            time_t tt = (time_t)t;
+            struct tm tm;
+            gmtime_r(&tt, &tm);
+            snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", (tm.tm_year + 1900) % 10000,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+            kg_time_format_iso8601(t, got);
+            if (strcmp(got, want) != 0 && bad++ < 5)
+                t_fail(__FILE__, __LINE__, "%lld: got %s, gmtime_r %s", (long long)t, got, want);
+        }
+    }
+    char amz[KG_AMZ_DATE_LEN + 1];
+    kg_time_format_amz(951782400, amz); /* 2000-02-29, a leap day of a century year */
+    T_STREQ(amz, "20000229T000000Z");
+    kg_time_format_amz(4107542399LL, amz);
+    T_STREQ(amz, "21000228T235959Z"); /* 2100 is not a leap year */
+    kg_time_format_amz(4107542400LL, amz);
+    T_STREQ(amz, "21000301T000000Z");
+}
+
 static void test_time_parsers_reject_malformed_dates(void)
 {
     static const char *bad_amz[] = {"", "20150830T123600", "20150830 123600Z", "2015083T1236000Z",
@@ -409,6 +439,7 @@ int main(int argc, char **argv)
         T_CASE(test_uri_decode_is_strict),
         T_CASE(test_base64_round_trips_and_rejects_junk),
         T_CASE(test_time_formats_round_trip),
+        T_CASE(test_time_formatting_agrees_with_gmtime_r),
         T_CASE(test_time_parsers_reject_malformed_dates),
         T_CASE(test_json_escape_handles_controls_and_bad_utf8),
         T_CASE(test_log_lines_are_single_json_objects),
