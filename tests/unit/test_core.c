@@ -1,5 +1,7 @@
 /* core/: bounded buffers, encodings, time formats, log escaping, the error table. */
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -417,6 +419,39 @@ static void test_crypto_primitives_match_known_answers(void)
     char mhex[65];
     kg_hex_lower(mac, 32, mhex);
     T_STREQ(mhex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* The per-thread context re-uses a key it holds: keys alternating, repeated,
+     * empty and longer than a block all give RFC 4231 / OpenSSL one-shot answers. */
+    static const struct {
+        const char *key, *msg, *want;
+    } macs[] = {
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"Jefd", "what do ya want for nothing?", NULL},
+        {"Jefe", "another message", NULL},
+        {"", "x", NULL},
+        {"Jefe", "another message", NULL},
+        {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "long key",
+         NULL},
+        {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "long key",
+         NULL},
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    };
+    for (size_t i = 0; i < T_COUNT(macs); i++) {
+        unsigned char got[32], want[32];
+        unsigned int wlen = 0;
+        kg_hmac_sha256(macs[i].key, strlen(macs[i].key), macs[i].msg, strlen(macs[i].msg), got);
+        HMAC(EVP_sha256(), macs[i].key, (int)strlen(macs[i].key),
+             (const unsigned char *)macs[i].msg, strlen(macs[i].msg), want, &wlen);
+        if (memcmp(got, want, 32) != 0)
+            t_fail(__FILE__, __LINE__, "HMAC #%zu differs from OpenSSL's one-shot", i);
+        if (macs[i].want) {
+            kg_hex_lower(got, 32, mhex);
+            T_STREQ(mhex, macs[i].want);
+        }
+    }
     T_CHECK(kg_ct_streq("abc", "abc"));
     T_CHECK(!kg_ct_streq("abc", "abd"));
     T_CHECK(!kg_ct_streq("abc", "abcd"));
