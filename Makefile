@@ -7,6 +7,7 @@
 #   make test-sanitize  only the sanitizer part
 #   make run            kvsgate + the local KVS emulator + the demo page
 #                       (tools/run.sh; KVSGATE_RUN_AWS=1 for real AWS)
+#   make bench          the benchmarks (bench/run.sh, ~35 min): bench/results/<date>/
 #   make clean
 
 JOBS ?= $(shell nproc)
@@ -14,7 +15,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all build test test-main test-sanitize run clean
+.PHONY: all build test test-main test-sanitize run bench clean
 
 all: build
 
@@ -43,5 +44,9 @@ test-sanitize:
 run:
 	BUILD=$(BUILD) tools/run.sh
 
+bench:
+	tools/bootstrap bench
+	BENCH_BOOTSTRAP=0 bench/run.sh
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-release

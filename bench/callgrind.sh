@@ -13,7 +13,7 @@
 # Per ALG: starts kvsgate under callgrind, sends WARM requests (every token and
 # channel at least once: caches warm), zeroes the counters, sends N requests on
 # one keep-alive connection, dumps. Writes OUTDIR/callgrind-ALG.out (the
-# profile) and OUTDIR/callgrind-ALG.txt (callgrind_annotate, exclusive), and
+# profile) and OUTDIR/callgrind-ALG.txt (bench/lib/cg_top.js: top functions), and
 # prints one JSON line per ALG: {"alg","requests","ir","ir_per_request"}.
 # Everything in the process counts: MHD's epoll loop, kvsgate, the libraries,
 # the idle background threads.
@@ -45,15 +45,15 @@ for alg in "$@"; do
     [ -n "$port" ] || { echo "callgrind.sh: kvsgate did not start" >&2; kill "$pid"; exit 1; }
     tokens="$KEYS/tokens-$alg.txt"
     "$drive" "$port" "$WARM" "$tokens" "$WARM_PREFIX" "$CHANNELS" >/dev/null
-    callgrind_control -z "$pid" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
     "$drive" "$port" "$N" "$tokens" "$WARM_PREFIX" "$CHANNELS" >/dev/null
-    callgrind_control -d "$pid" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
     kill -TERM "$pid"
     wait "$pid" || true
     part=$(ls "$prof".* | head -1)
     mv "$part" "$prof.measured"
     ir=$(awk '/^summary:/ {print $2}' "$prof.measured")
-    callgrind_annotate --threshold=99 "$prof.measured" >"$out/callgrind-$alg.txt" 2>/dev/null || true
+    node "$(dirname "$0")/lib/cg_top.js" "$prof.measured" "$N" 60 >"$out/callgrind-$alg.txt"
     mv "$prof.measured" "$prof"
     rm -f "$prof".[0-9]*
     printf '{"alg":"%s","requests":%s,"ir":%s,"ir_per_request":%s}\n' "$alg" "$N" "$ir" "$((ir / N))"
