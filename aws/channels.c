@@ -127,6 +127,23 @@ static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *t
 
 /* ---- lookups -------------------------------------------------------------------- */
 
+/* "a|b" or "a|b|c" into key (cap bytes), cut at cap - 1 as snprintf would. */
+static void cache_key(char *key, size_t cap, const char *a, const char *b, const char *c)
+{
+    const char *parts[3] = {a, b, c};
+    size_t len = 0;
+    for (int i = 0; i < 3 && parts[i]; i++) {
+        if (i && len + 1 < cap)
+            key[len++] = '|';
+        size_t n = strlen(parts[i]);
+        if (n > cap - 1 - len)
+            n = cap - 1 - len;
+        memcpy(key + len, parts[i], n);
+        len += n;
+    }
+    key[len] = '\0';
+}
+
 static enum kg_err lookup(struct cache *c, const char *key, int can_block, struct kvs_call *call,
                           cache_load_fn load, struct load_ctx *l, struct cache_ref **out,
                           enum cache_outcome *how)
@@ -153,7 +170,7 @@ enum kg_err channels_endpoints(struct channels *ch, struct kvs_call *call, const
                                struct cache_ref **out, enum cache_outcome *how)
 {
     char key[KVS_ARN_MAX + 16];
-    snprintf(key, sizeof key, "%s|%s", arn, role_name(role));
+    cache_key(key, sizeof key, arn, role_name(role), NULL);
     struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .role = role};
     enum kg_err err = lookup(ch->endpoint, key, can_block, call, load_endpoint, &l, out, how);
     if (err == KG_ERR_CHANNEL_NOT_FOUND)
@@ -167,10 +184,8 @@ enum kg_err channels_ice(struct channels *ch, struct kvs_call *call, const char 
                          enum cache_outcome *how)
 {
     char key[KVS_ARN_MAX + KVS_CLIENT_ID_MAX + 16];
-    if (ch->opts.ice_per_viewer && client_id)
-        snprintf(key, sizeof key, "%s|%s|%s", arn, role_name(role), client_id);
-    else
-        snprintf(key, sizeof key, "%s|%s", arn, role_name(role));
+    cache_key(key, sizeof key, arn, role_name(role),
+              ch->opts.ice_per_viewer && client_id ? client_id : NULL);
     struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .https = https_endpoint,
                          .role = role, .client_id = client_id};
     enum kg_err err = lookup(ch->ice, key, can_block, call, load_ice, &l, out, how);

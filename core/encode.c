@@ -40,13 +40,22 @@ enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n, int keep_
     /* Size first, then one reservation and direct writes: this runs on every
      * presigned URL, a few hundred bytes each. */
     const unsigned char *u = (const unsigned char *)s;
-    size_t need = 0;
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++)
-        need += uri_keep[u[i]] && (keep_slash || u[i] != '/') ? 1 : 3;
+        kept += uri_keep[u[i]];
+    if (!keep_slash)
+        for (const unsigned char *p = memchr(u, '/', n); p; p = memchr(p + 1, '/', n - (size_t)(p + 1 - u)))
+            kept--;
+    size_t need = kept + 3 * (n - kept);
     enum kg_err err = kg_buf_reserve(out, need);
     if (err != KG_OK)
         return err;
     char *w = out->data + out->len;
+    if (need == n) { /* nothing to encode */
+        memcpy(w, s, n);
+        kg_buf_commit(out, n);
+        return KG_OK;
+    }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = u[i];
         if (uri_keep[c] && (keep_slash || c != '/')) {
@@ -301,6 +310,12 @@ enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n)
         return err;
     char *w = out->data + out->len;
     *w++ = '"';
+    if (need == n + 2) { /* nothing to escape: the common case */
+        memcpy(w, s, n);
+        w[n] = '"';
+        kg_buf_commit(out, need);
+        return KG_OK;
+    }
     size_t i = 0;
     while (i < n) {
         size_t run = i;
