@@ -65,4 +65,5 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+else module.exports = { parse };
