@@ -46,7 +46,7 @@ static enum kg_err put_member(struct kg_buf *b, const char *name, const char *va
 /* "iceServers": the region's STUN entry, then KVS's TURN servers; ice may be
  * NULL (degraded: STUN only). */
 static enum kg_err put_ice_servers(struct kg_buf *b, const char *region,
-                                   const struct kvs_ice_config *ice)
+                                   const struct channels_ice *ice)
 {
     char stun[KVS_URL_MAX + 1];
     kvs_stun_url(region, stun);
@@ -56,7 +56,7 @@ static enum kg_err put_ice_servers(struct kg_buf *b, const char *region,
     if (err == KG_OK)
         err = kg_buf_append_str(b, "]}");
     for (size_t i = 0; ice && i < ice->count && err == KG_OK; i++) {
-        const struct kvs_ice_server *s = &ice->servers[i];
+        const struct channels_ice_server *s = &ice->servers[i];
         if (!s->uri_count)
             continue;
         err = kg_buf_append_str(b, ",{\"urls\":[");
@@ -125,7 +125,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
     if (err != KG_OK)
         goto cleanup;
     note_outcome(req, how);
-    const struct kvs_channel *ch = cache_ref_value(ch_ref);
+    const struct channels_channel *ch = cache_ref_value(ch_ref);
     if (strcmp(ch->status, "ACTIVE") != 0) {
         api_set_detail(req, "the channel is not ACTIVE yet");
         err = KG_ERR_CHANNEL_NOT_ACTIVE;
@@ -136,7 +136,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
     if (err != KG_OK)
         goto cleanup;
     note_outcome(req, how);
-    const struct kvs_endpoints *ep = cache_ref_value(ep_ref);
+    const struct channels_endpoints *ep = cache_ref_value(ep_ref);
     if (!endpoint_scheme_ok(req, ep->wss, "wss", "ws") ||
         !endpoint_scheme_ok(req, ep->https, "https", "http")) {
         api_set_detail(req, "AWS returned an endpoint that is not wss:// or https://");
@@ -188,7 +188,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
         goto cleanup;
     }
 
-    const struct kvs_ice_config *ice = ice_ref ? cache_ref_value(ice_ref) : NULL;
+    const struct channels_ice *ice = ice_ref ? cache_ref_value(ice_ref) : NULL;
     char expires_at[KG_ISO8601_LEN + 1], ice_expires_at[KG_ISO8601_LEN + 1];
     api_format_time(now + expires, expires_at);
     int64_t ice_until = ice && ice->count ? ice->fetched_at_s + ice->min_ttl_s - ICE_MARGIN_S : now;
