@@ -20,6 +20,7 @@
 #   make run            kvsgate + the local KVS emulator + the demo page
 #                       (tools/run.sh; KVSGATE_RUN_AWS=1 for real AWS)
 #   make image          the container image, built and smoke-tested (not in make test)
+#   make bench          the benchmarks (bench/run.sh, ~35 min): bench/results/<date>/
 #   make clean
 #
 # docs/robustness.md says what each of these checks and what they cost.
@@ -50,7 +51,7 @@ TSAN_TARGETS = kvsgate test_cache test_metrics test_credentials test_httpd test_
                test_jwks test_jwt test_transport test_workers
 
 .PHONY: all build test test-main test-sanitize san-build test-fuzz fuzz test-tsan \
-        test-valgrind test-valgrind-routes soak run clean image
+        test-valgrind test-valgrind-routes soak run bench clean image
 
 all: build
 
@@ -122,8 +123,12 @@ soak:
 run:
 	BUILD=$(BUILD) tools/run.sh
 
+bench:
+	tools/bootstrap bench
+	BENCH_BOOTSTRAP=0 bench/run.sh
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) build-asan
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) build-asan build-release
 
 # --- Container image ----------------------------------------------------------------
 # make image: a local debian:bookworm-slim (debootstrap, cached), podman build

@@ -6,7 +6,6 @@
  * URL is presigned for this request and never cached; the ICE servers are
  * KVS's TURN servers (urls/username/credential) after the region's STUN URL.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "auth/authz.h"
 #include "aws/presign.h"
 #include "core/buf.h"
+#include "core/encode.h"
 #include "core/mem.h"
 
 /* iceServersExpireAt leaves this margin before the TURN credentials' end (the
@@ -34,32 +34,48 @@ static int endpoint_scheme_ok(const struct api_request *req, const char *url, co
            strncmp(url + n, "://", 3) == 0;
 }
 
-/* The region's STUN entry, then KVS's TURN servers; ice may be NULL (degraded:
- * STUN only). */
-static json_t *ice_servers_json(const char *region, const struct kvs_ice_config *ice)
+/* Appends `"name":` and the JSON string of value. */
+static enum kg_err put_member(struct kg_buf *b, const char *name, const char *value)
 {
-    json_t *list = json_array();
+    enum kg_err err = kg_buf_append_str(b, name);
+    if (err == KG_OK)
+        err = kg_json_append_string(b, value, strlen(value));
+    return err;
+}
+
+/* "iceServers": the region's STUN entry, then KVS's TURN servers; ice may be
+ * NULL (degraded: STUN only). */
+static enum kg_err put_ice_servers(struct kg_buf *b, const char *region,
+                                   const struct channels_ice *ice)
+{
     char stun[KVS_URL_MAX + 1];
     kvs_stun_url(region, stun);
-    json_t *stun_entry = json_object();
-    json_t *stun_urls = json_array();
-    json_array_append_new(stun_urls, json_string(stun));
-    json_object_set_new(stun_entry, "urls", stun_urls);
-    json_array_append_new(list, stun_entry);
-    for (size_t i = 0; ice && i < ice->count; i++) {
-        const struct kvs_ice_server *s = &ice->servers[i];
+    enum kg_err err = kg_buf_append_str(b, "\"iceServers\":[{\"urls\":[");
+    if (err == KG_OK)
+        err = kg_json_append_string(b, stun, strlen(stun));
+    if (err == KG_OK)
+        err = kg_buf_append_str(b, "]}");
+    for (size_t i = 0; ice && i < ice->count && err == KG_OK; i++) {
+        const struct channels_ice_server *s = &ice->servers[i];
         if (!s->uri_count)
             continue;
-        json_t *e = json_object();
-        json_t *urls = json_array();
-        for (size_t k = 0; k < s->uri_count; k++)
-            json_array_append_new(urls, json_string(s->uris[k]));
-        json_object_set_new(e, "urls", urls);
-        json_object_set_new(e, "username", json_string(s->username ? s->username : ""));
-        json_object_set_new(e, "credential", json_string(s->password ? s->password : ""));
-        json_array_append_new(list, e);
+        err = kg_buf_append_str(b, ",{\"urls\":[");
+        for (size_t k = 0; k < s->uri_count && err == KG_OK; k++) {
+            if (k)
+                err = kg_buf_append_char(b, ',');
+            if (err == KG_OK)
+                err = kg_json_append_string(b, s->uris[k], strlen(s->uris[k]));
+        }
+        if (err == KG_OK)
+            err = put_member(b, "],\"username\":", s->username ? s->username : "");
+        if (err == KG_OK)
+            err = put_member(b, ",\"credential\":", s->password ? s->password : "");
+        if (err == KG_OK)
+            err = kg_buf_append_char(b, '}');
     }
-    return list;
+    if (err == KG_OK)
+        err = kg_buf_append_char(b, ']');
+    return err;
 }
 
 static const char *outcome_name(enum cache_outcome how)
@@ -109,7 +125,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
     if (err != KG_OK)
         goto cleanup;
     note_outcome(req, how);
-    const struct kvs_channel *ch = cache_ref_value(ch_ref);
+    const struct channels_channel *ch = cache_ref_value(ch_ref);
     if (strcmp(ch->status, "ACTIVE") != 0) {
         api_set_detail(req, "the channel is not ACTIVE yet");
         err = KG_ERR_CHANNEL_NOT_ACTIVE;
@@ -120,7 +136,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
     if (err != KG_OK)
         goto cleanup;
     note_outcome(req, how);
-    const struct kvs_endpoints *ep = cache_ref_value(ep_ref);
+    const struct channels_endpoints *ep = cache_ref_value(ep_ref);
     if (!endpoint_scheme_ok(req, ep->wss, "wss", "ws") ||
         !endpoint_scheme_ok(req, ep->https, "https", "http")) {
         api_set_detail(req, "AWS returned an endpoint that is not wss:// or https://");
@@ -172,7 +188,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
         goto cleanup;
     }
 
-    const struct kvs_ice_config *ice = ice_ref ? cache_ref_value(ice_ref) : NULL;
+    const struct channels_ice *ice = ice_ref ? cache_ref_value(ice_ref) : NULL;
     char expires_at[KG_ISO8601_LEN + 1], ice_expires_at[KG_ISO8601_LEN + 1];
     api_format_time(now + expires, expires_at);
     int64_t ice_until = ice && ice->count ? ice->fetched_at_s + ice->min_ttl_s - ICE_MARGIN_S : now;
@@ -180,23 +196,50 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
         ice_until = now;
     api_format_time(ice_until, ice_expires_at);
 
-    json_t *configuration = json_object();
-    json_object_set_new(configuration, "iceServers", ice_servers_json(d->region, ice));
-    json_object_set_new(configuration, "iceTransportPolicy", json_string("all"));
-    json_t *o = json_object();
-    json_object_set_new(o, "role", json_string(role == KVS_ROLE_MASTER ? "MASTER" : "VIEWER"));
-    json_object_set_new(o, "url", json_stringn(url.data, url.len));
-    json_object_set_new(o, "configuration", configuration);
-    json_object_set_new(o, "channelName", json_string(ch->name));
-    json_object_set_new(o, "channelArn", json_string(ch->arn));
-    json_object_set_new(o, "region", json_string(d->region));
-    json_object_set_new(o, "clientId", client_id ? json_string(client_id) : json_null());
-    json_object_set_new(o, "expiresAt", json_string(expires_at));
-    json_object_set_new(o, "iceServersExpireAt", json_string(ice_expires_at));
+    /* The ConnectionInfo body, written straight into one buffer in the member
+     * order of openapi.yaml (a jansson tree and its dump cost ~10x more). It
+     * holds TURN credentials and a signed URL: a secret buffer, wiped when it
+     * grows and, once handed over, when the request ends (no_store). */
+    struct kg_buf body;
+    kg_buf_init_secret(&body, API_BODY_MAX);
+    err = kg_buf_reserve(&body, 1024 + url.len + (ice ? ice->count * 512 : 0));
+    if (err == KG_OK)
+        err = put_member(&body, "{\"role\":", role == KVS_ROLE_MASTER ? "MASTER" : "VIEWER");
+    if (err == KG_OK)
+        err = kg_buf_append_str(&body, ",\"url\":");
+    if (err == KG_OK)
+        err = kg_json_append_string(&body, url.data, url.len);
+    if (err == KG_OK)
+        err = kg_buf_append_str(&body, ",\"configuration\":{");
+    if (err == KG_OK)
+        err = put_ice_servers(&body, d->region, ice);
+    if (err == KG_OK)
+        err = kg_buf_append_str(&body, ",\"iceTransportPolicy\":\"all\"}");
+    if (err == KG_OK)
+        err = put_member(&body, ",\"channelName\":", ch->name);
+    if (err == KG_OK)
+        err = put_member(&body, ",\"channelArn\":", ch->arn);
+    if (err == KG_OK)
+        err = put_member(&body, ",\"region\":", d->region);
+    if (err == KG_OK)
+        err = client_id ? put_member(&body, ",\"clientId\":", client_id)
+                        : kg_buf_append_str(&body, ",\"clientId\":null");
+    if (err == KG_OK)
+        err = put_member(&body, ",\"expiresAt\":", expires_at);
+    if (err == KG_OK)
+        err = put_member(&body, ",\"iceServersExpireAt\":", ice_expires_at);
+    if (err == KG_OK)
+        err = kg_buf_append_char(&body, '}');
+    if (err != KG_OK) {
+        kg_buf_free(&body);
+        api_set_detail(req, "cannot encode the connection info");
+        err = KG_ERR_INTERNAL;
+        goto cleanup;
+    }
     size_t len;
-    char *body = api_dump_json(o, &len);
+    char *text = kg_buf_take(&body, &len);
     req->resp.no_store = 1;
-    api_json(req, 200, body, len);
+    api_json(req, 200, text, len);
     if (stun_only)
         api_add_header(req, "X-Kvsgate-Ice", "stun-only");
 

@@ -8,6 +8,9 @@
 #include "api/api.h"
 #include "core/timeutil.h"
 
+/* Largest response body a handler writes itself (a ConnectionInfo is ~1.5 KB). */
+#define API_BODY_MAX (256 * 1024)
+
 /* Serializes obj compactly and drops the reference (obj is a new reference). */
 char *api_dump_json(json_t *obj, size_t *len);
 int64_t api_now(const struct api_request *req);

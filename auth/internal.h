@@ -9,6 +9,8 @@
  *               libjwt for HS256
  *   jwks.c      the JWKS fetcher: injected HTTP client, refresh thread
  *   claims.c    registered claims and grants -> auth_principal
+ *   token_cache.c  tokens already verified (SHA-256 of the exact bytes ->
+ *               a copy of their principal), bounded, short-lived
  *   jwt.c       jwtv_*: the verifier that ties these together
  */
 #ifndef KG_AUTH_INTERNAL_H
@@ -176,5 +178,36 @@ struct claims_policy {
 KG_WARN_UNUSED enum kg_err claims_check(json_t *payload, const struct claims_policy *pol,
                                         int64_t now_s, struct auth_principal *out,
                                         const char **reason);
+
+/* ---- verified-token cache (token_cache.c) ------------------------------------ */
+
+#define TOKCACHE_DEFAULT_ENTRIES 8192
+#define TOKCACHE_DEFAULT_TTL_S 60
+
+struct tokcache;
+
+/* At least max_entries entries (0: TOKCACHE_DEFAULT_ENTRIES; rounded up to a
+ * whole number of sets), each answering at most ttl_s seconds (<= 0:
+ * TOKCACHE_DEFAULT_TTL_S). Registers its metrics. */
+struct tokcache *tokcache_new(size_t max_entries, int64_t ttl_s);
+void tokcache_free(struct tokcache *c);
+size_t tokcache_capacity(const struct tokcache *c);
+/* The key of a token: SHA-256 of token[0..len), byte for byte. */
+void tokcache_digest(const char *token, size_t len, unsigned char out[32]);
+/* 1 and a deep copy of the principal in *out (auth_principal_cleanup it) when
+ * a token with this digest was stored at or before now_s and its entry still
+ * answers (now_s < min(exp, stored + ttl)); 0 and *out untouched otherwise.
+ * Counted as a hit or a miss. */
+int tokcache_get(struct tokcache *c, const unsigned char digest[32], int64_t now_s,
+                 struct auth_principal *out);
+/* Stores a deep copy of p, the principal of a token the verifier has just
+ * accepted at now_s, under its digest. Callers never store anything else. */
+void tokcache_put(struct tokcache *c, const unsigned char digest[32], int64_t now_s,
+                  const struct auth_principal *p);
+struct tokcache_stats {
+    uint64_t hits, misses, evictions;
+    size_t entries;
+};
+void tokcache_stats(struct tokcache *c, struct tokcache_stats *out);
 
 #endif

@@ -26,6 +26,14 @@
  * it fails and a later one succeeds). JWK to EVP_PKEY with OpenSSL 3
  * (OSSL_PARAM_BLD + EVP_PKEY_fromdata); kty/crv/alg/use are enforced.
  *
+ * Verified tokens are remembered (the verified-token cache, token_cache.c):
+ * the SHA-256 of a token's exact bytes maps to a copy of its principal for at
+ * most token_cache_ttl_s (default 60) and never past the token's exp, in a
+ * bounded table (token_cache_entries, default 8192). Only tokens that passed
+ * every check above get in; a hit skips the signature check and the JSON
+ * parsing. A JWKS key that is removed or rotated therefore stops verifying
+ * cached tokens within token_cache_ttl_s, not at once.
+ *
  * Thread-safe. Nothing secret is logged (never a token, a signature or a key).
  */
 #ifndef KG_AUTH_JWT_H
@@ -56,6 +64,8 @@ struct jwtv_options {
     const char *grants_claim;          /* NULL: "kvs" */
     size_t max_token_len;              /* 0: JWTV_DEFAULT_MAX_TOKEN_LEN */
     int64_t (*now_fn)(void);           /* NULL: kg_now_s; for the JWKS timers */
+    size_t token_cache_entries;        /* 0: 8192 */
+    int64_t token_cache_ttl_s;         /* 0: 60; < 0: no verified-token cache */
 };
 
 struct jwtv;
@@ -83,11 +93,16 @@ KG_WARN_UNUSED enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t
                                        int64_t now_s, struct auth_principal *out,
                                        const char **reason);
 
-/* For metrics: JWKS fetches made, by outcome. */
+/* For metrics and tests: JWKS fetches made, by outcome; verified-token cache
+ * lookups, by result. */
 struct jwtv_stats {
     uint64_t jwks_fetch_ok;
     uint64_t jwks_fetch_failed;
     size_t keys_loaded;
+    uint64_t token_cache_hits;
+    uint64_t token_cache_misses;
+    uint64_t token_cache_evictions;
+    size_t token_cache_entries;
 };
 void jwtv_get_stats(struct jwtv *v, struct jwtv_stats *out);
 

@@ -11,4 +11,5 @@ target_sources(kvsgate_lib PRIVATE
   auth/jwt.c
   auth/keys.c
   auth/principal.c
-  auth/token.c)
+  auth/token.c
+  auth/token_cache.c)

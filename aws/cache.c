@@ -23,13 +23,14 @@ struct cache_ref {
 };
 
 struct entry {
-    char *key;
+    const char *key; /* key_text below */
     uint64_t hash;
     struct cache_ref *val; /* one reference held by the entry */
     int64_t fresh_until;
     int64_t stale_until;
     struct entry *chain;
     struct entry *prev, *next; /* LRU: head is most recent */
+    char key_text[];           /* one allocation with the entry */
 };
 
 struct flight {
@@ -153,7 +154,6 @@ static void entry_remove(struct cache *c, struct entry *e)
     lru_unlink(c, e);
     c->count--;
     ref_release(e->val);
-    free(e->key);
     free(e);
 }
 
@@ -180,8 +180,10 @@ static void entry_store(struct cache *c, const char *key, uint64_t h, struct cac
         entry_remove(c, c->tail);
         kg_metric_inc(c->evictions, (const char *[]){c->opts.name});
     }
-    e = kg_calloc(1, sizeof *e);
-    e->key = kg_strdup(key);
+    size_t key_len = strlen(key);
+    e = kg_calloc(1, sizeof *e + key_len + 1);
+    memcpy(e->key_text, key, key_len + 1);
+    e->key = e->key_text;
     e->hash = h;
     e->val = val;
     e->fresh_until = fresh_until;

@@ -18,8 +18,87 @@ static void free_plain(void *v) { free(v); }
 
 static void free_ice(void *v)
 {
-    kvs_ice_config_cleanup(v);
-    free(v);
+    struct channels_ice *ice = v;
+    kg_wipe(ice, ice->bytes); /* TURN passwords */
+    free(ice);
+}
+
+/* ---- compact copies ----------------------------------------------------------------- */
+
+/* Strings copied one after the other into the tail of a value's allocation. */
+struct packer {
+    char *next;
+};
+
+static const char *pack(struct packer *p, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *at = p->next;
+    memcpy(at, s, n);
+    p->next += n;
+    return at;
+}
+
+static struct channels_channel *channel_compact(const struct kvs_channel *c)
+{
+    size_t strings = strlen(c->name) + strlen(c->arn) + strlen(c->type) + strlen(c->status) +
+                     strlen(c->version) + 5;
+    struct channels_channel *v = kg_malloc(sizeof *v + strings);
+    struct packer p = {(char *)(v + 1)};
+    v->name = pack(&p, c->name);
+    v->arn = pack(&p, c->arn);
+    v->type = pack(&p, c->type);
+    v->status = pack(&p, c->status);
+    v->version = pack(&p, c->version);
+    v->creation_time_s = c->creation_time_s;
+    v->message_ttl_s = c->message_ttl_s;
+    return v;
+}
+
+static struct channels_endpoints *endpoints_compact(const struct kvs_endpoints *e)
+{
+    struct channels_endpoints *v = kg_malloc(sizeof *v + strlen(e->wss) + strlen(e->https) + 2);
+    struct packer p = {(char *)(v + 1)};
+    v->wss = pack(&p, e->wss);
+    v->https = pack(&p, e->https);
+    return v;
+}
+
+/* Layout: the struct and its servers, then every server's uri pointers, then
+ * the strings. */
+static struct channels_ice *ice_compact(const struct kvs_ice_config *cfg)
+{
+    size_t count = cfg->count < KVS_ICE_SERVERS_MAX ? cfg->count : KVS_ICE_SERVERS_MAX;
+    size_t uris = 0, strings = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct kvs_ice_server *s = &cfg->servers[i];
+        uris += s->uri_count;
+        for (size_t k = 0; k < s->uri_count; k++)
+            strings += strlen(s->uris[k]) + 1;
+        strings += strlen(s->username ? s->username : "") + strlen(s->password ? s->password : "") + 2;
+    }
+    size_t head = sizeof(struct channels_ice) + count * sizeof(struct channels_ice_server);
+    size_t bytes = head + uris * sizeof(const char *) + strings;
+    struct channels_ice *v = kg_malloc(bytes);
+    v->bytes = bytes;
+    v->count = count;
+    v->fetched_at_s = cfg->fetched_at_s;
+    v->min_ttl_s = cfg->min_ttl_s;
+    const char **uri_slots = (const char **)(void *)((char *)v + head);
+    struct packer p = {(char *)(uri_slots + uris)};
+    for (size_t i = 0; i < count; i++) {
+        const struct kvs_ice_server *s = &cfg->servers[i];
+        struct channels_ice_server *d = &v->servers[i];
+        for (size_t k = 0; k < s->uri_count; k++)
+            uri_slots[k] = pack(&p, s->uris[k]);
+        d->uris = uri_slots;
+        d->uri_count = s->uri_count;
+        uri_slots += s->uri_count;
+        d->username = pack(&p, s->username ? s->username : "");
+        d->password = pack(&p, s->password ? s->password : "");
+        d->ttl_s = s->ttl_s;
+    }
+    return v;
 }
 
 struct channels *channels_new(const struct channels_options *opts)
@@ -73,14 +152,12 @@ static enum kg_err load_channel(void *arg, const char *key, void **value, int64_
 {
     (void)key;
     struct load_ctx *l = arg;
-    struct kvs_channel *c = kg_malloc(sizeof *c);
-    enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, c);
-    if (err != KG_OK) {
-        free(c);
+    struct kvs_channel c;
+    enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, &c);
+    if (err != KG_OK)
         return err;
-    }
-    int active = strcmp(c->status, "ACTIVE") == 0;
-    *value = c;
+    int active = strcmp(c.status, "ACTIVE") == 0;
+    *value = channel_compact(&c);
     /* A channel still CREATING (or being deleted) is looked at again soon. */
     *ttl_ms = active ? l->ch->opts.channel_ttl_s * 1000 : 1000;
     *stale_ms = active ? l->ch->opts.stale_s * 1000 : 0;
@@ -92,13 +169,11 @@ static enum kg_err load_endpoint(void *arg, const char *key, void **value, int64
 {
     (void)key;
     struct load_ctx *l = arg;
-    struct kvs_endpoints *e = kg_malloc(sizeof *e);
-    enum kg_err err = kvs_get_endpoints(l->ch->opts.kvs, l->call, l->arn, l->role, e);
-    if (err != KG_OK) {
-        free(e);
+    struct kvs_endpoints e;
+    enum kg_err err = kvs_get_endpoints(l->ch->opts.kvs, l->call, l->arn, l->role, &e);
+    if (err != KG_OK)
         return err;
-    }
-    *value = e;
+    *value = endpoints_compact(&e);
     *ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
     *stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
@@ -109,16 +184,16 @@ static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *t
 {
     (void)key;
     struct load_ctx *l = arg;
-    struct kvs_ice_config *cfg = kg_calloc(1, sizeof *cfg);
+    struct kvs_ice_config cfg;
+    memset(&cfg, 0, sizeof cfg);
     enum kg_err err = kvs_get_ice_config(l->ch->opts.kvs, l->call, l->https, l->arn,
-                                         l->client_id, cfg);
-    if (err != KG_OK) {
-        free(cfg);
+                                         l->client_id, &cfg);
+    if (err != KG_OK)
         return err;
-    }
-    int64_t ttl_s = cfg->count ? cfg->min_ttl_s : 0;
+    int64_t ttl_s = cfg.count ? cfg.min_ttl_s : 0;
     int64_t fresh_ms = (ttl_s - l->ch->opts.ice_margin_s) * 1000;
-    *value = cfg;
+    *value = ice_compact(&cfg);
+    kvs_ice_config_cleanup(&cfg);
     /* Credentials too short-lived to cache are still handed to this caller once. */
     *ttl_ms = fresh_ms > 0 ? fresh_ms : 1;
     *stale_ms = 0; /* never serve expired TURN credentials */
@@ -126,6 +201,23 @@ static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *t
 }
 
 /* ---- lookups -------------------------------------------------------------------- */
+
+/* "a|b" or "a|b|c" into key (cap bytes), cut at cap - 1 as snprintf would. */
+static void cache_key(char *key, size_t cap, const char *a, const char *b, const char *c)
+{
+    const char *parts[3] = {a, b, c};
+    size_t len = 0;
+    for (int i = 0; i < 3 && parts[i]; i++) {
+        if (i && len + 1 < cap)
+            key[len++] = '|';
+        size_t n = strlen(parts[i]);
+        if (n > cap - 1 - len)
+            n = cap - 1 - len;
+        memcpy(key + len, parts[i], n);
+        len += n;
+    }
+    key[len] = '\0';
+}
 
 static enum kg_err lookup(struct cache *c, const char *key, int can_block, struct kvs_call *call,
                           cache_load_fn load, struct load_ctx *l, struct cache_ref **out,
@@ -153,7 +245,7 @@ enum kg_err channels_endpoints(struct channels *ch, struct kvs_call *call, const
                                struct cache_ref **out, enum cache_outcome *how)
 {
     char key[KVS_ARN_MAX + 16];
-    snprintf(key, sizeof key, "%s|%s", arn, role_name(role));
+    cache_key(key, sizeof key, arn, role_name(role), NULL);
     struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .role = role};
     enum kg_err err = lookup(ch->endpoint, key, can_block, call, load_endpoint, &l, out, how);
     if (err == KG_ERR_CHANNEL_NOT_FOUND)
@@ -167,10 +259,8 @@ enum kg_err channels_ice(struct channels *ch, struct kvs_call *call, const char 
                          enum cache_outcome *how)
 {
     char key[KVS_ARN_MAX + KVS_CLIENT_ID_MAX + 16];
-    if (ch->opts.ice_per_viewer && client_id)
-        snprintf(key, sizeof key, "%s|%s|%s", arn, role_name(role), client_id);
-    else
-        snprintf(key, sizeof key, "%s|%s", arn, role_name(role));
+    cache_key(key, sizeof key, arn, role_name(role),
+              ch->opts.ice_per_viewer && client_id ? client_id : NULL);
     struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .https = https_endpoint,
                          .role = role, .client_id = client_id};
     enum kg_err err = lookup(ch->ice, key, can_block, call, load_ice, &l, out, how);

@@ -77,11 +77,20 @@ enum kg_err kvs_presign_url(const struct kvs_presign_input *in, struct kg_buf *u
     size_t start = url_out->len;
     /* The URL carries the path exactly as it was signed: percent-encoded. */
     if (err == KG_OK)
-        err = kg_buf_appendf(url_out, "%s://%s", scheme, host);
+        err = kg_buf_reserve(url_out, strlen(scheme) + 3 + strlen(host) + 3 * strlen(path) + 1 +
+                                          res.query.len);
+    if (err == KG_OK)
+        err = kg_buf_append_str(url_out, scheme);
+    if (err == KG_OK)
+        err = kg_buf_append(url_out, "://", 3);
+    if (err == KG_OK)
+        err = kg_buf_append_str(url_out, host);
     if (err == KG_OK)
         err = kg_uri_encode(url_out, path, strlen(path), 1);
     if (err == KG_OK)
-        err = kg_buf_appendf(url_out, "?%s", res.query.data);
+        err = kg_buf_append_char(url_out, '?');
+    if (err == KG_OK)
+        err = kg_buf_append(url_out, res.query.data, res.query.len);
     if (err != KG_OK)
         kg_buf_truncate(url_out, start);
     sigv4_result_cleanup(&res);

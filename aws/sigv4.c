@@ -143,8 +143,8 @@ struct canon_header {
 };
 
 struct canon_param {
-    char *name; /* encoded, owned */
-    char *value; /* encoded, owned */
+    size_t name_off, value_off; /* encoded, NUL-terminated, in sign_state.arena */
+    const char *name, *value;   /* set from the offsets by params_resolve */
 };
 
 static int header_cmp(const void *a, const void *b)
@@ -261,20 +261,37 @@ static int valid_header_name(const char *s, size_t n)
 
 /* ---- the signer -------------------------------------------------------------- */
 
+/* Per-signature scratch, on the stack: only the counts need zeroing. The
+ * encoded query names and values live in one arena buffer (a secret one: the
+ * session token is among them) instead of two allocations each. */
 struct sign_state {
     struct canon_header headers[SIGV4_MAX_HEADERS + 3];
     size_t header_count;
     struct canon_param params[SIGV4_MAX_PARAMS + 8];
     size_t param_count;
+    struct kg_buf arena;
 };
+
+static void state_init(struct sign_state *st)
+{
+    st->header_count = 0;
+    st->param_count = 0;
+    kg_buf_init_secret(&st->arena, SIGV4_MAX_STRING * 2);
+}
 
 static void state_free(struct sign_state *st)
 {
     for (size_t i = 0; i < st->header_count; i++)
         free(st->headers[i].name);
+    kg_buf_free(&st->arena);
+}
+
+/* Points the params at their text (the arena may have moved since). */
+static void params_resolve(struct sign_state *st)
+{
     for (size_t i = 0; i < st->param_count; i++) {
-        free(st->params[i].name);
-        free(st->params[i].value);
+        st->params[i].name = st->arena.data + st->params[i].name_off;
+        st->params[i].value = st->arena.data + st->params[i].value_off;
     }
 }
 
@@ -302,37 +319,52 @@ static enum kg_err add_param(struct sign_state *st, const char *name, size_t nam
 {
     if (st->param_count >= sizeof st->params / sizeof st->params[0])
         return KG_ERR_BAD_REQUEST;
-    struct kg_buf n, v;
-    kg_buf_init(&n, SIGV4_MAX_STRING);
-    kg_buf_init(&v, SIGV4_MAX_STRING);
-    enum kg_err err = kg_uri_encode(&n, name, name_len, 0);
+    struct kg_buf *a = &st->arena;
+    size_t start = a->len;
+    size_t name_off = a->len;
+    enum kg_err err = kg_uri_encode(a, name, name_len, 0);
+    if (err == KG_OK && (size_t)(a->len - name_off) > SIGV4_MAX_STRING)
+        err = KG_ERR_PAYLOAD_TOO_LARGE;
     if (err == KG_OK)
-        err = kg_uri_encode(&v, value, value_len, 0);
+        err = kg_buf_append_char(a, '\0');
+    size_t value_off = a->len;
+    if (err == KG_OK)
+        err = kg_uri_encode(a, value, value_len, 0);
+    if (err == KG_OK && (size_t)(a->len - value_off) > SIGV4_MAX_STRING)
+        err = KG_ERR_PAYLOAD_TOO_LARGE;
+    if (err == KG_OK)
+        err = kg_buf_append_char(a, '\0');
     if (err != KG_OK) {
-        kg_buf_free(&n);
-        kg_buf_free(&v);
+        kg_buf_truncate(a, start);
         return err;
     }
-    st->params[st->param_count].name = kg_buf_take(&n, NULL);
-    st->params[st->param_count].value = kg_buf_take(&v, NULL);
+    st->params[st->param_count].name_off = name_off;
+    st->params[st->param_count].value_off = value_off;
     st->param_count++;
     return KG_OK;
 }
 
 static enum kg_err append_params(struct kg_buf *b, const struct canon_param *p, size_t count)
 {
-    enum kg_err err = KG_OK;
-    for (size_t i = 0; i < count && err == KG_OK; i++) {
+    size_t need = count ? count * 2 - 1 : 0; /* '=' per param, '&' between */
+    for (size_t i = 0; i < count; i++)
+        need += strlen(p[i].name) + strlen(p[i].value);
+    enum kg_err err = kg_buf_reserve(b, need);
+    if (err != KG_OK)
+        return err;
+    char *w = b->data + b->len;
+    for (size_t i = 0; i < count; i++) {
         if (i)
-            err = kg_buf_append_char(b, '&');
-        if (err == KG_OK)
-            err = kg_buf_append_str(b, p[i].name);
-        if (err == KG_OK)
-            err = kg_buf_append_char(b, '=');
-        if (err == KG_OK)
-            err = kg_buf_append_str(b, p[i].value);
+            *w++ = '&';
+        size_t nl = strlen(p[i].name), vl = strlen(p[i].value);
+        memcpy(w, p[i].name, nl);
+        w += nl;
+        *w++ = '=';
+        memcpy(w, p[i].value, vl);
+        w += vl;
     }
-    return err;
+    kg_buf_commit(b, need);
+    return KG_OK;
 }
 
 static int has_token(const struct sigv4_credentials *c)
@@ -389,12 +421,19 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
     const struct sigv4_credentials *creds = ctx->creds;
     const int sign_token = has_token(creds) && !(ctx->flags & SIGV4_OMIT_SESSION_TOKEN);
 
-    struct sign_state *st = kg_calloc(1, sizeof *st);
+    struct sign_state state;
+    struct sign_state *st = &state;
+    state_init(st);
     char scope[256];
     char date8[9];
     char expires[24];
     struct kg_buf credential;
     kg_buf_init(&credential, SIGV4_MAX_STRING);
+    /* Room for a typical request up front (growth from 64 bytes reallocates
+     * each buffer four or five times). */
+    if (kg_buf_reserve(&st->arena, 2048) != KG_OK ||
+        kg_buf_reserve(&out->canonical_request, 1024) != KG_OK)
+        abort(); /* far below the bounds */
 
     kg_time_format_amz(ctx->now_epoch_s, out->amz_date);
     memcpy(date8, out->amz_date, 8);
@@ -461,7 +500,11 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
             goto cleanup;
         }
         snprintf(expires, sizeof expires, "%lld", (long long)presign_expires_s);
-        err = kg_buf_appendf(&credential, "%s/%s", creds->access_key_id, scope);
+        err = kg_buf_append_str(&credential, creds->access_key_id);
+        if (err == KG_OK)
+            err = kg_buf_append_char(&credential, '/');
+        if (err == KG_OK)
+            err = kg_buf_append_str(&credential, scope);
         if (err == KG_OK)
             err = add_param(st, "X-Amz-Algorithm", 15, SIGV4_ALGORITHM,
                             sizeof SIGV4_ALGORITHM - 1);
@@ -480,6 +523,7 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
     }
     if (err != KG_OK)
         goto cleanup;
+    params_resolve(st);
     qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
 
     /* Canonical request. */
@@ -512,15 +556,31 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
             err = kg_buf_append_char(cr, '\n');
     }
     if (err == KG_OK)
-        err = kg_buf_appendf(cr, "\n%s\n%s", out->signed_headers.data, out->payload_hash);
+        err = kg_buf_append_char(cr, '\n');
+    if (err == KG_OK)
+        err = kg_buf_append(cr, out->signed_headers.data, out->signed_headers.len);
+    if (err == KG_OK)
+        err = kg_buf_append_char(cr, '\n');
+    if (err == KG_OK)
+        err = kg_buf_append(cr, out->payload_hash, 64);
     if (err != KG_OK)
         goto cleanup;
 
     /* String to sign and signature. */
     char cr_hash[65];
     kg_sha256_hex(cr->data, cr->len, cr_hash);
-    err = kg_buf_appendf(&out->string_to_sign, SIGV4_ALGORITHM "\n%s\n%s\n%s", out->amz_date,
-                         scope, cr_hash);
+    struct kg_buf *sts = &out->string_to_sign;
+    err = kg_buf_append_str(sts, SIGV4_ALGORITHM "\n");
+    if (err == KG_OK)
+        err = kg_buf_append(sts, out->amz_date, KG_AMZ_DATE_LEN);
+    if (err == KG_OK)
+        err = kg_buf_append_char(sts, '\n');
+    if (err == KG_OK)
+        err = kg_buf_append_str(sts, scope);
+    if (err == KG_OK)
+        err = kg_buf_append_char(sts, '\n');
+    if (err == KG_OK)
+        err = kg_buf_append(sts, cr_hash, 64);
     if (err != KG_OK)
         goto cleanup;
     unsigned char key[32], sig[32];
@@ -537,8 +597,11 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
             err = add_param(st, "X-Amz-Security-Token", 20, creds->session_token,
                             strlen(creds->session_token));
         if (err == KG_OK) {
+            params_resolve(st);
             qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
-            err = append_params(&out->query, st->params, st->param_count);
+            err = kg_buf_reserve(&out->query, st->arena.len + st->param_count);
+            if (err == KG_OK)
+                err = append_params(&out->query, st->params, st->param_count);
         }
     } else {
         err = kg_buf_appendf(&out->authorization,
@@ -550,7 +613,6 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
 cleanup:
     kg_buf_free(&credential);
     state_free(st);
-    free(st);
     return err;
 }
 

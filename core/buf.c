@@ -97,6 +97,14 @@ static enum kg_err buf_reserve(struct kg_buf *b, size_t extra)
     return KG_OK;
 }
 
+enum kg_err kg_buf_reserve(struct kg_buf *b, size_t n) { return buf_reserve(b, n); }
+
+void kg_buf_commit(struct kg_buf *b, size_t n)
+{
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
 enum kg_err kg_buf_append(struct kg_buf *b, const void *p, size_t n)
 {
     enum kg_err err = buf_reserve(b, n);

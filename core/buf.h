@@ -39,6 +39,13 @@ void kg_buf_reset(struct kg_buf *b);
 /* Shortens the contents to len bytes (no-op when len >= b->len). */
 void kg_buf_truncate(struct kg_buf *b, size_t len);
 
+/* Makes room for n more bytes (and the NUL) so that appends up to that much
+ * do not reallocate; fails like an append of n bytes would, changing nothing.
+ * Writers that know their exact output size fill b->data + b->len directly
+ * after it and then call kg_buf_commit. */
+KG_WARN_UNUSED enum kg_err kg_buf_reserve(struct kg_buf *b, size_t n);
+/* Adds n bytes already written after b->len (room made by kg_buf_reserve). */
+void kg_buf_commit(struct kg_buf *b, size_t n);
 KG_WARN_UNUSED enum kg_err kg_buf_append(struct kg_buf *b, const void *p, size_t n);
 KG_WARN_UNUSED enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s);
 KG_WARN_UNUSED enum kg_err kg_buf_append_char(struct kg_buf *b, char c);

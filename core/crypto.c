@@ -22,6 +22,10 @@ static EVP_MAC *crypto_hmac;
 struct crypto_tls {
     EVP_MD_CTX *md;
     EVP_MAC_CTX *mac;
+    /* The key mac holds (a SigV4 signing key changes once a day): the same key
+     * again is re-used without re-keying (EVP_MAC_init with a NULL key). */
+    unsigned char mac_key[64];
+    size_t mac_key_len; /* 0: none held */
 };
 
 static _Thread_local struct crypto_tls *crypto_tls;
@@ -35,6 +39,7 @@ static void crypto_die(const char *what)
 static void crypto_tls_free(void *p)
 {
     struct crypto_tls *t = p;
+    OPENSSL_cleanse(t->mac_key, sizeof t->mac_key);
     EVP_MD_CTX_free(t->md);
     EVP_MAC_CTX_free(t->mac);
     free(t);
@@ -100,9 +105,19 @@ void kg_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
     static const unsigned char empty_key[1] = {0};
     if (!key_len)
         key = empty_key;
-    if (!EVP_MAC_init(t->mac, key, key_len, NULL) || !EVP_MAC_update(t->mac, msg, n) ||
+    int same = key_len && key_len == t->mac_key_len && CRYPTO_memcmp(key, t->mac_key, key_len) == 0;
+    int ok = same ? EVP_MAC_init(t->mac, NULL, 0, NULL) : EVP_MAC_init(t->mac, key, key_len, NULL);
+    if (!ok || !EVP_MAC_update(t->mac, msg, n) ||
         !EVP_MAC_final(t->mac, out, &len, KG_SHA256_LEN) || len != KG_SHA256_LEN)
         crypto_die("hmac_sha256");
+    if (!same) {
+        OPENSSL_cleanse(t->mac_key, sizeof t->mac_key);
+        t->mac_key_len = 0;
+        if (key_len && key_len <= sizeof t->mac_key) {
+            memcpy(t->mac_key, key, key_len);
+            t->mac_key_len = key_len;
+        }
+    }
 }
 
 int kg_ct_equal(const void *a, const void *b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }

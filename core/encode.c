@@ -1,5 +1,6 @@
 #include "core/encode.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char hex_lower[] = "0123456789abcdef";
@@ -20,23 +21,52 @@ int kg_uri_unreserved(unsigned char c)
            c == '-' || c == '.' || c == '_' || c == '~';
 }
 
+/* Characters kept as they are: the unreserved set (and '/' with keep_slash). */
+static const unsigned char uri_keep[256] = {
+#define K1(c) [c] = 1
+    K1('-'), K1('.'), K1('_'), K1('~'), K1('/'),
+    K1('0'), K1('1'), K1('2'), K1('3'), K1('4'), K1('5'), K1('6'), K1('7'), K1('8'), K1('9'),
+    K1('A'), K1('B'), K1('C'), K1('D'), K1('E'), K1('F'), K1('G'), K1('H'), K1('I'), K1('J'),
+    K1('K'), K1('L'), K1('M'), K1('N'), K1('O'), K1('P'), K1('Q'), K1('R'), K1('S'), K1('T'),
+    K1('U'), K1('V'), K1('W'), K1('X'), K1('Y'), K1('Z'),
+    K1('a'), K1('b'), K1('c'), K1('d'), K1('e'), K1('f'), K1('g'), K1('h'), K1('i'), K1('j'),
+    K1('k'), K1('l'), K1('m'), K1('n'), K1('o'), K1('p'), K1('q'), K1('r'), K1('s'), K1('t'),
+    K1('u'), K1('v'), K1('w'), K1('x'), K1('y'), K1('z'),
+#undef K1
+};
+
 enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n, int keep_slash)
 {
-    size_t start = out->len;
+    /* Size first, then one reservation and direct writes: this runs on every
+     * presigned URL, a few hundred bytes each. */
+    const unsigned char *u = (const unsigned char *)s;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        kept += uri_keep[u[i]];
+    if (!keep_slash)
+        for (const unsigned char *p = memchr(u, '/', n); p; p = memchr(p + 1, '/', n - (size_t)(p + 1 - u)))
+            kept--;
+    size_t need = kept + 3 * (n - kept);
+    enum kg_err err = kg_buf_reserve(out, need);
+    if (err != KG_OK)
+        return err;
+    char *w = out->data + out->len;
+    if (need == n) { /* nothing to encode */
+        memcpy(w, s, n);
+        kg_buf_commit(out, n);
+        return KG_OK;
+    }
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        enum kg_err err;
-        if (kg_uri_unreserved(c) || (keep_slash && c == '/')) {
-            err = kg_buf_append_char(out, (char)c);
+        unsigned char c = u[i];
+        if (uri_keep[c] && (keep_slash || c != '/')) {
+            *w++ = (char)c;
         } else {
-            char esc[3] = {'%', hex_upper[c >> 4], hex_upper[c & 15]};
-            err = kg_buf_append(out, esc, 3);
-        }
-        if (err != KG_OK) {
-            kg_buf_truncate(out, start);
-            return err;
+            *w++ = '%';
+            *w++ = hex_upper[c >> 4];
+            *w++ = hex_upper[c & 15];
         }
     }
+    kg_buf_commit(out, need);
     return KG_OK;
 }
 
@@ -53,24 +83,31 @@ static int hex_val(unsigned char c)
 
 enum kg_err kg_uri_decode(struct kg_buf *out, const char *s, size_t n, int plus_is_space)
 {
+    /* The output is never longer than the input: reserve once, write directly. */
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++, need++) {
+        if (s[i] == '%') {
+            if (n - i < 3 || hex_val((unsigned char)s[i + 1]) < 0 ||
+                hex_val((unsigned char)s[i + 2]) < 0)
+                return KG_ERR_BAD_REQUEST;
+            i += 2;
+        }
+    }
+    enum kg_err err = kg_buf_reserve(out, need);
+    if (err != KG_OK)
+        return err;
+    char *w = out->data + out->len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            if (n - i < 3)
-                return KG_ERR_BAD_REQUEST;
-            int h = hex_val((unsigned char)s[i + 1]);
-            int l = hex_val((unsigned char)s[i + 2]);
-            if (h < 0 || l < 0)
-                return KG_ERR_BAD_REQUEST;
-            c = (char)(h * 16 + l);
+            c = (char)(hex_val((unsigned char)s[i + 1]) * 16 + hex_val((unsigned char)s[i + 2]));
             i += 2;
         } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
-        enum kg_err err = kg_buf_append_char(out, c);
-        if (err != KG_OK)
-            return err;
+        *w++ = c;
     }
+    kg_buf_commit(out, need);
     return KG_OK;
 }
 
@@ -137,24 +174,30 @@ static enum kg_err b64_decode(struct kg_buf *out, const char *in, size_t n, int 
     }
     if (n % 4 == 1)
         return KG_ERR_BAD_REQUEST;
+    enum kg_err err = kg_buf_reserve(out, n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0));
+    if (err != KG_OK)
+        return err;
+    char *w = out->data + out->len;
     unsigned acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
         int v = b64_val((unsigned char)in[i], url);
-        if (v < 0)
+        if (v < 0) {
+            out->data[out->len] = '\0';
             return KG_ERR_BAD_REQUEST;
+        }
         acc = (acc << 6) | (unsigned)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            enum kg_err err = kg_buf_append_char(out, (char)((acc >> bits) & 0xff));
-            if (err != KG_OK)
-                return err;
+            *w++ = (char)((acc >> bits) & 0xff);
         }
     }
-    /* Leftover bits must be zero (canonical encoding only). */
-    if (bits && (acc & ((1u << bits) - 1)))
+    if (bits && (acc & ((1u << bits) - 1))) {
+        out->data[out->len] = '\0';
         return KG_ERR_BAD_REQUEST;
+    }
+    kg_buf_commit(out, (size_t)(w - (out->data + out->len)));
     return KG_OK;
 }
 
@@ -166,4 +209,141 @@ enum kg_err kg_base64_decode(struct kg_buf *out, const char *in, size_t n)
 enum kg_err kg_base64url_decode(struct kg_buf *out, const char *in, size_t n)
 {
     return b64_decode(out, in, n, 1);
+}
+
+size_t kg_utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Bytes a character takes inside a JSON string: 1 as it is, 2 for a
+ * backslash escape, 6 for \u00xx; 0 marks a UTF-8 lead or continuation byte
+ * (validated, then copied as it is). */
+static const unsigned char json_width[256] = {
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 6, 6, 2, 6, 6, /* \t \n \r: 2 */
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* '"': 2 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, /* '\\': 2 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 6, /* DEL: 6 */
+};
+
+/* Index of the first byte at or after i that is not plain printable ASCII
+ * (json_width 1), eight bytes at a time: a word is all plain when no byte is
+ * below 0x20, none is '"', '\\' or DEL and none has the high bit set. */
+static size_t json_plain_end(const unsigned char *u, size_t i, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (n - i >= 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\'), d = x ^ (ones * 0x7f);
+        uint64_t special = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) |
+                           ((d - ones) & ~d) | x;
+        if (special & highs)
+            break;
+        i += 8;
+    }
+    while (i < n && json_width[u[i]] == 1)
+        i++;
+    return i;
+}
+
+enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n)
+{
+    /* Size first (escapes counted, UTF-8 checked), then one reservation and
+     * runs of plain bytes copied with memcpy. */
+    const unsigned char *u = (const unsigned char *)s;
+    size_t need = 2;
+    for (size_t i = 0; i < n;) {
+        size_t plain = json_plain_end(u, i, n);
+        need += plain - i;
+        i = plain;
+        if (i == n)
+            break;
+        unsigned w = json_width[u[i]];
+        if (w) {
+            need += w;
+            i++;
+            continue;
+        }
+        size_t sl = kg_utf8_seq_len(u + i, n - i);
+        if (!sl)
+            return KG_ERR_BAD_REQUEST;
+        need += sl;
+        i += sl;
+    }
+    enum kg_err err = kg_buf_reserve(out, need);
+    if (err != KG_OK)
+        return err;
+    char *w = out->data + out->len;
+    *w++ = '"';
+    if (need == n + 2) { /* nothing to escape: the common case */
+        memcpy(w, s, n);
+        w[n] = '"';
+        kg_buf_commit(out, need);
+        return KG_OK;
+    }
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        for (;;) {
+            run = json_plain_end(u, run, n);
+            if (run == n || json_width[u[run]] != 0)
+                break;
+            run++; /* UTF-8 bytes (validated above) are copied as they are */
+        }
+        memcpy(w, u + i, run - i);
+        w += run - i;
+        if (run == n)
+            break;
+        unsigned char c = u[run];
+        *w++ = '\\';
+        if (c == '"' || c == '\\') {
+            *w++ = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            *w++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else {
+            memcpy(w, "u00", 3);
+            w[3] = hex_lower[c >> 4];
+            w[4] = hex_lower[c & 15];
+            w += 5;
+        }
+        i = run + 1;
+    }
+    *w = '"';
+    kg_buf_commit(out, need);
+    return KG_OK;
 }

@@ -1,4 +1,5 @@
-/* kvsgate: byte encodings: hex, RFC 3986 percent-encoding, base64 and base64url.
+/* kvsgate: byte encodings: hex, RFC 3986 percent-encoding, base64 and base64url,
+ * JSON strings, UTF-8 validation.
  *
  * Decoders are strict: anything outside the alphabet, bad padding or non-zero
  * trailing bits fail. libjwt's decoder skips junk, which lets one signature be
@@ -38,5 +39,15 @@ KG_WARN_UNUSED enum kg_err kg_base64url_encode(struct kg_buf *out, const unsigne
  * requires correct padding; base64url refuses padding. */
 KG_WARN_UNUSED enum kg_err kg_base64_decode(struct kg_buf *out, const char *in, size_t n);
 KG_WARN_UNUSED enum kg_err kg_base64url_decode(struct kg_buf *out, const char *in, size_t n);
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes; overlong forms,
+ * surrogates and code points past U+10FFFF are invalid), or 0. */
+size_t kg_utf8_seq_len(const unsigned char *s, size_t n);
+
+/* Appends s[0..n) as a JSON string: quoted, '"' '\\' \n \r \t escaped with a
+ * backslash, other control characters and DEL as \u00xx, '/' and UTF-8 as they
+ * are. Invalid UTF-8 fails with KG_ERR_BAD_REQUEST (as jansson's json_string
+ * refuses it), leaving out unchanged. */
+KG_WARN_UNUSED enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n);
 
 #endif

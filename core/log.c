@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/encode.h"
 #include "core/timeutil.h"
 
 static enum kg_log_level log_level = KG_LOG_INFO;
@@ -40,42 +41,6 @@ static void log_raw(struct kg_log_line *l, const char *s, size_t n)
     l->len += n;
 }
 
-/* Length of the valid UTF-8 sequence starting at s (at most n bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed)
 {
     static const char hex[] = "0123456789abcdef";
@@ -109,7 +74,7 @@ size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *co
             tmp[0] = (char)c;
             tn = 1;
         } else {
-            size_t sl = utf8_seq_len(u + i, n - i);
+            size_t sl = kg_utf8_seq_len(u + i, n - i);
             if (sl == 0) {
                 memcpy(tmp, "\\ufffd", 6);
                 tn = 6;
@@ -181,10 +146,18 @@ void kg_log_str(struct kg_log_line *l, const char *key, const char *value)
 
 void kg_log_int(struct kg_log_line *l, const char *key, int64_t value)
 {
+    /* By hand: snprintf costs more than the rest of a field. */
     char num[24];
-    int n = snprintf(num, sizeof num, "%lld", (long long)value);
+    char *p = num + sizeof num;
+    uint64_t u = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (value < 0)
+        *--p = '-';
     log_key(l, key);
-    log_raw(l, num, (size_t)n);
+    log_raw(l, p, (size_t)(num + sizeof num - p));
 }
 
 void kg_log_bool(struct kg_log_line *l, const char *key, int value)

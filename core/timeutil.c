@@ -31,11 +31,32 @@ int64_t kg_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* UTC fields of epoch_s by arithmetic (days to civil date, proleptic
+ * Gregorian; H. Hinnant's algorithm). glibc's gmtime_r takes the process-wide
+ * tzset lock on every call, and a warm request formats four or five times. */
 static void time_utc(int64_t epoch_s, struct tm *tm)
 {
-    time_t t = (time_t)epoch_s;
-    if (!gmtime_r(&t, tm))
-        memset(tm, 0, sizeof *tm);
+    memset(tm, 0, sizeof *tm);
+    int64_t days = epoch_s / 86400, secs = epoch_s % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+    tm->tm_hour = (int)(secs / 3600);
+    tm->tm_min = (int)(secs / 60 % 60);
+    tm->tm_sec = (int)(secs % 60);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                  /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);           /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                /* [0, 11], from March */
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;                        /* [1, 31] */
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;                           /* [1, 12] */
+    int64_t y = yoe + era * 400 + (m <= 2);
+    tm->tm_year = (int)(y - 1900);
+    tm->tm_mon = (int)(m - 1);
+    tm->tm_mday = (int)d;
 }
 
 /* Writes v as exactly `width` decimal digits (v is in range by construction). */

@@ -2,7 +2,8 @@
  *
  * Anything that signs or validates takes the time as an argument (now_epoch_s)
  * so tests pin the clock; only the outermost callers read the system clock.
- * Formatting uses gmtime_r/timegm, never gmtime.
+ * Formatting computes UTC fields itself (no gmtime, and no gmtime_r: it takes
+ * glibc's tzset lock); parsing uses timegm.
  */
 #ifndef KG_CORE_TIMEUTIL_H
 #define KG_CORE_TIMEUTIL_H

@@ -47,6 +47,7 @@
 
 struct conn_state {
     int fd;
+    char client_ip[INET6_ADDRSTRLEN]; /* formatted once per connection */
     _Atomic int64_t phase_start_ms; /* when receiving the current request began */
     _Atomic int busy;               /* a request is being handled or answered */
     int shut;
@@ -421,11 +422,14 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
     r->conn = conn;
     r->cs = conn_state_of(conn);
     r->started_us = kg_mono_us();
-    snprintf(r->method, sizeof r->method, "%s", method);
-    if (strlen(method) >= sizeof r->method) {
+    size_t mlen = strlen(method);
+    if (mlen >= sizeof r->method) {
+        mlen = sizeof r->method - 1; /* cut, and refused below */
         r->limit_err = KG_ERR_BAD_REQUEST;
         r->limit_detail = "the method is too long";
     }
+    memcpy(r->method, method, mlen);
+    r->method[mlen] = '\0';
     /* An encoded slash would be a segment separator to us and part of a name
      * to a proxy that routes on the raw path: refused, as no name holds one. */
     int encoded_slash = strstr(url, "%2F") || strstr(url, "%2f");
@@ -443,7 +447,10 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
         }
     }
     kg_buf_init(&r->body, h->opts.max_body_bytes);
-    client_ip(conn, r->client_ip, sizeof r->client_ip);
+    if (r->cs)
+        memcpy(r->client_ip, r->cs->client_ip, sizeof r->client_ip);
+    else
+        client_ip(conn, r->client_ip, sizeof r->client_ip);
     return r;
 }
 
@@ -537,6 +544,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         cs->fd = ci ? ci->connect_fd : -1;
+        client_ip(conn, cs->client_ip, sizeof cs->client_ip);
         atomic_store(&cs->phase_start_ms, kg_mono_ms());
         pthread_mutex_lock(&h->conns_lock);
         cs->next = h->conns;

@@ -1,6 +1,7 @@
 #include "service/server.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ struct srv_req {
     const char *route_name; /* pattern, or "unmatched" */
     char origin[256];       /* the allowed Origin to echo, or "" */
     char allow[96];         /* Allow for 405 */
-    char instance[300];     /* path for problem instance */
+    const char *instance;   /* the request path, for a problem's instance; NULL: none */
     int is_v1;
 };
 
@@ -68,7 +69,18 @@ static void srv_req_free(void *p)
     free(r);
 }
 
-/* X-Request-Id: the caller's when it is 1..128 of [A-Za-z0-9._:-], else 24 random hex digits. */
+/* Per thread: 8 random bytes drawn once, then a counter. Ids stay unique
+ * (within a thread by the counter, across threads and restarts by the random
+ * part) without a DRBG call per request. */
+struct id_source {
+    unsigned char bytes[12]; /* random[8] || counter[4], big-endian */
+    uint32_t count;
+    int seeded;
+};
+static _Thread_local struct id_source id_source;
+
+/* X-Request-Id: the caller's when it is 1..128 of [A-Za-z0-9._:-], else 24 hex
+ * digits (id_source). */
 static void request_id(const char *given, char out[129])
 {
     if (given) {
@@ -84,10 +96,19 @@ static void request_id(const char *given, char out[129])
             return;
         }
     }
-    unsigned char raw[12];
-    if (kg_random_bytes(raw, sizeof raw) != KG_OK)
-        memset(raw, 0, sizeof raw);
-    kg_hex_lower(raw, sizeof raw, out);
+    struct id_source *src = &id_source;
+    if (!src->seeded || src->count == UINT32_MAX) {
+        if (kg_random_bytes(src->bytes, 8) != KG_OK)
+            memset(src->bytes, 0, 8);
+        src->count = 0;
+        src->seeded = 1;
+    }
+    uint32_t c = ++src->count;
+    src->bytes[8] = (unsigned char)(c >> 24);
+    src->bytes[9] = (unsigned char)(c >> 16);
+    src->bytes[10] = (unsigned char)(c >> 8);
+    src->bytes[11] = (unsigned char)c;
+    kg_hex_lower(src->bytes, sizeof src->bytes, out);
 }
 
 static int origin_allowed(const struct server *s, const char *origin)
@@ -134,7 +155,11 @@ static void finish(struct srv_req *r, enum kg_err err)
             err = KG_ERR_INTERNAL;
         if (r->api.call.retry_after_s > 0)
             r->api.resp.retry_after_s = r->api.call.retry_after_s;
-        api_problem(&r->api, err, r->instance[0] ? r->instance : NULL);
+        /* The instance is the path cut at 299 bytes (copied only on this path). */
+        char instance[300];
+        if (r->instance)
+            snprintf(instance, sizeof instance, "%s", r->instance);
+        api_problem(&r->api, err, r->instance ? instance : NULL);
         if (err == KG_ERR_UNAUTHENTICATED) {
             /* RFC 6750 3.1: no error code when no credentials were sent. */
             char www[400];
@@ -228,14 +253,14 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     const char *method = httpd_method(h);
     r->api.method = method;
     r->is_v1 = strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
-    snprintf(r->instance, sizeof r->instance, "%s", path);
+    r->instance = path; /* lives as long as the request */
     const char *origin = httpd_header(h, "Origin");
     if (origin && origin_allowed(s, origin))
         snprintf(r->origin, sizeof r->origin, "%s", origin);
 
     enum kg_err err = httpd_path_error(h);
     if (err != KG_OK) {
-        r->instance[0] = '\0';
+        r->instance = NULL;
         const char *why = httpd_error_detail(h);
         api_set_detail(&r->api, why ? why : "malformed request");
         finish(r, err);
@@ -355,8 +380,14 @@ static void on_complete(struct httpd_request *h, int completed_ok, void *app)
         return;
     int status = httpd_status(h);
     double seconds = (double)(kg_mono_us() - httpd_started_us(h)) / 1e6;
-    char status_text[8];
-    snprintf(status_text, sizeof status_text, "%d", status);
+    char status_text[8] = "500";
+    if (status >= 100 && status <= 999) { /* as "%d" would, without printf per request */
+        status_text[0] = (char)('0' + status / 100);
+        status_text[1] = (char)('0' + status / 10 % 10);
+        status_text[2] = (char)('0' + status % 10);
+    } else {
+        snprintf(status_text, sizeof status_text, "%d", status);
+    }
     const char *method = r->api.method ? r->api.method : "OTHER";
     static const char *const known[] = {"GET", "PUT", "DELETE", "OPTIONS", "HEAD", "POST", "PATCH"};
     const char *m = "OTHER";

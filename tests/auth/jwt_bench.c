@@ -1,6 +1,8 @@
 /* jwt_bench: cost of one verification per algorithm, ours (jwtv_verify: keys
  * parsed once, EVP_DigestVerify; HS256 through libjwt) next to raw libjwt
- * jwt_decode with the PEM (which re-parses it per call), on 1 and 2 threads.
+ * jwt_decode with the PEM (which re-parses it per call), on 1 and 2 threads;
+ * then ours again with the verified-token cache on (the same token every
+ * time: every call after the first is a hit).
  * Not a test; numbers for docs/auth.md.
  *
  *   build/tests/jwt_bench [ITERATIONS]     (default 2000) */
@@ -77,9 +79,13 @@ int main(int argc, char **argv)
     char *files[3] = {at_temp_file(pems[0]), at_temp_file(pems[1]), at_temp_file(pems[2])};
     struct jwtv_options o = {.hs256_secret = secret, .hs256_secret_len = sizeof secret - 1,
                              .public_key_files = (const char *const *)files,
-                             .public_key_file_count = 3, .leeway_s = 60};
-    struct jwtv *v = NULL;
+                             .public_key_file_count = 3, .leeway_s = 60,
+                             .token_cache_ttl_s = -1};
+    struct jwtv *v = NULL, *vc = NULL;
     if (jwtv_new(&o, &v, NULL, 0) != KG_OK)
+        return 1;
+    o.token_cache_ttl_s = 0; /* the default: on, 60 s */
+    if (jwtv_new(&o, &vc, NULL, 0) != KG_OK)
         return 1;
     char payload[256];
     snprintf(payload, sizeof payload,
@@ -92,8 +98,8 @@ int main(int argc, char **argv)
                 {"PS256", rsa, 0},   {"ES256", ec256, 1}, {"ES384", ec384, 2}};
     printf("%d iterations per thread, RSA 2048, P-256, P-384; microseconds per verification\n",
            iterations);
-    printf("%-6s %12s %12s %14s %14s\n", "alg", "ours 1 thr", "ours 2 thr", "libjwt 1 thr",
-           "libjwt 2 thr");
+    printf("%-6s %12s %12s %14s %14s %12s %12s\n", "alg", "ours 1 thr", "ours 2 thr",
+           "libjwt 1 thr", "libjwt 2 thr", "cached 1 thr", "cached 2 thr");
     for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
         char *tok = at_token(algs[i].alg, NULL, payload, algs[i].key, secret, sizeof secret - 1);
         struct job ours = {.v = v, .tok = tok, .iterations = iterations};
@@ -107,11 +113,14 @@ int main(int argc, char **argv)
             snprintf(c1, sizeof c1, "%.1f", r1);
             snprintf(c2, sizeof c2, "%.1f", r2);
         }
-        printf("%-6s %12.1f %12.1f %14s %14s%s\n", algs[i].alg, o1, o2, c1, c2,
-               ours.failures ? "  (ours FAILED)" : "");
+        struct job cached = {.v = vc, .tok = tok, .iterations = iterations};
+        double h1 = measure(&cached, 1), h2 = measure(&cached, 2);
+        printf("%-6s %12.1f %12.1f %14s %14s %12.2f %12.2f%s\n", algs[i].alg, o1, o2, c1, c2, h1,
+               h2, ours.failures || cached.failures ? "  (ours FAILED)" : "");
         free(tok);
     }
     jwtv_free(v);
+    jwtv_free(vc);
     for (int i = 0; i < 3; i++) {
         unlink(files[i]);
         free(files[i]);

@@ -1,6 +1,10 @@
 /* core/: bounded buffers, encodings, time formats, log escaping, the error table. */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -65,6 +69,134 @@ static void test_uri_encode_follows_sigv4(void)
     kg_buf_reset(&b);
     T_INTEQ(kg_uri_encode(&b, "/a b/c", 6, 1), KG_OK);
     T_STREQ(b.data, "/a%20b/c");
+    kg_buf_free(&b);
+}
+
+static void test_uri_encode_is_bounded_and_exact(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 8);
+    T_INTEQ(kg_buf_append_str(&b, "ab"), KG_OK);
+    T_INTEQ(kg_uri_encode(&b, "c d", 3, 0), KG_OK); /* "c%20d": exactly fills 7 */
+    T_STREQ(b.data, "abc%20d");
+    T_INTEQ(kg_uri_encode(&b, " ", 1, 0), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_STREQ(b.data, "abc%20d"); /* unchanged */
+    T_INTEQ(kg_uri_encode(&b, "x", 1, 0), KG_OK);
+    T_STREQ(b.data, "abc%20dx");
+    kg_buf_free(&b);
+    /* every byte value, both modes */
+    kg_buf_init(&b, 4096);
+    for (int c = 0; c < 256; c++) {
+        char in[1] = {(char)c}, want[4];
+        int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '.' || c == '_' || c == '~';
+        for (int slash = 0; slash < 2; slash++) {
+            if (keep || (slash && c == '/'))
+                snprintf(want, sizeof want, "%c", c);
+            else
+                snprintf(want, sizeof want, "%%%02X", c);
+            kg_buf_reset(&b);
+            T_INTEQ(kg_uri_encode(&b, in, 1, slash), KG_OK);
+            if (strcmp(b.data, want) != 0)
+                t_fail(__FILE__, __LINE__, "byte %d (keep_slash %d): got %s want %s", c, slash,
+                       b.data, want);
+        }
+    }
+    kg_buf_free(&b);
+}
+
+static void test_base64url_decodes_every_length(void)
+{
+    unsigned char raw[100];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (unsigned char)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof raw; n++) {
+        struct kg_buf e, d;
+        kg_buf_init(&e, 1024);
+        kg_buf_init(&d, 1024);
+        T_INTEQ(kg_base64url_encode(&e, raw, n), KG_OK);
+        T_INTEQ(kg_buf_append_str(&d, "pre"), KG_OK);
+        T_INTEQ(kg_base64url_decode(&d, e.data, e.len), KG_OK);
+        T_MEMEQ(d.data, 3, "pre", 3);
+        T_MEMEQ(d.data + 3, d.len - 3, raw, n);
+        /* a bad character anywhere leaves the buffer as it was */
+        if (e.len) {
+            e.data[e.len / 2] = '!';
+            size_t before = d.len;
+            T_INTEQ(kg_base64url_decode(&d, e.data, e.len), KG_ERR_BAD_REQUEST);
+            T_INTEQ(d.len, before);
+            T_INTEQ(d.data[d.len], 0);
+        }
+        kg_buf_free(&e);
+        kg_buf_free(&d);
+    }
+    /* the bound: 8 bytes of room, "Zm9vYmFy" decodes to 6 */
+    struct kg_buf d;
+    kg_buf_init(&d, 5);
+    T_INTEQ(kg_base64url_decode(&d, "Zm9vYmFy", 8), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_INTEQ(d.len, 0);
+    kg_buf_free(&d);
+}
+
+static void test_json_strings_escape_and_refuse_bad_utf8(void)
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 1024);
+    const char in[] = "a\"b\\c/\n\r\t\x01\x1f\x7f caf\xc3\xa9 \xf0\x9f\x8e\xa5";
+    T_INTEQ(kg_json_append_string(&b, in, sizeof in - 1), KG_OK);
+    T_STREQ(b.data, "\"a\\\"b\\\\c/\\n\\r\\t\\u0001\\u001f\\u007f caf\xc3\xa9 \xf0\x9f\x8e\xa5\"");
+    /* jansson reads back exactly the input */
+    json_error_t jerr;
+    json_t *j = json_loadb(b.data, b.len, JSON_DECODE_ANY, &jerr);
+    T_CHECK(j && json_is_string(j));
+    if (j)
+        T_MEMEQ(json_string_value(j), json_string_length(j), in, sizeof in - 1);
+    json_decref(j);
+    kg_buf_reset(&b);
+    T_INTEQ(kg_json_append_string(&b, "", 0), KG_OK);
+    T_STREQ(b.data, "\"\"");
+    /* NUL inside is escaped, not a terminator */
+    kg_buf_reset(&b);
+    T_INTEQ(kg_json_append_string(&b, "a\0b", 3), KG_OK);
+    T_STREQ(b.data, "\"a\\u0000b\"");
+    /* invalid UTF-8 (stray continuation, overlong, surrogate, cut short) fails, unchanged */
+    static const char *bad[] = {"\x80", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "ok\xff"};
+    for (size_t i = 0; i < T_COUNT(bad); i++) {
+        kg_buf_reset(&b);
+        T_INTEQ(kg_buf_append_str(&b, "x"), KG_OK);
+        if (kg_json_append_string(&b, bad[i], strlen(bad[i])) != KG_ERR_BAD_REQUEST)
+            t_fail(__FILE__, __LINE__, "bad UTF-8 #%zu accepted", i);
+        T_STREQ(b.data, "x");
+    }
+    kg_buf_free(&b);
+    /* every byte value at every position of a 40-byte string (the word-at-a-time
+     * scan and its tail), read back by jansson or refused as bad UTF-8 */
+    for (int c = 1; c < 256; c++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            char str[40];
+            memset(str, 'a', sizeof str);
+            str[pos] = (char)c;
+            kg_buf_reset(&b);
+            enum kg_err e = kg_json_append_string(&b, str, sizeof str);
+            if (c >= 0x80) {
+                if (e != KG_ERR_BAD_REQUEST)
+                    t_fail(__FILE__, __LINE__, "lone byte 0x%02x at %zu accepted", c, pos);
+                continue;
+            }
+            json_t *r = e == KG_OK ? json_loadb(b.data, b.len, JSON_DECODE_ANY, &jerr) : NULL;
+            if (!r || json_string_length(r) != sizeof str ||
+                memcmp(json_string_value(r), str, sizeof str) != 0)
+                t_fail(__FILE__, __LINE__, "byte 0x%02x at %zu: %s", c, pos, b.data);
+            json_decref(r);
+        }
+    }
+    kg_buf_free(&b);
+    kg_buf_init(&b, 1024);
+    /* the bound counts escapes */
+    kg_buf_init(&b, 5);
+    T_INTEQ(kg_json_append_string(&b, "\"\"", 2), KG_ERR_PAYLOAD_TOO_LARGE); /* needs 6 */
+    T_INTEQ(kg_json_append_string(&b, "\"", 1), KG_OK);                     /* needs 4 */
+    T_STREQ(b.data, "\"\\\"\"");
     kg_buf_free(&b);
 }
 
@@ -146,6 +278,35 @@ static void test_time_formats_round_trip(void)
     T_INTEQ(kg_time_parse_iso8601("2015-08-30T14:36:00+02:00", &t), KG_OK);
     T_INTEQ(t, 1440938160);
     T_INTEQ(kg_time_parse_iso8601("2024-02-29T00:00:00Z", &t), KG_OK);
+}
+
+/* The formatter's own UTC arithmetic agrees with glibc's gmtime_r: every day
+ * from 1900 to 2400 at a varying second, and the edges around them. */
+static void test_time_formatting_agrees_with_gmtime_r(void)
+{
+    char got[KG_ISO8601_LEN + 1], want[64];
+    int bad = 0;
+    for (int64_t day = -25567; day <= 157000 && bad < 5; day++) {
+        int64_t offsets[] = {0, 1, 59, 3599, 43210 + day % 997, 86399};
+        for (size_t k = 0; k < T_COUNT(offsets); k++) {
+            int64_t t = day * 86400 + offsets[k];
+            time_t tt = (time_t)t;
+            struct tm tm;
+            gmtime_r(&tt, &tm);
+            snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02dZ", (tm.tm_year + 1900) % 10000,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+            kg_time_format_iso8601(t, got);
+            if (strcmp(got, want) != 0 && bad++ < 5)
+                t_fail(__FILE__, __LINE__, "%lld: got %s, gmtime_r %s", (long long)t, got, want);
+        }
+    }
+    char amz[KG_AMZ_DATE_LEN + 1];
+    kg_time_format_amz(951782400, amz); /* 2000-02-29, a leap day of a century year */
+    T_STREQ(amz, "20000229T000000Z");
+    kg_time_format_amz(4107542399LL, amz);
+    T_STREQ(amz, "21000228T235959Z"); /* 2100 is not a leap year */
+    kg_time_format_amz(4107542400LL, amz);
+    T_STREQ(amz, "21000301T000000Z");
 }
 
 static void test_time_parsers_reject_malformed_dates(void)
@@ -258,6 +419,39 @@ static void test_crypto_primitives_match_known_answers(void)
     char mhex[65];
     kg_hex_lower(mac, 32, mhex);
     T_STREQ(mhex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* The per-thread context re-uses a key it holds: keys alternating, repeated,
+     * empty and longer than a block all give RFC 4231 / OpenSSL one-shot answers. */
+    static const struct {
+        const char *key, *msg, *want;
+    } macs[] = {
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"Jefd", "what do ya want for nothing?", NULL},
+        {"Jefe", "another message", NULL},
+        {"", "x", NULL},
+        {"Jefe", "another message", NULL},
+        {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "long key",
+         NULL},
+        {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "long key",
+         NULL},
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    };
+    for (size_t i = 0; i < T_COUNT(macs); i++) {
+        unsigned char got[32], want[32];
+        unsigned int wlen = 0;
+        kg_hmac_sha256(macs[i].key, strlen(macs[i].key), macs[i].msg, strlen(macs[i].msg), got);
+        HMAC(EVP_sha256(), macs[i].key, (int)strlen(macs[i].key),
+             (const unsigned char *)macs[i].msg, strlen(macs[i].msg), want, &wlen);
+        if (memcmp(got, want, 32) != 0)
+            t_fail(__FILE__, __LINE__, "HMAC #%zu differs from OpenSSL's one-shot", i);
+        if (macs[i].want) {
+            kg_hex_lower(got, 32, mhex);
+            T_STREQ(mhex, macs[i].want);
+        }
+    }
     T_CHECK(kg_ct_streq("abc", "abc"));
     T_CHECK(!kg_ct_streq("abc", "abd"));
     T_CHECK(!kg_ct_streq("abc", "abcd"));
@@ -274,9 +468,13 @@ int main(int argc, char **argv)
         T_CASE(test_buf_fixed_never_allocates),
         T_CASE(test_buf_grows_and_takes),
         T_CASE(test_uri_encode_follows_sigv4),
+        T_CASE(test_uri_encode_is_bounded_and_exact),
+        T_CASE(test_base64url_decodes_every_length),
+        T_CASE(test_json_strings_escape_and_refuse_bad_utf8),
         T_CASE(test_uri_decode_is_strict),
         T_CASE(test_base64_round_trips_and_rejects_junk),
         T_CASE(test_time_formats_round_trip),
+        T_CASE(test_time_formatting_agrees_with_gmtime_r),
         T_CASE(test_time_parsers_reject_malformed_dates),
         T_CASE(test_json_escape_handles_controls_and_bad_utf8),
         T_CASE(test_log_lines_are_single_json_objects),

@@ -325,6 +325,53 @@ static void test_rotation_drops_old_keys_after_the_next_successful_fetch(void)
     free(doc_b);
 }
 
+/* The verified-token cache remembers a token for at most its TTL (60 s): a key
+ * the identity provider removes stops verifying its cached tokens by then. */
+static void test_a_removed_key_stops_verifying_cached_tokens_within_the_cache_ttl(void)
+{
+    keys_once();
+    struct at_fake_http f;
+    at_fake_init(&f);
+    char *ja = at_jwk(rsa_a, "2025-a", ""), *jb = at_jwk(rsa_b, "2025-b", "");
+    char *doc_a = jwks_doc(ja, NULL), *doc_b = jwks_doc(jb, NULL);
+    at_fake_set(&f, 200, KG_OK, doc_a);
+    struct jwtv_options o = {0};
+    o.jwks_url = URL;
+    o.http = &f.client;
+    o.jwks_refresh_s = 30;
+    o.jwks_min_refetch_s = 30;
+    o.jwks_timeout_ms = 1500;
+    o.leeway_s = 60;
+    o.now_fn = now_fn;
+    struct jwtv *v = NULL;
+    char why[256];
+    T_INTEQ(jwtv_new(&o, &v, why, sizeof why), KG_OK);
+    T_INTEQ(jwtv_start(v), KG_OK);
+    char *payload = payload_now();
+    char *tok_a = at_token("RS256", "2025-a", payload, rsa_a, NULL, 0);
+    T_STREQ(verdict(v, tok_a), "ok"); /* verified in full, remembered */
+
+    at_fake_set(&f, 200, KG_OK, doc_b);
+    advance(30);
+    T_CHECK(wait_fetches(&f, v, 2)); /* 2025-a is gone from the key set */
+    T_STREQ(verdict(v, tok_a), "ok"); /* still answered from the cache... */
+    advance(30);
+    T_CHECK(wait_fetches(&f, v, 3));
+    T_STREQ(verdict(v, tok_a), "unknown key id"); /* ...for 60 s at most */
+    struct jwtv_stats st;
+    jwtv_get_stats(v, &st);
+    T_INTEQ(st.token_cache_hits, 1);
+
+    free(tok_a);
+    free(payload);
+    jwtv_free(v);
+    at_fake_cleanup(&f);
+    free(ja);
+    free(jb);
+    free(doc_a);
+    free(doc_b);
+}
+
 static void test_failed_fetches_keep_the_old_keys_and_are_counted_by_outcome(void)
 {
     keys_once();
@@ -699,6 +746,7 @@ static const struct t_case cases[] = {
     T_CASE(test_hs256_naming_a_jwks_kid_is_refused_even_when_hmac_keyed_with_its_pem),
     T_CASE(test_unknown_kid_triggers_one_rate_limited_refetch_without_blocking),
     T_CASE(test_rotation_drops_old_keys_after_the_next_successful_fetch),
+    T_CASE(test_a_removed_key_stops_verifying_cached_tokens_within_the_cache_ttl),
     T_CASE(test_failed_fetches_keep_the_old_keys_and_are_counted_by_outcome),
     T_CASE(test_a_failed_first_fetch_is_retried_and_readiness_follows),
     T_CASE(test_bad_jwks_are_skipped_one_by_one),

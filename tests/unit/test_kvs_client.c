@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aws/channels.h"
 #include "aws/credentials.h"
 #include "aws/credentials_impl.h"
 #include "aws/kvs.h"
@@ -1027,6 +1028,80 @@ static void test_no_secret_reaches_the_log(void)
     free(text);
 }
 
+/* ---- the caches over the client: compact copies -------------------------------- */
+
+static void test_channels_cache_compact_copies_of_what_kvs_returned(void)
+{
+    struct fixture fx;
+    fixture_open(&fx, "us-west-2", NULL, 1);
+    fake_http_route(fx.http, "POST", "/describeSignalingChannel", 200, NULL, describe_ok);
+    fake_http_route(fx.http, "POST", "/getSignalingChannelEndpoint", 200, NULL,
+                    "{\"ResourceEndpointList\":[{\"Protocol\":\"WSS\",\"ResourceEndpoint\":"
+                    "\"wss://v-1.example/sig\"},{\"Protocol\":\"HTTPS\",\"ResourceEndpoint\":"
+                    "\"https://r-1.example\"}]}");
+    /* three servers with 3, 1 and 2 URIs: the packed layout keeps each server's own */
+    fake_http_route(fx.http, "POST", "/v1/get-ice-server-config", 200, NULL,
+                    "{\"IceServerList\":[{\"Uris\":[\"turn:a:1\",\"turns:a:2\",\"turns:a:3\"],"
+                    "\"Username\":\"ua\",\"Password\":\"pa+/=\",\"Ttl\":300},"
+                    "{\"Uris\":[\"turn:b:1\"],\"Username\":\"ub\",\"Password\":\"pb\",\"Ttl\":120},"
+                    "{\"Uris\":[\"turn:c:1\",\"turn:c:2\"],\"Username\":\"uc-long-username-0123456789\","
+                    "\"Password\":\"pc\",\"Ttl\":200}]}");
+    struct channels_options co = {.kvs = fx.kvs, .max_entries = 16};
+    struct channels *ch = channels_new(&co);
+    struct kvs_call call = {0};
+    struct cache_ref *r1 = NULL, *r2 = NULL, *r3 = NULL, *again = NULL;
+    enum cache_outcome how;
+    T_INTEQ(channels_describe(ch, &call, "demo-channel", 1, &r1, &how), KG_OK);
+    const struct channels_channel *c = cache_ref_value(r1);
+    T_STREQ(c->name, "demo-channel");
+    T_STREQ(c->arn, ARN);
+    T_STREQ(c->type, "SINGLE_MASTER");
+    T_STREQ(c->status, "ACTIVE");
+    T_STREQ(c->version, "abc123");
+    T_INTEQ(c->creation_time_s, 1700000000);
+    T_INTEQ(c->message_ttl_s, 60);
+    T_INTEQ(channels_endpoints(ch, &call, "demo-channel", c->arn, KVS_ROLE_VIEWER, 1, &r2, &how),
+            KG_OK);
+    const struct channels_endpoints *e = cache_ref_value(r2);
+    T_STREQ(e->wss, "wss://v-1.example/sig");
+    T_STREQ(e->https, "https://r-1.example");
+    T_INTEQ(channels_ice(ch, &call, "demo-channel", e->https, c->arn, KVS_ROLE_VIEWER, "v1", 1, &r3,
+                         &how),
+            KG_OK);
+    const struct channels_ice *ice = cache_ref_value(r3);
+    T_INTEQ(ice->count, 3);
+    T_INTEQ(ice->min_ttl_s, 120);
+    T_INTEQ(ice->fetched_at_s, fixed_now);
+    static const char *const want_uris[3][3] = {
+        {"turn:a:1", "turns:a:2", "turns:a:3"}, {"turn:b:1", NULL, NULL}, {"turn:c:1", "turn:c:2", NULL}};
+    static const size_t want_counts[3] = {3, 1, 2};
+    static const char *const want_user[3] = {"ua", "ub", "uc-long-username-0123456789"};
+    static const char *const want_pass[3] = {"pa+/=", "pb", "pc"};
+    static const int want_ttl[3] = {300, 120, 200};
+    for (size_t i = 0; i < 3; i++) {
+        const struct channels_ice_server *s = &ice->servers[i];
+        T_INTEQ(s->uri_count, want_counts[i]);
+        for (size_t k = 0; k < s->uri_count && k < 3; k++)
+            T_STREQ(s->uris[k], want_uris[i][k]);
+        T_STREQ(s->username, want_user[i]);
+        T_STREQ(s->password, want_pass[i]);
+        T_INTEQ(s->ttl_s, want_ttl[i]);
+    }
+    /* the HTTP threads' lookup (can_block 0) finds the same value */
+    T_INTEQ(channels_describe(ch, &call, "demo-channel", 0, &again, &how), KG_OK);
+    T_CHECK(cache_ref_value(again) == c);
+    T_INTEQ(how, CACHE_HIT);
+    cache_ref_release(again);
+    /* values outlive the cache while referenced (and are freed after: ASan) */
+    channels_free(ch);
+    T_STREQ(c->arn, ARN);
+    T_STREQ(ice->servers[2].uris[1], "turn:c:2");
+    cache_ref_release(r1);
+    cache_ref_release(r2);
+    cache_ref_release(r3);
+    fixture_close(&fx);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_requests_are_signed_exactly_like_the_header_vectors),
     T_CASE(test_create_sends_name_type_ttl_and_tags),
@@ -1034,6 +1109,7 @@ static const struct t_case cases[] = {
     T_CASE(test_list_sends_prefix_and_token_and_reads_the_page),
     T_CASE(test_delete_sends_arn_and_optional_version),
     T_CASE(test_ice_goes_to_the_channel_endpoint_signed_with_the_client_region),
+    T_CASE(test_channels_cache_compact_copies_of_what_kvs_returned),
     T_CASE(test_endpoint_override_and_china_partition),
     T_CASE(test_tag_resource_and_list_tags_across_pages),
     T_CASE(test_every_aws_error_maps_to_its_row),
