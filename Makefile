@@ -79,9 +79,10 @@ san-build:
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 
 # Every test that runs our C code: unit, vectors, and the Node tests that start
-# kvsgate or the C drivers (the emulator's own tests run no C and are left out).
+# kvsgate or the C drivers. Left out: the emulator's own tests (they run no C)
+# and bench.smoke (it runs kvsgate under callgrind, which cannot host ASan).
 test-sanitize: san-build
-	$(SAN_ENV) ctest --test-dir $(SAN_BUILD) -LE 'fuzz|emulator' $(CTEST_FLAGS)
+	$(SAN_ENV) ctest --test-dir $(SAN_BUILD) -LE 'fuzz|emulator|bench' $(CTEST_FLAGS)
 
 test-fuzz: san-build
 	ctest --test-dir $(SAN_BUILD) -L fuzz $(CTEST_FLAGS)
