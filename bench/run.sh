@@ -31,6 +31,8 @@
 #                        timed sections (1.0); BENCH_WAIT_MAX_S bounds the wait
 #                        (7200), BENCH_WAIT=0 skips it
 #   BENCH_BOOTSTRAP=0    skip tools/bootstrap bench
+#   BENCH_GATE_ENV       extra kvsgate settings, "NAME=VALUE ..." (to measure a knob;
+#                        recorded in raw.jsonl)
 #   BENCH_BIN_DIR        use kvsgate, bench_bare_mhd, bench_drive from this build
 #                        folder instead of building build-release/ (the smoke test)
 set -euo pipefail
@@ -150,13 +152,13 @@ DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && e
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem_total=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 os_name=$( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s)
-record "$(printf '{"kind":"machine","nproc":%s,"cpu":%s,"memory":%s,"kernel":%s,"os":%s,"revision":%s,"node":%s,"wrk":%s,"mhd":%s,"openssl":%s,"load_at_start":%s,"smoke":%s,"started":%s}' \
+record "$(printf '{"kind":"machine","nproc":%s,"cpu":%s,"memory":%s,"kernel":%s,"os":%s,"revision":%s,"node":%s,"wrk":%s,"mhd":%s,"openssl":%s,"load_at_start":%s,"gate_env":%s,"smoke":%s,"started":%s}' \
     "$(nproc)" "$(json_str "$cpu_model")" "$(json_str "$mem_total")" "$(json_str "$(uname -r)")" \
     "$(json_str "$os_name")" "$(json_str "$REV$DIRTY")" "$(json_str "$(node --version)")" \
     "$(json_str "$(wrk --version 2>&1 | head -1 | cut -d' ' -f2)")" \
     "$(json_str "$(pkg-config --modversion libmicrohttpd 2>/dev/null || echo '?')")" \
     "$(json_str "$(openssl version 2>/dev/null | cut -d' ' -f2 || echo '?')")" \
-    "$(json_str "$(loads)")" "$smoke" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")")"
+    "$(json_str "$(loads)")" "$(json_str "${BENCH_GATE_ENV:-}")" "$smoke" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")")"
 say "results in $OUT; machine: $(nproc) cores, $cpu_model, load $(loads)"
 
 # ---- the emulator, keys, tokens, channels ----------------------------------------------
@@ -177,6 +179,9 @@ node bench/lib/bench.js channels "$EMU" bench-m- "$MEM_N" 2>/dev/null >"$WORK/ch
 
 GATE_SETTINGS=(AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=SECRETLOCAL
     AWS_EC2_METADATA_DISABLED=true KVSGATE_LISTEN=127.0.0.1:0 KVSGATE_RATE_LIMIT_RPS=0)
+# BENCH_GATE_ENV: more settings for kvsgate, to measure a knob (NAME=VALUE ...).
+read -r -a gate_extra <<<"${BENCH_GATE_ENV:-}"
+GATE_SETTINGS+=("${gate_extra[@]}")
 # kvsgate as deployed, but: the rate limit is off (0) so that a load test measures
 # the service, not the limiter; everything else (access log, log level info,
 # caches, threads = nproc) is the default.
