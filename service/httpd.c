@@ -687,11 +687,14 @@ static enum kg_err parse_listen(const char *listen, struct sockaddr_storage *ss,
     return KG_ERR_BAD_REQUEST;
 }
 
-/* libmicrohttpd's memory per connection: the header budget twice over (its read
- * buffer is carved from the same pool as its parsed headers) plus room for
- * the response, so that a head just past the budget is read whole and gets
- * our problem+json 431 rather than libmicrohttpd's own. */
-static size_t httpd_mhd_memory(size_t max_header_bytes) { return 2 * max_header_bytes + 16 * 1024; }
+/* libmicrohttpd's memory per connection: the header budget plus 16 KiB, so that
+ * a head somewhat past the budget (up to about 14 KiB more, fewer with many
+ * small headers, whose parsed records share the pool) is read whole and gets
+ * our problem+json 431 rather than libmicrohttpd's own. No more than that:
+ * libmicrohttpd zeroes the whole pool before every request on a connection,
+ * and with 64 connections twice the budget (80 KiB) cost 22% of our CPU
+ * under load and a sixth of the throughput (bench/README.md). */
+static size_t httpd_mhd_memory(size_t max_header_bytes) { return max_header_bytes + 16 * 1024; }
 
 enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app *app,
                         struct httpd **out, char *why, size_t why_len)

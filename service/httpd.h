@@ -15,7 +15,7 @@
  *
  * Limits: body size (413 before the body is read when Content-Length says so,
  * after reading otherwise), head size (431 problem+json above max_header_bytes;
- * libmicrohttpd's own plain 431 only past twice that), a strict request head
+ * libmicrohttpd's own plain 431 only past that + 16 KiB), a strict request head
  * (Host, Content-Length, Transfer-Encoding, header bytes: 400 otherwise; see
  * check_head in httpd.c), connections in total and per IP, inactivity timeout,
  * and a hard time to receive each request (a sweeper shuts down connections
