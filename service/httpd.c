@@ -433,15 +433,14 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
     /* An encoded slash would be a segment separator to us and part of a name
      * to a proxy that routes on the raw path: refused, as no name holds one. */
     int encoded_slash = strstr(url, "%2F") || strstr(url, "%2f");
-    r->path = strlen(url) > PATH_MAX_BYTES || encoded_slash
-                  ? NULL
-                  : httpd_decode_strict(url, PATH_MAX_BYTES);
+    int too_long = strlen(url) > PATH_MAX_BYTES;
+    r->path = too_long || encoded_slash ? NULL : httpd_decode_strict(url, PATH_MAX_BYTES);
     if (!r->path) {
         r->path = kg_strdup("");
         r->path_err = KG_ERR_BAD_REQUEST;
         r->path_detail = encoded_slash ? "an encoded slash (%2F) in the path"
                                        : "malformed path (a bad percent escape or an encoded NUL)";
-        if (strlen(url) > PATH_MAX_BYTES && r->limit_err == KG_OK) {
+        if (too_long && r->limit_err == KG_OK) {
             r->limit_err = KG_ERR_BAD_REQUEST;
             r->limit_detail = "the path and query are too long";
         }
