@@ -281,6 +281,69 @@ static size_t json_plain_end(const unsigned char *u, size_t i, size_t n)
     return i;
 }
 
+/* Writes the escape of c, a byte of json_width 2 or 6, at w; returns its width. */
+static size_t json_escape_byte(unsigned char c, char *w)
+{
+    w[0] = '\\';
+    if (c == '"' || c == '\\') {
+        w[1] = (char)c;
+        return 2;
+    }
+    if (c == '\n' || c == '\r' || c == '\t') {
+        w[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        return 2;
+    }
+    memcpy(w + 1, "u00", 3);
+    w[4] = hex_lower[c >> 4];
+    w[5] = hex_lower[c & 15];
+    return 6;
+}
+
+size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed)
+{
+    /* Invariant: o <= cap, so cap - o never wraps. */
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        size_t plain = json_plain_end(u, i, n);
+        size_t run = plain - i;
+        if (run > cap - o) {
+            memcpy(out + o, u + i, cap - o);
+            i += cap - o;
+            o = cap;
+            break;
+        }
+        memcpy(out + o, u + i, run);
+        o += run;
+        i = plain;
+        if (i == n)
+            break;
+        char esc[6];
+        const char *piece = esc;
+        size_t width, step = 1;
+        if (json_width[u[i]]) {
+            width = json_escape_byte(u[i], esc);
+        } else {
+            size_t sl = kg_utf8_seq_len(u + i, n - i);
+            if (sl) {
+                piece = (const char *)u + i;
+                width = step = sl;
+            } else {
+                piece = "\\ufffd";
+                width = 6;
+            }
+        }
+        if (width > cap - o)
+            break;
+        memcpy(out + o, piece, width);
+        o += width;
+        i += step;
+    }
+    if (consumed)
+        *consumed = i;
+    return o;
+}
+
 enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n)
 {
     /* Size first (escapes counted, UTF-8 checked), then one reservation and
@@ -329,18 +392,7 @@ enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n)
         w += run - i;
         if (run == n)
             break;
-        unsigned char c = u[run];
-        *w++ = '\\';
-        if (c == '"' || c == '\\') {
-            *w++ = (char)c;
-        } else if (c == '\n' || c == '\r' || c == '\t') {
-            *w++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-        } else {
-            memcpy(w, "u00", 3);
-            w[3] = hex_lower[c >> 4];
-            w[4] = hex_lower[c & 15];
-            w += 5;
-        }
+        w += json_escape_byte(u[run], w);
         i = run + 1;
     }
     *w = '"';

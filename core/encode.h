@@ -44,6 +44,17 @@ KG_WARN_UNUSED enum kg_err kg_base64url_decode(struct kg_buf *out, const char *i
  * surrogates and code points past U+10FFFF are invalid), or 0. */
 size_t kg_utf8_seq_len(const unsigned char *s, size_t n);
 
+/* Writes the inside of a JSON string (no quotes) for s[0..n) into
+ * out[0..cap): '"' '\\' \n \r \t escaped with a backslash, other control
+ * characters and DEL as \u00xx, valid UTF-8 as it is, and each byte that is
+ * not valid UTF-8 as \ufffd (lossy: for log lines and diagnostics, where a
+ * hostile value must still make valid JSON). Bounded by construction: it stops
+ * before the first character whose escape or UTF-8 sequence would not fit
+ * whole, so the output is always valid JSON string text. Returns the bytes
+ * written (<= cap); *consumed (optional) gets how many input bytes they stand
+ * for (< n when the output was cut). */
+size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed);
+
 /* Appends s[0..n) as a JSON string: quoted, '"' '\\' \n \r \t escaped with a
  * backslash, other control characters and DEL as \u00xx, '/' and UTF-8 as they
  * are. Invalid UTF-8 fails with KG_ERR_BAD_REQUEST (as jansson's json_string

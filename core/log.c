@@ -14,7 +14,6 @@ static int log_fd = 2;
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", "off"};
 
 void kg_log_set_level(enum kg_log_level level) { log_level = level; }
-enum kg_log_level kg_log_get_level(void) { return log_level; }
 void kg_log_set_fd(int fd) { log_fd = fd; }
 
 int kg_log_level_parse(const char *s)
@@ -27,79 +26,50 @@ int kg_log_level_parse(const char *s)
 
 int kg_log_enabled(enum kg_log_level level) { return level >= log_level && level < KG_LOG_OFF; }
 
-/* Room kept at the end of the buffer for ",\"truncated\":true}\n". */
-#define LOG_TAIL 24
+/* Every line ends with at most the truncation marker, '}' and '\n'; the
+ * fields before them never pass LOG_BODY_MAX, so a line never passes
+ * KG_LOG_LINE_MAX whatever its fields hold. */
+static const char log_marker[] = ",\"truncated\":true";
+#define LOG_TAIL (sizeof log_marker - 1 + 2)
+#define LOG_BODY_MAX (KG_LOG_LINE_MAX - LOG_TAIL)
 
-static void log_raw(struct kg_log_line *l, const char *s, size_t n)
+/* The one place that says how much room is left. l->len never passes
+ * LOG_BODY_MAX (every write below asks here first), and the comparison keeps
+ * the answer from wrapping even if it did. */
+static size_t log_room(const struct kg_log_line *l)
 {
-    size_t room = KG_LOG_LINE_MAX - LOG_TAIL - l->len;
-    if (n > room) {
-        n = room;
+    return l->len < LOG_BODY_MAX ? LOG_BODY_MAX - l->len : 0;
+}
+
+/* Appends s[0..n) whole, or nothing and marks the line truncated. */
+static int log_put(struct kg_log_line *l, const char *s, size_t n)
+{
+    if (n > log_room(l)) {
         l->truncated = 1;
+        return 0;
     }
     memcpy(l->buf + l->len, s, n);
     l->len += n;
+    return 1;
 }
 
-size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed)
+/* Starts a field: `,"key":` goes in only when value_min more bytes fit after
+ * it, so a field is whole or absent and the line stays one JSON object. Keys
+ * are names from the code, written as they are. */
+static int log_key(struct kg_log_line *l, const char *key, size_t value_min)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        char tmp[8];
-        size_t tn;
-        size_t step = 1;
-        unsigned char c = u[i];
-        if (c == '"' || c == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)c;
-            tn = 2;
-        } else if (c == '\n') {
-            memcpy(tmp, "\\n", 2);
-            tn = 2;
-        } else if (c == '\r') {
-            memcpy(tmp, "\\r", 2);
-            tn = 2;
-        } else if (c == '\t') {
-            memcpy(tmp, "\\t", 2);
-            tn = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            memcpy(tmp, "\\u00", 4);
-            tmp[4] = hex[c >> 4];
-            tmp[5] = hex[c & 15];
-            tn = 6;
-        } else if (c < 0x80) {
-            tmp[0] = (char)c;
-            tn = 1;
-        } else {
-            size_t sl = kg_utf8_seq_len(u + i, n - i);
-            if (sl == 0) {
-                memcpy(tmp, "\\ufffd", 6);
-                tn = 6;
-            } else {
-                memcpy(tmp, u + i, sl);
-                tn = sl;
-                step = sl;
-            }
-        }
-        if (o + tn > cap)
-            break;
-        memcpy(out + o, tmp, tn);
-        o += tn;
-        i += step;
+    size_t klen = strlen(key);
+    if (klen > LOG_BODY_MAX || value_min > LOG_BODY_MAX || klen + 4 + value_min > log_room(l)) {
+        l->truncated = 1;
+        return 0;
     }
-    if (consumed)
-        *consumed = i;
-    return o;
-}
-
-static void log_key(struct kg_log_line *l, const char *key)
-{
-    log_raw(l, ",\"", 2);
-    log_raw(l, key, strlen(key));
-    log_raw(l, "\":", 2);
+    l->buf[l->len++] = ',';
+    l->buf[l->len++] = '"';
+    memcpy(l->buf + l->len, key, klen);
+    l->len += klen;
+    l->buf[l->len++] = '"';
+    l->buf[l->len++] = ':';
+    return 1;
 }
 
 int kg_log_begin(struct kg_log_line *l, enum kg_log_level level, const char *event)
@@ -110,28 +80,26 @@ int kg_log_begin(struct kg_log_line *l, enum kg_log_level level, const char *eve
     kg_time_format_iso8601_ms(kg_now_ms(), ts);
     l->len = 0;
     l->truncated = 0;
-    log_raw(l, "{\"ts\":\"", 7);
-    log_raw(l, ts, strlen(ts));
-    log_raw(l, "\",\"level\":\"", 11);
-    log_raw(l, log_level_names[level], strlen(log_level_names[level]));
-    log_raw(l, "\"", 1);
+    /* A fixed-size head: it always fits. */
+    log_put(l, "{\"ts\":\"", 7);
+    log_put(l, ts, strlen(ts));
+    log_put(l, "\",\"level\":\"", 11);
+    log_put(l, log_level_names[level], strlen(log_level_names[level]));
+    log_put(l, "\"", 1);
     kg_log_str(l, "event", event);
     return 1;
 }
 
 void kg_log_strn(struct kg_log_line *l, const char *key, const char *value, size_t n)
 {
-    log_key(l, key);
-    log_raw(l, "\"", 1);
-    size_t room = KG_LOG_LINE_MAX - LOG_TAIL - l->len;
-    if (room > 0) {
-        size_t used = 0;
-        size_t w = kg_json_escape(l->buf + l->len, room - 1, value, n, &used);
-        if (used < n)
-            l->truncated = 1;
-        l->len += w;
-    }
-    /* The closing quote always fits: LOG_TAIL keeps room for it. */
+    if (!log_key(l, key, 2))
+        return;
+    l->buf[l->len++] = '"';
+    /* log_key left room for both quotes: the value gets the rest but one. */
+    size_t used = 0;
+    l->len += kg_json_escape(l->buf + l->len, log_room(l) - 1, value, n, &used);
+    if (used < n)
+        l->truncated = 1;
     l->buf[l->len++] = '"';
 }
 
@@ -142,6 +110,12 @@ void kg_log_str(struct kg_log_line *l, const char *key, const char *value)
         return;
     }
     kg_log_strn(l, key, value, strlen(value));
+}
+
+static void log_literal(struct kg_log_line *l, const char *key, const char *text, size_t n)
+{
+    if (log_key(l, key, n))
+        log_put(l, text, n);
 }
 
 void kg_log_int(struct kg_log_line *l, const char *key, int64_t value)
@@ -156,31 +130,27 @@ void kg_log_int(struct kg_log_line *l, const char *key, int64_t value)
     } while (u);
     if (value < 0)
         *--p = '-';
-    log_key(l, key);
-    log_raw(l, p, (size_t)(num + sizeof num - p));
+    log_literal(l, key, p, (size_t)(num + sizeof num - p));
 }
 
 void kg_log_bool(struct kg_log_line *l, const char *key, int value)
 {
-    log_key(l, key);
     if (value)
-        log_raw(l, "true", 4);
+        log_literal(l, key, "true", 4);
     else
-        log_raw(l, "false", 5);
+        log_literal(l, key, "false", 5);
 }
 
-void kg_log_null(struct kg_log_line *l, const char *key)
-{
-    log_key(l, key);
-    log_raw(l, "null", 4);
-}
+void kg_log_null(struct kg_log_line *l, const char *key) { log_literal(l, key, "null", 4); }
 
 void kg_log_end(struct kg_log_line *l)
 {
-    static const char trunc[] = ",\"truncated\":true";
+    /* LOG_TAIL bytes are always left after LOG_BODY_MAX. */
+    if (l->len > LOG_BODY_MAX)
+        l->len = LOG_BODY_MAX; /* unreachable; a last guard for the buffer */
     if (l->truncated) {
-        memcpy(l->buf + l->len, trunc, sizeof trunc - 1);
-        l->len += sizeof trunc - 1;
+        memcpy(l->buf + l->len, log_marker, sizeof log_marker - 1);
+        l->len += sizeof log_marker - 1;
     }
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';

@@ -9,8 +9,15 @@
  *
  * kg_log_begin returns 0 when the level is off, so nothing is formatted (redis's
  * rule: check the level before doing work). A line is built in a fixed 4 KiB
- * stack buffer (longer values are cut and the line gets "truncated":true) and
- * written with one write(2), so lines from several threads never interleave.
+ * stack buffer and written with one write(2), so lines from several threads
+ * never interleave.
+ *
+ * Bounded by construction, whatever the values hold: a line is always one
+ * valid JSON object of at most KG_LOG_LINE_MAX bytes with its newline. String
+ * values are escaped (kg_json_escape: controls as \u00xx, invalid UTF-8 as
+ * \ufffd) and cut at a character boundary when the line is full; a field that
+ * does not fit at all is left out; either way the line ends with
+ * "truncated":true.
  *
  * Never pass a secret (keys, tokens, signatures, passwords, JWTs) to these
  * functions; tests grep the log for them.
@@ -33,7 +40,6 @@ struct kg_log_line {
 
 /* Process-wide settings; set them at start-up before threads run. */
 void kg_log_set_level(enum kg_log_level level);
-enum kg_log_level kg_log_get_level(void);
 void kg_log_set_fd(int fd);
 /* Parses "debug", "info", "warn", "error", "off". -1 when unknown. */
 int kg_log_level_parse(const char *s);
@@ -51,11 +57,5 @@ void kg_log_end(struct kg_log_line *l);
 /* A line with one "msg" field. */
 void kg_log_msg(enum kg_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* Appends s[0..n) to out as the inside of a JSON string (no quotes), escaping
- * quotes, backslashes, control characters and bytes that are not valid UTF-8
- * (as \ufffd). Returns the number of bytes written, stopping before cap;
- * *consumed (optional) gets how many input bytes were escaped. */
-size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed);
 
 #endif

@@ -1,4 +1,5 @@
 /* core/: bounded buffers, encodings, time formats, log escaping, the error table. */
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -392,6 +393,108 @@ static void test_log_lines_are_single_json_objects(void)
     }
 }
 
+/* Reads every line written to fd so far; each must be one JSON object of at
+ * most KG_LOG_LINE_MAX bytes with its newline. Returns the number of lines. */
+static int check_log_lines(int fd, int *truncated_lines)
+{
+    static char out[1 << 20];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof out - 1 && (n = read(fd, out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    int lines = 0;
+    for (char *p = out; *p;) {
+        char *nl = strchr(p, '\n');
+        T_CHECK(nl != NULL);
+        if (!nl)
+            break;
+        size_t line_len = (size_t)(nl - p) + 1;
+        if (line_len > KG_LOG_LINE_MAX)
+            t_fail(__FILE__, __LINE__, "a log line of %zu bytes", line_len);
+        json_error_t e;
+        json_t *v = json_loadb(p, line_len - 1, 0, &e);
+        if (!v || !json_is_object(v))
+            t_fail(__FILE__, __LINE__, "not one JSON object (%s): %.200s", e.text, p);
+        if (v && json_is_true(json_object_get(v, "truncated")))
+            (*truncated_lines)++;
+        json_decref(v);
+        lines++;
+        p = nl + 1;
+    }
+    return lines;
+}
+
+/* The crash of issue 13: one escaped field filled the line, and the next
+ * field's room wrapped. Every size from empty to far past the line, of bytes
+ * that escape to six (controls, invalid UTF-8), two (quotes, backslashes) or
+ * stay one, in up to eight fields of every kind in a row. */
+static void test_log_lines_stay_bounded_json_whatever_the_fields(void)
+{
+    int fds[2];
+    T_CHECK(pipe(fds) == 0);
+    T_CHECK(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);
+    kg_log_set_fd(fds[1]);
+    kg_log_set_level(KG_LOG_INFO);
+    static const char fills[] = {'\x01', '\xff', '"', '\\', 'x', '\x7f'};
+    static char value[6000];
+    int lines = 0, truncated = 0, written = 0;
+    for (size_t f = 0; f < sizeof fills; f++) {
+        for (size_t size = 0; size <= sizeof value; size += size < 64 ? 1 : 397) {
+            memset(value, fills[f], size);
+            struct kg_log_line l;
+            T_CHECK(kg_log_begin(&l, KG_LOG_INFO, "access"));
+            for (int k = 0; k < 8; k++) {
+                kg_log_strn(&l, "subject", value, size);
+                kg_log_int(&l, "status", INT64_MIN);
+                kg_log_str(&l, "channel", "cam-\xe2\x82\xac");
+                kg_log_bool(&l, "client_gone", 1);
+                kg_log_null(&l, "cache");
+            }
+            kg_log_end(&l);
+            written++;
+            if (written % 8 == 0) /* a pipe holds 16 full lines */
+                lines += check_log_lines(fds[0], &truncated);
+        }
+    }
+    kg_log_set_fd(2);
+    close(fds[1]);
+    lines += check_log_lines(fds[0], &truncated);
+    close(fds[0]);
+    T_INTEQ(lines, written);
+    T_CHECK(truncated > 0 && truncated < written);
+}
+
+/* A value cut short ends at a character boundary: never half an escape or half
+ * a UTF-8 sequence, and the line says it was cut. */
+static void test_log_cuts_values_at_character_boundaries(void)
+{
+    int fds[2];
+    T_CHECK(pipe(fds) == 0);
+    kg_log_set_fd(fds[1]);
+    static char value[5000];
+    for (size_t i = 0; i + 3 <= sizeof value; i += 3)
+        memcpy(value + i, "\xe2\x82\xac", 3); /* EURO SIGN */
+    struct kg_log_line l;
+    T_CHECK(kg_log_begin(&l, KG_LOG_WARN, "cut"));
+    kg_log_strn(&l, "v", value, sizeof value - sizeof value % 3);
+    kg_log_end(&l);
+    kg_log_set_fd(2);
+    close(fds[1]);
+    char out[KG_LOG_LINE_MAX + 1];
+    ssize_t n = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    T_CHECK(n > 0 && n <= KG_LOG_LINE_MAX);
+    out[n > 0 ? n : 0] = '\0';
+    json_error_t e;
+    json_t *v = json_loads(out, 0, &e);
+    T_CHECK(v != NULL);
+    const char *got = json_string_value(json_object_get(v, "v"));
+    T_CHECK(got && strlen(got) % 3 == 0 && strlen(got) > 3000);
+    T_CHECK(json_is_true(json_object_get(v, "truncated")));
+    json_decref(v);
+}
+
 static void test_every_error_maps_to_a_status_and_code(void)
 {
     for (int e = 0; e < KG_ERR__COUNT; e++) {
@@ -478,6 +581,8 @@ int main(int argc, char **argv)
         T_CASE(test_time_parsers_reject_malformed_dates),
         T_CASE(test_json_escape_handles_controls_and_bad_utf8),
         T_CASE(test_log_lines_are_single_json_objects),
+        T_CASE(test_log_lines_stay_bounded_json_whatever_the_fields),
+        T_CASE(test_log_cuts_values_at_character_boundaries),
         T_CASE(test_every_error_maps_to_a_status_and_code),
         T_CASE(test_crypto_primitives_match_known_answers),
     };
