@@ -74,6 +74,7 @@ struct api_request {
     char *body; /* copy, NUL-terminated */
     size_t body_len;
     int authenticated;
+    int no_credentials; /* api_authenticate found no bearer token at all */
     struct auth_principal principal;
     int64_t deadline_ms; /* kg_mono_ms clock */
     struct kvs_call call;

@@ -8,6 +8,8 @@
 
 #include "api/api.h"
 #include "api/internal.h"
+#include "core/buf.h"
+#include "core/encode.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 
@@ -77,26 +79,65 @@ char *api_dump_json(json_t *obj, size_t *len)
     return s;
 }
 
+/* Shares of API_PROBLEM_MAX, in bytes of each member's JSON string with its
+ * quotes; the constant parts (type, title, status, code, names) take < 300. */
+#define PROBLEM_DETAIL_MAX 520
+#define PROBLEM_REQUEST_ID_MAX 300
+#define PROBLEM_INSTANCE_MAX 900
+
+enum kg_err api_problem_write(struct kg_buf *out, enum kg_err err, const char *detail,
+                              const char *request_id, const char *instance)
+{
+    const char *code = kg_err_code(err), *title = kg_err_title(err);
+    int status = kg_err_http_status(err);
+    char status_text[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                           (char)('0' + status % 10), '\0'};
+    enum kg_err e = kg_buf_append_str(out, "{\"type\":\"urn:kvsgate:problem:");
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, code);
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, "\",\"title\":");
+    if (e == KG_OK)
+        e = kg_json_append_string(out, title, strlen(title));
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, ",\"status\":");
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, status_text);
+    if (e == KG_OK && detail && *detail) {
+        e = kg_buf_append_str(out, ",\"detail\":");
+        if (e == KG_OK)
+            e = kg_json_append_string_cut(out, detail, strlen(detail), PROBLEM_DETAIL_MAX);
+    }
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, ",\"code\":\"");
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, code);
+    if (e == KG_OK)
+        e = kg_buf_append_str(out, "\",\"requestId\":");
+    if (e == KG_OK)
+        e = kg_json_append_string_cut(out, request_id ? request_id : "",
+                                      request_id ? strlen(request_id) : 0, PROBLEM_REQUEST_ID_MAX);
+    /* The instance is the request path, echoed only when it is valid UTF-8
+     * (never as broken text), cut to its share. */
+    if (e == KG_OK && instance && kg_utf8_valid(instance, strlen(instance))) {
+        e = kg_buf_append_str(out, ",\"instance\":");
+        if (e == KG_OK)
+            e = kg_json_append_string_cut(out, instance, strlen(instance), PROBLEM_INSTANCE_MAX);
+    }
+    if (e == KG_OK)
+        e = kg_buf_append_char(out, '}');
+    return e;
+}
+
 void api_problem(struct api_request *req, enum kg_err err, const char *instance)
 {
-    int status = kg_err_http_status(err);
-    json_t *o = json_object();
-    char type[96];
-    snprintf(type, sizeof type, "urn:kvsgate:problem:%s", kg_err_code(err));
-    json_object_set_new(o, "type", json_string(type));
-    json_object_set_new(o, "title", json_string(kg_err_title(err)));
-    json_object_set_new(o, "status", json_integer(status));
-    if (req->detail[0])
-        json_object_set_new(o, "detail", json_string(req->detail));
-    json_object_set_new(o, "code", json_string(kg_err_code(err)));
-    json_object_set_new(o, "requestId", json_string(req->request_id));
-    /* The instance is the request path; keep it only when it is valid UTF-8
-     * that jansson accepts (json_string refuses the rest). */
-    json_t *inst = instance ? json_string(instance) : NULL;
-    if (inst)
-        json_object_set_new(o, "instance", inst);
+    struct kg_buf b;
+    kg_buf_init(&b, API_PROBLEM_MAX);
+    if (api_problem_write(&b, err, req->detail, req->request_id, instance) != KG_OK)
+        abort(); /* the shares above add up to less than API_PROBLEM_MAX */
     size_t len;
-    char *body = api_dump_json(o, &len);
+    char *body = kg_buf_take(&b, &len);
+    int status = kg_err_http_status(err);
     int64_t retry_after = req->resp.retry_after_s;
     response_clear(&req->resp);
     req->resp.status = status;
@@ -116,6 +157,7 @@ enum kg_err api_authenticate(struct api_request *req, const char *authorization,
 {
     if (!authorization || !*authorization) {
         api_set_detail(req, "missing bearer token");
+        req->no_credentials = 1;
         return KG_ERR_UNAUTHENTICATED;
     }
     if (strncasecmp(authorization, "Bearer ", 7) != 0) {

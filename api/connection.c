@@ -18,11 +18,6 @@
 #include "core/encode.h"
 #include "core/mem.h"
 
-/* iceServersExpireAt leaves this margin before the TURN credentials' end (the
- * ICE cache stops handing them out at the same point; KVS's C SDK refreshes 30 s
- * before expiry). */
-#define ICE_MARGIN_S 30
-
 static int endpoint_scheme_ok(const struct api_request *req, const char *url, const char *secure,
                               const char *plain)
 {
@@ -45,11 +40,9 @@ static enum kg_err put_member(struct kg_buf *b, const char *name, const char *va
 
 /* "iceServers": the region's STUN entry, then KVS's TURN servers; ice may be
  * NULL (degraded: STUN only). */
-static enum kg_err put_ice_servers(struct kg_buf *b, const char *region,
+static enum kg_err put_ice_servers(struct kg_buf *b, const char *stun,
                                    const struct channels_ice *ice)
 {
-    char stun[KVS_URL_MAX + 1];
-    kvs_stun_url(region, stun);
     enum kg_err err = kg_buf_append_str(b, "\"iceServers\":[{\"urls\":[");
     if (err == KG_OK)
         err = kg_json_append_string(b, stun, strlen(stun));
@@ -75,6 +68,49 @@ static enum kg_err put_ice_servers(struct kg_buf *b, const char *region,
     }
     if (err == KG_OK)
         err = kg_buf_append_char(b, ']');
+    return err;
+}
+
+enum kg_err api_connection_info_write(struct kg_buf *body, const struct api_conninfo *ci)
+{
+    /* Written straight into one buffer in the member order of openapi.yaml (a
+     * jansson tree and its dump cost ~10x more). Every string goes through
+     * kg_json_append_string: escaped, and refused (KG_ERR_BAD_REQUEST) rather
+     * than written when it is not UTF-8; the buffer's maximum bounds the rest. */
+    char expires_at[KG_ISO8601_LEN + 1], ice_expires_at[KG_ISO8601_LEN + 1];
+    api_format_time(ci->expires_at_s, expires_at);
+    api_format_time(ci->ice_expires_at_s, ice_expires_at);
+    size_t start = body->len;
+    enum kg_err err = kg_buf_reserve(body, 1024 + ci->url_len + (ci->ice ? ci->ice->count * 512 : 0));
+    if (err == KG_OK)
+        err = put_member(body, "{\"role\":", ci->role == KVS_ROLE_MASTER ? "MASTER" : "VIEWER");
+    if (err == KG_OK)
+        err = kg_buf_append_str(body, ",\"url\":");
+    if (err == KG_OK)
+        err = kg_json_append_string(body, ci->url, ci->url_len);
+    if (err == KG_OK)
+        err = kg_buf_append_str(body, ",\"configuration\":{");
+    if (err == KG_OK)
+        err = put_ice_servers(body, ci->stun_url, ci->ice);
+    if (err == KG_OK)
+        err = kg_buf_append_str(body, ",\"iceTransportPolicy\":\"all\"}");
+    if (err == KG_OK)
+        err = put_member(body, ",\"channelName\":", ci->channel_name);
+    if (err == KG_OK)
+        err = put_member(body, ",\"channelArn\":", ci->channel_arn);
+    if (err == KG_OK)
+        err = put_member(body, ",\"region\":", ci->region);
+    if (err == KG_OK)
+        err = ci->client_id ? put_member(body, ",\"clientId\":", ci->client_id)
+                            : kg_buf_append_str(body, ",\"clientId\":null");
+    if (err == KG_OK)
+        err = put_member(body, ",\"expiresAt\":", expires_at);
+    if (err == KG_OK)
+        err = put_member(body, ",\"iceServersExpireAt\":", ice_expires_at);
+    if (err == KG_OK)
+        err = kg_buf_append_char(body, '}');
+    if (err != KG_OK)
+        kg_buf_truncate(body, start);
     return err;
 }
 
@@ -189,47 +225,26 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
     }
 
     const struct channels_ice *ice = ice_ref ? cache_ref_value(ice_ref) : NULL;
-    char expires_at[KG_ISO8601_LEN + 1], ice_expires_at[KG_ISO8601_LEN + 1];
-    api_format_time(now + expires, expires_at);
-    int64_t ice_until = ice && ice->count ? ice->fetched_at_s + ice->min_ttl_s - ICE_MARGIN_S : now;
-    if (ice_until < now)
-        ice_until = now;
-    api_format_time(ice_until, ice_expires_at);
-
-    /* The ConnectionInfo body, written straight into one buffer in the member
-     * order of openapi.yaml (a jansson tree and its dump cost ~10x more). It
-     * holds TURN credentials and a signed URL: a secret buffer, wiped when it
-     * grows and, once handed over, when the request ends (no_store). */
+    char stun[KVS_URL_MAX + 1];
+    kvs_stun_url(d->region, stun);
+    struct api_conninfo ci = {
+        .role = role,
+        .url = url.data,
+        .url_len = url.len,
+        .stun_url = stun,
+        .ice = ice,
+        .channel_name = ch->name,
+        .channel_arn = ch->arn,
+        .region = d->region,
+        .client_id = client_id,
+        .expires_at_s = now + expires,
+        .ice_expires_at_s = ice && ice->count && ice->expires_at_s > now ? ice->expires_at_s : now,
+    };
+    /* It holds TURN credentials and a signed URL: a secret buffer, wiped when
+     * it grows and, once handed over, when the request ends (no_store). */
     struct kg_buf body;
     kg_buf_init_secret(&body, API_BODY_MAX);
-    err = kg_buf_reserve(&body, 1024 + url.len + (ice ? ice->count * 512 : 0));
-    if (err == KG_OK)
-        err = put_member(&body, "{\"role\":", role == KVS_ROLE_MASTER ? "MASTER" : "VIEWER");
-    if (err == KG_OK)
-        err = kg_buf_append_str(&body, ",\"url\":");
-    if (err == KG_OK)
-        err = kg_json_append_string(&body, url.data, url.len);
-    if (err == KG_OK)
-        err = kg_buf_append_str(&body, ",\"configuration\":{");
-    if (err == KG_OK)
-        err = put_ice_servers(&body, d->region, ice);
-    if (err == KG_OK)
-        err = kg_buf_append_str(&body, ",\"iceTransportPolicy\":\"all\"}");
-    if (err == KG_OK)
-        err = put_member(&body, ",\"channelName\":", ch->name);
-    if (err == KG_OK)
-        err = put_member(&body, ",\"channelArn\":", ch->arn);
-    if (err == KG_OK)
-        err = put_member(&body, ",\"region\":", d->region);
-    if (err == KG_OK)
-        err = client_id ? put_member(&body, ",\"clientId\":", client_id)
-                        : kg_buf_append_str(&body, ",\"clientId\":null");
-    if (err == KG_OK)
-        err = put_member(&body, ",\"expiresAt\":", expires_at);
-    if (err == KG_OK)
-        err = put_member(&body, ",\"iceServersExpireAt\":", ice_expires_at);
-    if (err == KG_OK)
-        err = kg_buf_append_char(&body, '}');
+    err = api_connection_info_write(&body, &ci);
     if (err != KG_OK) {
         kg_buf_free(&body);
         api_set_detail(req, "cannot encode the connection info");

@@ -6,10 +6,45 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "core/buf.h"
 #include "core/timeutil.h"
 
 /* Largest response body a handler writes itself (a ConnectionInfo is ~1.5 KB). */
 #define API_BODY_MAX (256 * 1024)
+
+/* Largest problem+json body: every member a caller can influence is cut to its
+ * share of it (api_problem_write). */
+#define API_PROBLEM_MAX 2048
+
+/* Writes the problem+json body for err (type, title, status, detail, code,
+ * requestId, instance) into out: at most API_PROBLEM_MAX bytes whatever detail,
+ * request_id and instance hold (each escaped, cut with "..." past its share;
+ * instance left out unless valid UTF-8). Exposed for the fuzz target. */
+KG_WARN_UNUSED enum kg_err api_problem_write(struct kg_buf *out, enum kg_err err,
+                                             const char *detail, const char *request_id,
+                                             const char *instance);
+
+/* What a ConnectionInfo body says. */
+struct api_conninfo {
+    enum kvs_role role;
+    const char *url; /* the presigned URL */
+    size_t url_len;
+    const char *stun_url;
+    const struct channels_ice *ice; /* NULL: STUN only */
+    const char *channel_name;
+    const char *channel_arn;
+    const char *region;
+    const char *client_id; /* NULL for a master */
+    int64_t expires_at_s;
+    int64_t ice_expires_at_s;
+};
+
+/* Appends the ConnectionInfo JSON object to out (a secret buffer: it holds the
+ * URL and TURN passwords). Fails cleanly, out as it was, when a string is not
+ * UTF-8 (KG_ERR_BAD_REQUEST) or out's maximum is reached
+ * (KG_ERR_PAYLOAD_TOO_LARGE). Exposed for the fuzz target. */
+KG_WARN_UNUSED enum kg_err api_connection_info_write(struct kg_buf *out,
+                                                     const struct api_conninfo *ci);
 
 /* Serializes obj compactly and drops the reference (obj is a new reference). */
 char *api_dump_json(json_t *obj, size_t *len);

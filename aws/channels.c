@@ -192,7 +192,9 @@ static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *t
         return err;
     int64_t ttl_s = cfg.count ? cfg.min_ttl_s : 0;
     int64_t fresh_ms = (ttl_s - l->ch->opts.ice_margin_s) * 1000;
-    *value = ice_compact(&cfg);
+    struct channels_ice *v = ice_compact(&cfg);
+    v->expires_at_s = cfg.fetched_at_s + (fresh_ms > 0 ? fresh_ms / 1000 : 0);
+    *value = v;
     kvs_ice_config_cleanup(&cfg);
     /* Credentials too short-lived to cache are still handed to this caller once. */
     *ttl_ms = fresh_ms > 0 ? fresh_ms : 1;

@@ -73,6 +73,9 @@ struct channels_ice {
     size_t count;
     int64_t fetched_at_s; /* wall clock when fetched */
     int min_ttl_s;        /* smallest Ttl of the list */
+    int64_t expires_at_s; /* wall clock: fetched_at_s + min_ttl_s - ice_margin_s, when the
+                             cache stops handing these out (ConnectionInfo's
+                             iceServersExpireAt) */
     struct channels_ice_server servers[];
 };
 

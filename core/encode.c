@@ -344,6 +344,41 @@ size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *co
     return o;
 }
 
+int kg_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t sl = kg_utf8_seq_len(u + i, n - i);
+        if (!sl)
+            return 0;
+        i += sl;
+    }
+    return 1;
+}
+
+enum kg_err kg_json_append_string_cut(struct kg_buf *out, const char *s, size_t n, size_t max_len)
+{
+    static const char marker[] = "...";
+    if (max_len < 2 + sizeof marker - 1)
+        return KG_ERR_BAD_REQUEST;
+    enum kg_err err = kg_buf_reserve(out, max_len);
+    if (err != KG_OK)
+        return err;
+    char *w = out->data + out->len;
+    size_t used = 0;
+    size_t inner = kg_json_escape(w + 1, max_len - 2, s, n, &used);
+    if (used < n) /* cut: again, leaving room for the marker */
+        inner = kg_json_escape(w + 1, max_len - 2 - (sizeof marker - 1), s, n, &used);
+    w[0] = '"';
+    if (used < n) {
+        memcpy(w + 1 + inner, marker, sizeof marker - 1);
+        inner += sizeof marker - 1;
+    }
+    w[1 + inner] = '"';
+    kg_buf_commit(out, inner + 2);
+    return KG_OK;
+}
+
 enum kg_err kg_json_append_string(struct kg_buf *out, const char *s, size_t n)
 {
     /* Size first (escapes counted, UTF-8 checked), then one reservation and

@@ -55,6 +55,18 @@ size_t kg_utf8_seq_len(const unsigned char *s, size_t n);
  * for (< n when the output was cut). */
 size_t kg_json_escape(char *out, size_t cap, const char *s, size_t n, size_t *consumed);
 
+/* 1 when s[0..n) is all valid UTF-8 (kg_utf8_seq_len's rules). */
+int kg_utf8_valid(const char *s, size_t n);
+
+/* Appends s[0..n) as a JSON string of at most max_len bytes with its quotes,
+ * escaped as kg_json_escape does (lossy). A value that does not fit is cut at
+ * a character boundary and ends in "..." inside the quotes. For text a caller
+ * influences, in bodies with a documented bound. KG_ERR_BAD_REQUEST when
+ * max_len < 5; KG_ERR_PAYLOAD_TOO_LARGE when out cannot take max_len more
+ * bytes. out is unchanged on failure. */
+KG_WARN_UNUSED enum kg_err kg_json_append_string_cut(struct kg_buf *out, const char *s, size_t n,
+                                                     size_t max_len);
+
 /* Appends s[0..n) as a JSON string: quoted, '"' '\\' \n \r \t escaped with a
  * backslash, other control characters and DEL as \u00xx, '/' and UTF-8 as they
  * are. Invalid UTF-8 fails with KG_ERR_BAD_REQUEST (as jansson's json_string

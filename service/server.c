@@ -147,6 +147,30 @@ static void send_response(struct srv_req *r)
     }
 }
 
+/* RFC 6750 3.1: no error code when no credentials were sent; else
+ * invalid_token with the reason, kept to the bytes a quoted-string may hold
+ * (the reasons are static phrases; this keeps it so whatever they become). */
+static void www_authenticate(struct srv_req *r)
+{
+    if (r->api.no_credentials) {
+        api_add_header(&r->api, "WWW-Authenticate", "Bearer realm=\"kvsgate\"");
+        return;
+    }
+    static const char head[] = "Bearer realm=\"kvsgate\", error=\"invalid_token\", "
+                               "error_description=\"";
+    char www[sizeof head + sizeof r->api.detail + 1];
+    size_t n = sizeof head - 1;
+    memcpy(www, head, n);
+    for (const char *p = r->api.detail; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            www[n++] = (char)c;
+    }
+    www[n++] = '"';
+    www[n] = '\0';
+    api_add_header(&r->api, "WWW-Authenticate", www);
+}
+
 /* Sets the response for err (problem+json), or keeps the handler's on KG_OK. */
 static void finish(struct srv_req *r, enum kg_err err)
 {
@@ -155,23 +179,9 @@ static void finish(struct srv_req *r, enum kg_err err)
             err = KG_ERR_INTERNAL;
         if (r->api.call.retry_after_s > 0)
             r->api.resp.retry_after_s = r->api.call.retry_after_s;
-        /* The instance is the path cut at 299 bytes (copied only on this path). */
-        char instance[300];
-        if (r->instance)
-            snprintf(instance, sizeof instance, "%s", r->instance);
-        api_problem(&r->api, err, r->instance ? instance : NULL);
-        if (err == KG_ERR_UNAUTHENTICATED) {
-            /* RFC 6750 3.1: no error code when no credentials were sent. */
-            char www[400];
-            if (strcmp(r->api.detail, "missing bearer token") == 0)
-                snprintf(www, sizeof www, "Bearer realm=\"kvsgate\"");
-            else
-                snprintf(www, sizeof www,
-                         "Bearer realm=\"kvsgate\", error=\"invalid_token\", "
-                         "error_description=\"%s\"",
-                         r->api.detail);
-            api_add_header(&r->api, "WWW-Authenticate", www);
-        }
+        api_problem(&r->api, err, r->instance);
+        if (err == KG_ERR_UNAUTHENTICATED)
+            www_authenticate(r);
         if (err == KG_ERR_METHOD_NOT_ALLOWED)
             api_add_header(&r->api, "Allow", r->allow);
     }
