@@ -34,6 +34,7 @@ struct api_deps {
     const char *region;
     int64_t presign_expires_s;
     int allow_plain_endpoints; /* ws:// and http:// channel endpoints (local emulator only) */
+    int owner_policy_any; /* KVSGATE_OWNER_POLICY=any: a manage grant may delete any channel */
     const char *openapi_yaml;  /* the spec built into the binary */
     size_t openapi_yaml_len;
     /* readiness */
@@ -74,7 +75,8 @@ struct api_request {
     char *body; /* copy, NUL-terminated */
     size_t body_len;
     int authenticated;
-    int no_credentials; /* api_authenticate found no bearer token at all */
+    int no_credentials;  /* api_authenticate found no bearer token at all */
+    int auth_unverified; /* the token failed before any key verified its signature */
     struct auth_principal principal;
     int64_t deadline_ms; /* kg_mono_ms clock */
     struct kvs_call call;
@@ -108,9 +110,12 @@ const struct api_route *api_route_match(const char *method, const char *path,
                                         enum kg_err *err);
 
 /* Verifies "Bearer <jwt>" and fills req->principal. KG_ERR_UNAUTHENTICATED
- * with req->detail set on failure. */
+ * with req->detail set on failure (req->no_credentials when there was no
+ * token, req->auth_unverified when it failed before its signature held). With
+ * cached_only (the caller's address is over its failure budget) only a token
+ * already verified is accepted; any other is KG_ERR_RATE_LIMITED, unchecked. */
 KG_WARN_UNUSED enum kg_err api_authenticate(struct api_request *req, const char *authorization,
-                                            int64_t now_s);
+                                            int64_t now_s, int cached_only);
 
 void api_request_init(struct api_request *req, const struct api_deps *deps);
 void api_request_cleanup(struct api_request *req);

@@ -1,8 +1,10 @@
 /* The `channels` tag: create (idempotent), describe, list, delete.
  *
  * Existence is decided by DescribeSignalingChannel, never by a BEGINS_WITH list
- * (../shared/notes/KVS.md P1). Create tags the channel with its creator
- * (kvsgate:owner). */
+ * (a prefix list also returns longer names). Create tags the channel with its
+ * creator (kvsgate:owner, auth_owner_id); under the owner policy (the default)
+ * only that subject, or a caller granted manageAny, deletes it or gets it
+ * back from a PUT. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,32 @@ json_t *api_channel_json(const struct kvs_channel *ch)
                         ch->message_ttl_s ? json_integer(ch->message_ttl_s) : json_null());
     json_object_set_new(o, "version", json_string(ch->version));
     return o;
+}
+
+/* KVSGATE_OWNER_POLICY=owner: deleting a channel, or a PUT that finds it
+ * already there, is for the subject its kvsgate:owner tag names, or a caller
+ * granted manageAny (claim) or kvs:admin (scope). A channel without the tag
+ * (made outside kvsgate) has no owner here. KG_OK when allowed. */
+static enum kg_err check_owner(struct api_request *req, const char *arn)
+{
+    if (req->deps->owner_policy_any || req->principal.grants.manage_any)
+        return KG_OK;
+    struct kvs_tag_list tags;
+    enum kg_err err = kvs_list_tags(req->deps->kvs, &req->call, arn, &tags);
+    if (err != KG_OK)
+        return err;
+    char me[AUTH_OWNER_ID_MAX + 1];
+    auth_owner_id(req->principal.sub, me);
+    int mine = 0;
+    for (size_t i = 0; i < tags.count; i++)
+        if (strcmp(tags.tags[i].key, OWNER_TAG) == 0 && strcmp(tags.tags[i].value, me) == 0)
+            mine = 1;
+    kvs_tag_list_cleanup(&tags);
+    if (mine)
+        return KG_OK;
+    api_set_detail(req, "the channel belongs to another subject; that needs manageAny or the "
+                        "kvs:admin scope");
+    return KG_ERR_FORBIDDEN;
 }
 
 static void respond_channel(struct api_request *req, int status, const struct kvs_channel *ch)
@@ -128,16 +156,16 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
     struct kvs_channel ch;
     err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
     if (err == KG_OK) {
-        respond_channel(req, 200, &ch);
+        err = check_owner(req, ch.arn);
+        if (err == KG_OK)
+            respond_channel(req, 200, &ch);
         goto cleanup;
     }
     if (err != KG_ERR_CHANNEL_NOT_FOUND)
         goto cleanup;
 
-    /* The owner tag: the subject when KVS accepts it as a tag value, else the
-     * caller's client id (always tag-safe). */
-    const char *owner = api_tag_text_ok(req->principal.sub, 1, 256) ? req->principal.sub
-                                                                : req->principal.client_id;
+    char owner[AUTH_OWNER_ID_MAX + 1];
+    auth_owner_id(req->principal.sub, owner);
     body.tags[body.tag_count].key = OWNER_TAG;
     body.tags[body.tag_count].value = owner;
     char arn[KVS_ARN_MAX + 1];
@@ -146,6 +174,8 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
     if (err == KG_ERR_CHANNEL_NOT_ACTIVE) {
         /* Someone created it meanwhile, or it is being deleted: Describe decides. */
         err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+        if (err == KG_OK)
+            err = check_owner(req, ch.arn);
         if (err == KG_OK)
             respond_channel(req, 200, &ch);
         else if (err == KG_ERR_CHANNEL_NOT_FOUND) {
@@ -203,6 +233,8 @@ enum kg_err api_channels_delete(struct api_request *req, int can_block)
         return KG_ERR_WOULD_BLOCK;
     struct kvs_channel ch;
     err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+    if (err == KG_OK)
+        err = check_owner(req, ch.arn);
     if (err == KG_OK)
         err = kvs_delete_channel(req->deps->kvs, &req->call, ch.arn, NULL);
     if (err == KG_OK || err == KG_ERR_CHANNEL_NOT_FOUND)

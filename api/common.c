@@ -153,7 +153,8 @@ void api_set_detail(struct api_request *req, const char *detail)
     snprintf(req->detail, sizeof req->detail, "%s", detail);
 }
 
-enum kg_err api_authenticate(struct api_request *req, const char *authorization, int64_t now_s)
+enum kg_err api_authenticate(struct api_request *req, const char *authorization, int64_t now_s,
+                             int cached_only)
 {
     if (!authorization || !*authorization) {
         api_set_detail(req, "missing bearer token");
@@ -174,10 +175,17 @@ enum kg_err api_authenticate(struct api_request *req, const char *authorization,
         api_set_detail(req, "missing bearer token");
         return KG_ERR_UNAUTHENTICATED;
     }
-    const char *reason = NULL;
-    enum kg_err err = jwtv_verify(req->deps->jwt, token, len, now_s, &req->principal, &reason);
+    struct jwtv_verdict verdict;
+    enum kg_err err = jwtv_check(req->deps->jwt, token, len, now_s, cached_only, &req->principal,
+                                 &verdict);
+    if (err == KG_ERR_RATE_LIMITED) {
+        api_set_detail(req, "too many tokens from this address failed verification; only tokens "
+                            "already verified are accepted for now");
+        return err;
+    }
     if (err != KG_OK) {
-        api_set_detail(req, reason ? reason : "invalid token");
+        req->auth_unverified = verdict.unverified;
+        api_set_detail(req, verdict.reason ? verdict.reason : "invalid token");
         return KG_ERR_UNAUTHENTICATED;
     }
     req->authenticated = 1;

@@ -43,6 +43,16 @@ static int valid_kvs_client_id(const char *s)
     return 1;
 }
 
+/* '_' + the first 40 hex digits of SHA-256(s[0..n)). */
+static void hashed_id(const char *s, size_t n, char out[1 + HASHED_ID_HEX + 1])
+{
+    char hex[2 * KG_SHA256_LEN + 1];
+    kg_sha256_hex(s, n, hex);
+    out[0] = '_';
+    memcpy(out + 1, hex, HASHED_ID_HEX);
+    out[1 + HASHED_ID_HEX] = '\0';
+}
+
 void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1])
 {
     if (!sub)
@@ -51,15 +61,45 @@ void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1])
     int own = n >= 1 && n <= SUB_OWN_ID_MAX && sub[0] != '_' && !aws_prefixed(sub);
     for (size_t i = 0; own && i < n; i++)
         own = id_char((unsigned char)sub[i]) && sub[i] != '.';
-    if (own) {
+    if (own)
         memcpy(out, sub, n + 1);
-        return;
+    else
+        hashed_id(sub, n, out);
+}
+
+static int tag_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr(" _.:/=+-@", c) != NULL);
+}
+
+void auth_owner_id(const char *sub, char out[AUTH_OWNER_ID_MAX + 1])
+{
+    if (!sub)
+        sub = "";
+    size_t n = strlen(sub);
+    int raw = n >= 1 && n <= AUTH_OWNER_ID_MAX && sub[0] != '_';
+    for (size_t i = 0; raw && i < n; i++)
+        raw = tag_char((unsigned char)sub[i]);
+    if (raw)
+        memcpy(out, sub, n + 1);
+    else
+        hashed_id(sub, n, out);
+}
+
+int auth_sub_acceptable(const char *sub, size_t len)
+{
+    if (len == 0 || len > AUTH_SUB_MAX_LEN)
+        return 0;
+    const unsigned char *u = (const unsigned char *)sub;
+    for (size_t i = 0; i < len; i++) {
+        if (u[i] < 0x20 || u[i] == 0x7f)
+            return 0;
+        /* C1 controls: U+0080..U+009F, UTF-8 C2 80..C2 9F. */
+        if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+            return 0;
     }
-    char hex[2 * KG_SHA256_LEN + 1];
-    kg_sha256_hex(sub, n, hex);
-    out[0] = '_';
-    memcpy(out + 1, hex, HASHED_ID_HEX);
-    out[1 + HASHED_ID_HEX] = '\0';
+    return 1;
 }
 
 int authz_allows(const struct auth_principal *p, enum authz_perm perm, const char *channel)
@@ -114,23 +154,25 @@ enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, cha
     *out = NULL;
     if (!pattern || !*pattern || strlen(pattern) > PATTERN_RAW_MAX)
         return KG_ERR_BAD_REQUEST;
+    size_t plen = strlen(pattern);
+    int star = pattern[plen - 1] == '*';
     char storage[CHANNEL_NAME_MAX + 2];
     struct kg_buf b;
     kg_buf_init_fixed(&b, storage, sizeof storage);
-    int star = 0;
     for (const char *p = pattern; *p;) {
         if (strncmp(p, "{sub}", 5) == 0) {
-            if (!client_id || !*client_id || strchr(client_id, '*') ||
-                kg_buf_append_str(&b, client_id) != KG_OK)
+            /* The boundary (authz.h): with a '*', the id must be closed by '.'. */
+            if (star && p[5] != '.')
+                return KG_ERR_BAD_REQUEST;
+            if (!client_id || !*client_id || kg_buf_append_str(&b, client_id) != KG_OK)
                 return KG_ERR_BAD_REQUEST;
             for (const char *c = client_id; *c; c++)
-                if (!id_char((unsigned char)*c))
-                    return KG_ERR_BAD_REQUEST;
+                if (!id_char((unsigned char)*c) || *c == '.')
+                    return KG_ERR_BAD_REQUEST; /* not a derived id: it could not be closed */
             p += 5;
         } else if (*p == '*') {
             if (p[1] != '\0')
                 return KG_ERR_BAD_REQUEST; /* '*' only at the end */
-            star = 1;
             p++;
         } else if (id_char((unsigned char)*p)) {
             if (kg_buf_append_char(&b, *p) != KG_OK)

@@ -18,6 +18,18 @@
 /* Writes the client id derived from sub. */
 void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1]);
 
+/* The value of a channel's kvsgate:owner tag for this subject: the sub itself
+ * when it is 1..256 bytes of KVS's ASCII tag characters (letters, digits,
+ * space, _.:/=+-@) and does not start with '_'; else '_' + 40 hex digits of
+ * SHA-256(sub). Raw values never start with '_' and hashed ones always do, so
+ * two subjects never share an owner value. */
+void auth_owner_id(const char *sub, char out[AUTH_OWNER_ID_MAX + 1]);
+
+/* 1 when the sub is one kvsgate accepts: 1..AUTH_SUB_MAX_LEN bytes, no C0
+ * control character, no DEL and no C1 control (U+0080..U+009F). The caller has
+ * already checked it is UTF-8 (jansson refuses the rest). */
+int auth_sub_acceptable(const char *sub, size_t len);
+
 /* True when a pattern of perm matches channel (exact, or prefix before '*'). */
 int authz_allows(const struct auth_principal *p, enum authz_perm perm, const char *channel);
 /* Describe is allowed to any of manage, master, viewer. */
@@ -31,8 +43,18 @@ KG_WARN_UNUSED enum kg_err authz_viewer_client_id(const struct auth_principal *p
                                                   const char *requested,
                                                   char out[AUTH_CLIENT_ID_MAX + 1]);
 
-/* Parses one grant pattern ("cam-*", "user-{sub}-*", "lobby") and substitutes
- * {sub}. KG_ERR_BAD_REQUEST when the result is not a channel name or prefix. */
+/* Parses one grant pattern ("cam-*", "user-{sub}.*", "lobby") and substitutes
+ * {sub} with client_id. KG_ERR_BAD_REQUEST when the result is not a channel
+ * name or prefix, or when the pattern could reach another subject's names.
+ *
+ * The {sub} boundary: a pattern that ends in '*' must follow every {sub} with
+ * '.', the one name character a derived client id never holds. Then the '.'
+ * closes the id: "user-{sub}.*" gives bob "user-bob.*", which no name of
+ * bob-smith's ("user-bob-smith.*") matches, whatever the two ids are. Without
+ * the '.' ("user-{sub}-*", "{sub}*") one id could be the start of another's
+ * and the grant would reach it, so such patterns are refused. A pattern
+ * without '*' names exactly one channel per subject and is safe as it is
+ * ("user-{sub}-cam"). */
 KG_WARN_UNUSED enum kg_err authz_pattern_expand(const char *pattern, const char *client_id,
                                                 char **out);
 

@@ -37,8 +37,8 @@ static enum add_result add_pattern(struct authz_grants *g, enum authz_perm perm,
     return ADD_OK;
 }
 
-/* {"master": [...], "viewer": [...], "manage": [...], "anyClientId": bool};
- * other members are ignored (room to grow). */
+/* {"master": [...], "viewer": [...], "manage": [...], "anyClientId": bool,
+ * "manageAny": bool}; other members are ignored (room to grow). */
 static const char *grants_from_claim(json_t *claim, struct auth_principal *out)
 {
     if (!json_is_object(claim))
@@ -63,20 +63,28 @@ static const char *grants_from_claim(json_t *claim, struct auth_principal *out)
         }
     }
     json_t *any = json_object_get(claim, "anyClientId");
-    if (any && !json_is_boolean(any))
+    json_t *manage_any = json_object_get(claim, "manageAny");
+    if ((any && !json_is_boolean(any)) || (manage_any && !json_is_boolean(manage_any)))
         return "bad claim type";
     out->grants.any_client_id = json_is_true(any);
+    if (json_is_true(manage_any))
+        out->grants.manage_any = 1;
     return NULL;
 }
 
-/* One space-separated scope token; "kvs:<perm>:<pattern>" grants, any other
- * token is someone else's and is ignored. *kvs is set when it starts "kvs:". */
+/* One space-separated scope token; "kvs:<perm>:<pattern>" grants, "kvs:admin"
+ * is manageAny, any other token is someone else's and is ignored. *kvs is set
+ * when it starts "kvs:". */
 static const char *grants_from_scope(const char *tok, size_t n, struct auth_principal *out,
                                      int *kvs)
 {
     if (n < 4 || memcmp(tok, "kvs:", 4) != 0)
         return NULL;
     *kvs = 1;
+    if (n == 9 && memcmp(tok, "kvs:admin", 9) == 0) {
+        out->grants.manage_any = 1;
+        return NULL;
+    }
     if (n > 4 + 7 + CLAIMS_MAX_PATTERN_LEN)
         return NULL;
     for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++) {
@@ -199,6 +207,8 @@ static const char *check_claims(json_t *payload, const struct claims_policy *pol
         return "token not yet valid";
     if (has_iat && iat > now_s + leeway)
         return "token issued in the future";
+    if (pol->max_lifetime_s > 0 && exp > now_s && exp - now_s > pol->max_lifetime_s)
+        return "token lifetime too long";
 
     json_t *iss = json_object_get(payload, "iss");
     if (iss && !json_is_string(iss))
@@ -214,7 +224,7 @@ static const char *check_claims(json_t *payload, const struct claims_policy *pol
         return "missing sub";
     if (!json_is_string(sub))
         return "bad claim type";
-    if (json_string_length(sub) == 0 || json_string_length(sub) > CLAIMS_MAX_SUB_LEN)
+    if (!auth_sub_acceptable(json_string_value(sub), json_string_length(sub)))
         return "bad subject";
     out->sub = kg_strdup(json_string_value(sub));
     auth_derive_client_id(out->sub, out->client_id);

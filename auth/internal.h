@@ -166,9 +166,10 @@ struct claims_policy {
     const char *audience; /* NULL: not checked */
     const char *grants_claim;
     int64_t leeway_s;
+    int64_t max_lifetime_s; /* > 0: exp at most this far past now */
 };
 
-#define CLAIMS_MAX_SUB_LEN 1024
+#define CLAIMS_MAX_SUB_LEN AUTH_SUB_MAX_LEN
 #define CLAIMS_MAX_PATTERNS 64  /* per permission */
 #define CLAIMS_MAX_PATTERN_LEN 512
 

@@ -32,6 +32,7 @@
 #include "core/encode.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/url.h"
 
 #define JWTV_MAX_STATIC_KEYS 16
 #define JWTV_HEADER_MAX_DEPTH 4
@@ -59,18 +60,16 @@ static enum kg_err config_error(char *why, size_t why_len, const char *msg)
 }
 
 /* https, or http to this host only (a local IdP in tests and demos): keys
- * fetched in clear text from elsewhere could be swapped on the way. */
+ * fetched in clear text from elsewhere could be swapped on the way. Parsed by
+ * the project's URL splitter, so userinfo ("http://127.0.0.1:x@idp/") and
+ * anything else it does not understand is refused, and the host checked is
+ * the host libcurl connects to. */
 static int jwks_url_ok(const char *url)
 {
-    if (strncmp(url, "https://", 8) == 0)
-        return url[8] != '\0';
-    static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
-    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
-        size_t n = strlen(local[i]);
-        if (strncmp(url, local[i], n) == 0 && (url[n] == ':' || url[n] == '/' || !url[n]))
-            return 1;
-    }
-    return 0;
+    struct url_parts u;
+    if (url_parse(url, URL_ALLOW_QUERY, &u) != KG_OK)
+        return 0;
+    return strcmp(u.scheme, "https") == 0 || url_host_is_loopback(u.host);
 }
 
 enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *why, size_t why_len)
@@ -96,6 +95,8 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
         return config_error(why, why_len, "KVSGATE_JWT_ISSUER: must not be empty");
     if (opts->audience && !*opts->audience)
         return config_error(why, why_len, "KVSGATE_JWT_AUDIENCE: must not be empty");
+    if (opts->max_lifetime_s < 0)
+        return config_error(why, why_len, "KVSGATE_JWT_MAX_LIFETIME_S: must not be negative");
     if (opts->leeway_s < 0 || opts->leeway_s > JWTV_MAX_LEEWAY_S)
         return config_error(why, why_len, "KVSGATE_JWT_LEEWAY_S: must be 0..300");
     if (opts->grants_claim &&
@@ -134,7 +135,8 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
     v->issuer = opts->issuer ? kg_strdup(opts->issuer) : NULL;
     v->audience = opts->audience ? kg_strdup(opts->audience) : NULL;
     v->grants_claim = kg_strdup(opts->grants_claim ? opts->grants_claim : "kvs");
-    v->policy = (struct claims_policy){v->issuer, v->audience, v->grants_claim, opts->leeway_s};
+    v->policy = (struct claims_policy){v->issuer, v->audience, v->grants_claim, opts->leeway_s,
+                                       opts->max_lifetime_s};
     v->max_token_len = max_len;
     if (opts->token_cache_ttl_s >= 0)
         v->cache = tokcache_new(opts->token_cache_entries, opts->token_cache_ttl_s);
@@ -220,99 +222,83 @@ static int typ_ok(json_t *typ, enum jwa alg)
     return strcasecmp(t, "JWT") == 0 || strcasecmp(t, "at+jwt") == 0;
 }
 
-enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,
-                        struct auth_principal *out, const char **reason)
-{
-    enum kg_err result = KG_ERR_UNAUTHENTICATED;
-    const char *why = "malformed token";
+/* One verification in progress: the token's decoded parts and what each step
+ * found. */
+struct verify_state {
+    const char *token;
+    size_t token_len;
+    size_t signing_input_len; /* header.payload */
     struct kg_buf header_json, payload_json, sig;
-    json_t *header = NULL, *payload = NULL;
-    struct auth_keyset *set = NULL;
-    const struct auth_key *verified_by = NULL;
-    const char *kid = NULL;
-    size_t kid_len = 0;
-    int kid_unknown = 0;
+    json_t *header, *payload;
     enum jwa alg;
+    const char *kid;
+    size_t kid_len;
+    struct auth_keyset *set;
+    const struct auth_key *verified_by;
+};
 
-    memset(out, 0, sizeof *out);
-    size_t cap = v && token_len <= v->max_token_len ? token_len : 0;
-    kg_buf_init(&header_json, cap);
-    kg_buf_init(&payload_json, cap);
-    kg_buf_init(&sig, cap);
-    if (!v || !token || token_len == 0)
-        goto cleanup;
-    if (token_len > v->max_token_len) {
-        why = "token too large";
-        goto cleanup;
-    }
-
-    /* 0. Seen and accepted shortly before, byte for byte. */
-    unsigned char digest[32];
-    if (v->cache) {
-        tokcache_digest(token, token_len, digest);
-        if (tokcache_get(v->cache, digest, now_s, out)) {
-            why = NULL;
-            result = KG_OK;
-            goto cleanup;
-        }
-    }
-
-    /* 1. Shape. */
+/* Step 1: exactly three non-empty base64url segments, decoded strictly. */
+static const char *split_token(struct verify_state *st)
+{
+    const char *token = st->token;
+    size_t token_len = st->token_len;
     const char *dot1 = memchr(token, '.', token_len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', token_len - (size_t)(dot1 + 1 - token)) : NULL;
     if (!dot2)
-        goto cleanup;
+        return "malformed token";
     size_t h_len = (size_t)(dot1 - token), p_len = (size_t)(dot2 - dot1 - 1);
     size_t s_len = token_len - (size_t)(dot2 + 1 - token);
     if (!h_len || !p_len || !s_len)
-        goto cleanup;
+        return "malformed token";
     for (size_t i = 0; i < token_len; i++)
         if (token + i != dot1 && token + i != dot2 && !b64url_char((unsigned char)token[i]))
-            goto cleanup; /* a third dot lands here too */
-    if (kg_base64url_decode(&header_json, token, h_len) != KG_OK ||
-        kg_base64url_decode(&payload_json, dot1 + 1, p_len) != KG_OK ||
-        kg_base64url_decode(&sig, dot2 + 1, s_len) != KG_OK)
-        goto cleanup;
+            return "malformed token"; /* a third dot lands here too */
+    if (kg_base64url_decode(&st->header_json, token, h_len) != KG_OK ||
+        kg_base64url_decode(&st->payload_json, dot1 + 1, p_len) != KG_OK ||
+        kg_base64url_decode(&st->sig, dot2 + 1, s_len) != KG_OK)
+        return "malformed token";
+    st->signing_input_len = (size_t)(dot2 - token);
+    return NULL;
+}
 
-    /* 2. Header. */
-    header = json_in_object(header_json.data, header_json.len, JWTV_HEADER_MAX_DEPTH);
-    if (!header)
-        goto cleanup;
-    json_t *j_alg = json_object_get(header, "alg");
+/* Step 2: the header (alg, typ, crit, kid) and the payload's nesting. */
+static const char *read_header(struct verify_state *st)
+{
+    st->header = json_in_object(st->header_json.data, st->header_json.len, JWTV_HEADER_MAX_DEPTH);
+    if (!st->header)
+        return "malformed token";
+    json_t *j_alg = json_object_get(st->header, "alg");
     if (!json_is_string(j_alg) ||
-        !jwa_parse(json_string_value(j_alg), json_string_length(j_alg), &alg)) {
-        why = "unsupported algorithm";
-        goto cleanup;
-    }
-    if (!typ_ok(json_object_get(header, "typ"), alg)) {
-        why = "unsupported token type";
-        goto cleanup;
-    }
-    if (json_object_get(header, "crit")) {
-        why = "unsupported critical header";
-        goto cleanup;
-    }
-    json_t *j_kid = json_object_get(header, "kid");
+        !jwa_parse(json_string_value(j_alg), json_string_length(j_alg), &st->alg))
+        return "unsupported algorithm";
+    if (!typ_ok(json_object_get(st->header, "typ"), st->alg))
+        return "unsupported token type";
+    if (json_object_get(st->header, "crit"))
+        return "unsupported critical header";
+    json_t *j_kid = json_object_get(st->header, "kid");
     if (j_kid) {
         if (!json_is_string(j_kid) || json_string_length(j_kid) == 0 ||
             json_string_length(j_kid) > AUTH_KID_MAX)
-            goto cleanup;
-        kid = json_string_value(j_kid);
-        kid_len = json_string_length(j_kid);
+            return "malformed token";
+        st->kid = json_string_value(j_kid);
+        st->kid_len = json_string_length(j_kid);
     }
-    if (!json_in_depth_ok(payload_json.data, payload_json.len, JWTV_PAYLOAD_MAX_DEPTH))
-        goto cleanup;
+    if (!json_in_depth_ok(st->payload_json.data, st->payload_json.len, JWTV_PAYLOAD_MAX_DEPTH))
+        return "malformed token";
+    return NULL;
+}
 
-    /* 3. Key and signature. */
+/* Step 3: the key decides (design note 4), then the signature. */
+static const char *check_signature(struct jwtv *v, struct verify_state *st)
+{
     const struct auth_key *cands[JWTV_MAX_STATIC_KEYS + 1];
     size_t n_cands = 0;
-    if (kid && v->jwks) {
-        set = jwks_acquire(v->jwks);
-        const struct auth_key *k = auth_keyset_find(set, kid, kid_len);
-        if (k && !(k->algs & JWA_BIT(alg))) {
-            why = "algorithm does not match key";
-            goto cleanup;
-        }
+    int kid_unknown = 0;
+    if (st->kid && v->jwks) {
+        st->set = jwks_acquire(v->jwks);
+        const struct auth_key *k = auth_keyset_find(st->set, st->kid, st->kid_len);
+        if (k && !(k->algs & JWA_BIT(st->alg)))
+            return "algorithm does not match key";
         if (k)
             cands[n_cands++] = k;
         else
@@ -320,53 +306,98 @@ enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len, int
     }
     if (n_cands == 0)
         for (size_t i = 0; i < v->static_count; i++)
-            if (v->static_keys[i]->algs & JWA_BIT(alg))
+            if (v->static_keys[i]->algs & JWA_BIT(st->alg))
                 cands[n_cands++] = v->static_keys[i];
-    if (n_cands == 0) {
-        if (kid_unknown)
-            why = "unknown key id";
-        else if (!kid && v->jwks)
-            why = "missing key id";
-        else
-            why = "algorithm does not match key";
-        if (kid_unknown)
-            jwks_request_refetch(v->jwks);
-        goto cleanup;
+    for (size_t i = 0; i < n_cands && !st->verified_by; i++)
+        if (jws_verify(cands[i], st->alg, st->token, st->token_len, st->signing_input_len,
+                       (const unsigned char *)st->sig.data, st->sig.len))
+            st->verified_by = cands[i];
+    if (st->verified_by)
+        return NULL;
+    if (kid_unknown) {
+        jwks_request_refetch(v->jwks);
+        return "unknown key id";
     }
-    size_t signing_input_len = (size_t)(dot2 - token);
-    for (size_t i = 0; i < n_cands && !verified_by; i++)
-        if (jws_verify(cands[i], alg, token, token_len, signing_input_len,
-                       (const unsigned char *)sig.data, sig.len))
-            verified_by = cands[i];
-    if (!verified_by) {
-        why = kid_unknown ? "unknown key id" : "bad signature";
-        if (kid_unknown)
-            jwks_request_refetch(v->jwks);
-        goto cleanup;
+    if (n_cands)
+        return "bad signature";
+    return !st->kid && v->jwks ? "missing key id" : "algorithm does not match key";
+}
+
+enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,
+                       int cached_only, struct auth_principal *out, struct jwtv_verdict *verdict)
+{
+    struct jwtv_verdict local;
+    if (!verdict)
+        verdict = &local;
+    memset(verdict, 0, sizeof *verdict);
+    memset(out, 0, sizeof *out);
+    verdict->unverified = 1;
+    if (!v || !token || token_len == 0) {
+        verdict->reason = "malformed token";
+        return KG_ERR_UNAUTHENTICATED;
+    }
+    if (token_len > v->max_token_len) {
+        verdict->reason = "token too large";
+        return KG_ERR_UNAUTHENTICATED;
     }
 
-    /* 4. Claims, now that they are known to be the issuer's. */
-    payload = json_in_object(payload_json.data, payload_json.len, JWTV_PAYLOAD_MAX_DEPTH);
-    if (!payload)
-        goto cleanup;
-    if (claims_check(payload, &v->policy, now_s, out, &why) != KG_OK)
-        goto cleanup;
-    out->alg = jwa_name(alg);
-    out->key_id = verified_by->kid ? verified_by->kid : "";
-    why = NULL;
-    result = KG_OK;
-    if (v->cache)
-        tokcache_put(v->cache, digest, now_s, out);
+    /* 0. Seen and accepted shortly before, byte for byte. */
+    unsigned char digest[32];
+    if (v->cache) {
+        tokcache_digest(token, token_len, digest);
+        if (tokcache_get(v->cache, digest, now_s, out)) {
+            verdict->unverified = 0;
+            verdict->cached = 1;
+            return KG_OK;
+        }
+    }
+    if (cached_only) {
+        verdict->reason = "not verified: too many failed authentications";
+        return KG_ERR_RATE_LIMITED;
+    }
 
-cleanup:
+    struct verify_state st = {.token = token, .token_len = token_len};
+    kg_buf_init(&st.header_json, token_len);
+    kg_buf_init(&st.payload_json, token_len);
+    kg_buf_init(&st.sig, token_len);
+    const char *why = split_token(&st);
+    if (!why)
+        why = read_header(&st);
+    if (!why)
+        why = check_signature(v, &st);
+    if (!why) {
+        /* 4. Claims, now that they are known to be the issuer's. */
+        verdict->unverified = 0;
+        st.payload = json_in_object(st.payload_json.data, st.payload_json.len,
+                                    JWTV_PAYLOAD_MAX_DEPTH);
+        if (!st.payload)
+            why = "malformed token";
+        else if (claims_check(st.payload, &v->policy, now_s, out, &why) == KG_OK)
+            why = NULL;
+    }
+    if (!why) {
+        out->alg = jwa_name(st.alg);
+        out->key_id = st.verified_by->kid ? st.verified_by->kid : "";
+        if (v->cache)
+            tokcache_put(v->cache, digest, now_s, out);
+    }
+    verdict->reason = why;
+    auth_keyset_release(st.set);
+    json_decref(st.header);
+    json_decref(st.payload);
+    kg_buf_free(&st.header_json);
+    st.payload_json.flags |= KG_BUF_SECRET;
+    kg_buf_free(&st.payload_json);
+    kg_buf_free(&st.sig);
+    return why ? KG_ERR_UNAUTHENTICATED : KG_OK;
+}
+
+enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,
+                        struct auth_principal *out, const char **reason)
+{
+    struct jwtv_verdict verdict;
+    enum kg_err err = jwtv_check(v, token, token_len, now_s, 0, out, &verdict);
     if (reason)
-        *reason = why;
-    auth_keyset_release(set);
-    json_decref(header);
-    json_decref(payload);
-    kg_buf_free(&header_json);
-    payload_json.flags |= KG_BUF_SECRET;
-    kg_buf_free(&payload_json);
-    kg_buf_free(&sig);
-    return result;
+        *reason = verdict.reason;
+    return err;
 }

@@ -61,6 +61,7 @@ struct jwtv_options {
     const char *issuer;                /* NULL: not checked */
     const char *audience;              /* NULL: not checked */
     int64_t leeway_s;                  /* default 60 applied by the caller's settings */
+    int64_t max_lifetime_s;            /* > 0: refuse exp further than this from now */
     const char *grants_claim;          /* NULL: "kvs" */
     size_t max_token_len;              /* 0: JWTV_DEFAULT_MAX_TOKEN_LEN */
     int64_t (*now_fn)(void);           /* NULL: kg_now_s; for the JWKS timers */
@@ -88,10 +89,27 @@ void jwtv_free(struct jwtv *v);
  * ("malformed token", "token too large", "unsupported algorithm",
  * "algorithm does not match key", "unknown key id", "bad signature",
  * "token expired", "token not yet valid", "wrong issuer", "wrong audience",
- * "missing exp", "bad claim type", "no grants claim"...). */
+ * "missing exp", "bad claim type", "no grants claim", "bad subject",
+ * "token lifetime too long"...). */
 KG_WARN_UNUSED enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len,
                                        int64_t now_s, struct auth_principal *out,
                                        const char **reason);
+
+/* How jwtv_check went. */
+struct jwtv_verdict {
+    const char *reason; /* NULL on success; else as jwtv_verify's *reason */
+    int unverified;     /* refused before any key verified the signature (malformed,
+                           unknown key, bad signature...): the failures that cost
+                           CPU and prove nothing of the caller */
+    int cached;         /* answered from the verified-token cache */
+};
+
+/* jwtv_verify for callers that budget failures. With cached_only, only the
+ * verified-token cache answers: a token not in it is not verified and the
+ * answer is KG_ERR_RATE_LIMITED. verdict may be NULL. */
+KG_WARN_UNUSED enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len,
+                                      int64_t now_s, int cached_only, struct auth_principal *out,
+                                      struct jwtv_verdict *verdict);
 
 /* For metrics and tests: JWKS fetches made, by outcome; verified-token cache
  * lookups, by result. */

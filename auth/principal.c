@@ -31,6 +31,7 @@ void auth_principal_copy(struct auth_principal *dst, const struct auth_principal
             dst->grants.patterns[perm][i] = kg_strdup(src->grants.patterns[perm][i]);
     }
     dst->grants.any_client_id = src->grants.any_client_id;
+    dst->grants.manage_any = src->grants.manage_any;
     dst->expires_at_s = src->expires_at_s;
     dst->key_id = src->key_id;
     dst->alg = src->alg;

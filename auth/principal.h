@@ -6,6 +6,10 @@
 #include <stdint.h>
 
 #define AUTH_CLIENT_ID_MAX 256
+/* The longest `sub` accepted (auth_sub_acceptable). */
+#define AUTH_SUB_MAX_LEN 1024
+/* The kvsgate:owner tag value (auth_owner_id): at most a KVS tag value. */
+#define AUTH_OWNER_ID_MAX 256
 
 enum authz_perm { AUTHZ_PERM_MASTER = 0, AUTHZ_PERM_VIEWER = 1, AUTHZ_PERM_MANAGE = 2 };
 #define AUTHZ_PERM_COUNT 3
@@ -16,6 +20,7 @@ struct authz_grants {
     char **patterns[AUTHZ_PERM_COUNT]; /* owned */
     size_t counts[AUTHZ_PERM_COUNT];
     int any_client_id;
+    int manage_any; /* may delete or re-create channels another subject owns */
 };
 
 struct auth_principal {

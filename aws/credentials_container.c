@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "aws/credentials_impl.h"
-#include "aws/url.h"
+#include "core/url.h"
 #include "core/mem.h"
 
 #define CONTAINER_ECS_BASE "http://169.254.170.2"

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "aws/credentials_impl.h"
-#include "aws/url.h"
+#include "core/url.h"
 #include "core/mem.h"
 
 #define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"

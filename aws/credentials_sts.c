@@ -14,7 +14,7 @@
 
 #include "aws/credentials_impl.h"
 #include "aws/signed_request.h"
-#include "aws/url.h"
+#include "core/url.h"
 #include "aws/xml.h"
 #include "core/encode.h"
 #include "core/log.h"

@@ -21,7 +21,7 @@
 
 #include "aws/kvs_impl.h"
 #include "aws/signed_request.h"
-#include "aws/url.h"
+#include "core/url.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/mem.h"

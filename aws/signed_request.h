@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "aws/sigv4.h"
-#include "aws/url.h"
+#include "core/url.h"
 #include "core/http.h"
 
 #define SIGNED_REQUEST_MAX_HEADERS 6

@@ -15,5 +15,4 @@ target_sources(kvsgate_lib PRIVATE
   aws/signed_request.c
   aws/sigv4.c
   aws/transport.c
-  aws/url.c
   aws/xml.c)

@@ -9,4 +9,5 @@ target_sources(kvsgate_lib PRIVATE
   core/log.c
   core/mem.c
   core/metrics.c
-  core/timeutil.c)
+  core/timeutil.c
+  core/url.c)

@@ -25,7 +25,7 @@ static const char token_help[] =
     "  --sub            the subject (also the viewer client id, or its hash)\n"
     "  --master, --viewer, --manage\n"
     "                   comma-separated channel patterns: a name, a prefix ending in *,\n"
-    "                   {sub} for the caller's client id (e.g. cam-*,user-{sub}-*)\n"
+    "                   {sub} for the caller's client id (e.g. cam-*,user-{sub}.*)\n"
     "  --any-client-id  the viewer may use any client id\n"
     "  --ttl            lifetime in seconds, 1..2592000 (default 3600)\n"
     "  --iss, --aud     iss and aud claims (match KVSGATE_JWT_ISSUER, KVSGATE_JWT_AUDIENCE)\n"

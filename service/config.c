@@ -9,6 +9,7 @@
 #include "aws/kvs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/url.h"
 
 enum setting_type { SET_STRING, SET_INT, SET_BOOL, SET_LIST };
 
@@ -27,9 +28,18 @@ struct setting {
 
 static int check_url(const char *v, char *why, size_t n)
 {
-    if (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0)
+    struct url_parts u;
+    if (url_parse(v, URL_ALLOW_QUERY, &u) == KG_OK)
         return 1;
-    snprintf(why, n, "must be an http:// or https:// URL");
+    snprintf(why, n, "must be an http:// or https:// URL (host[:port], no userinfo)");
+    return 0;
+}
+
+static int check_owner_policy(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "owner") == 0 || strcmp(v, "any") == 0)
+        return 1;
+    snprintf(why, n, "must be owner or any");
     return 0;
 }
 
@@ -137,6 +147,15 @@ static const struct setting settings[] = {
      "requests per second per subject (token bucket); 0 = no limit"},
     {"KVSGATE_RATE_LIMIT_BURST", SET_INT, "40", 1, 1000000, 0, NULL, OFF(rate_limit_burst), 0,
      "requests a subject may make at once before the rate applies"},
+    {"KVSGATE_AUTH_FAILURE_RPS", SET_INT, "10", 0, 1000000, 0, NULL, OFF(auth_failure_rps), 0,
+     "tokens per second per client IP that may fail before their signature holds (malformed, "
+     "unknown key, bad signature); past it only tokens already verified pass, others get 429; "
+     "0 = no limit"},
+    {"KVSGATE_AUTH_FAILURE_BURST", SET_INT, "50", 1, 1000000, 0, NULL, OFF(auth_failure_burst), 0,
+     "such failures a client IP may have at once before the rate applies"},
+    {"KVSGATE_OWNER_POLICY", SET_STRING, "owner", 0, 0, 0, check_owner_policy, OFF(owner_policy),
+     0, "owner: deleting or re-creating a channel another subject created needs manageAny or "
+        "the kvs:admin scope; any: a manage grant is enough"},
     /* JWT */
     {"KVSGATE_JWT_HS256_SECRET", SET_STRING, NULL, 0, 0, 1, NULL, OFF(jwt_hs256_secret), 0,
      "HS256 secret (at least 32 bytes); or KVSGATE_JWT_HS256_SECRET_FILE"},
@@ -150,11 +169,16 @@ static const struct setting settings[] = {
     {"KVSGATE_JWKS_MIN_REFETCH_S", SET_INT, "30", 1, 3600, 0, NULL, OFF(jwks_min_refetch_s), 0,
      "at most one JWKS fetch per this many seconds on unknown key ids"},
     {"KVSGATE_JWT_ISSUER", SET_STRING, NULL, 0, 0, 0, NULL, OFF(jwt_issuer), 0,
-     "required iss (unset: not checked)"},
+     "required iss; required with KVSGATE_JWKS_URL (unless KVSGATE_JWT_ANY_ISSUER)"},
+    {"KVSGATE_JWT_ANY_ISSUER", SET_BOOL, "false", 0, 0, 0, NULL, OFF(jwt_any_issuer), 0,
+     "with KVSGATE_JWKS_URL, accept tokens of any issuer the keys sign for (unsafe where an "
+     "IdP shares keys across tenants, as Microsoft Entra does)"},
     {"KVSGATE_JWT_AUDIENCE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(jwt_audience), 0,
      "required aud (unset: not checked)"},
     {"KVSGATE_JWT_LEEWAY_S", SET_INT, "60", 0, 300, 0, NULL, OFF(jwt_leeway_s), 0,
      "clock leeway for exp, nbf, iat"},
+    {"KVSGATE_JWT_MAX_LIFETIME_S", SET_INT, "0", 0, 31536000, 0, NULL, OFF(jwt_max_lifetime_s), 0,
+     "refuse tokens whose exp is further than this from now; 0 = no limit"},
     {"KVSGATE_JWT_GRANTS_CLAIM", SET_STRING, "kvs", 0, 0, 0, check_claim, OFF(jwt_grants_claim), 0,
      "claim holding the grants object (may be a namespaced URL)"},
     {"KVSGATE_JWT_MAX_BYTES", SET_INT, "8192", 512, 65536, 0, NULL, OFF(jwt_max_bytes), 0,
@@ -381,6 +405,12 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
     if (!cfg->jwt_hs256_secret && !cfg->jwt_public_key_file_count && !cfg->jwks_url) {
         fprintf(err_out, "KVSGATE_JWT_HS256_SECRET: no JWT key configured; set it, "
                          "KVSGATE_JWT_PUBLIC_KEY_FILE or KVSGATE_JWKS_URL\n");
+        errors++;
+    }
+    if (cfg->jwks_url && !cfg->jwt_issuer && !cfg->jwt_any_issuer) {
+        fprintf(err_out, "KVSGATE_JWT_ISSUER: required with KVSGATE_JWKS_URL (an IdP's keys may "
+                         "sign for other issuers too); set KVSGATE_JWT_ANY_ISSUER=true to accept "
+                         "any\n");
         errors++;
     }
     if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < 32) {

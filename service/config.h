@@ -50,6 +50,9 @@ struct kg_config {
     char *ice_fallback;
     int64_t rate_limit_rps;
     int64_t rate_limit_burst;
+    int64_t auth_failure_rps;
+    int64_t auth_failure_burst;
+    char *owner_policy;
     /* JWT */
     char *jwt_hs256_secret; /* secret */
     char **jwt_public_key_files;
@@ -58,8 +61,10 @@ struct kg_config {
     int64_t jwks_refresh_s;
     int64_t jwks_min_refetch_s;
     char *jwt_issuer;
+    int jwt_any_issuer;
     char *jwt_audience;
     int64_t jwt_leeway_s;
+    int64_t jwt_max_lifetime_s;
     char *jwt_grants_claim;
     int64_t jwt_max_bytes;
     /* AWS */

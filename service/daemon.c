@@ -89,7 +89,7 @@ int cmd_serve(int argc, char **argv)
     struct kvs_client *kvs = NULL;
     struct workers *workers = NULL;
     struct channels *channels = NULL;
-    struct ratelimit *ratelimit = NULL;
+    struct ratelimit *ratelimit = NULL, *auth_failures = NULL;
     struct server *server = NULL;
     struct httpd *httpd = NULL;
     char *tls_cert = NULL, *tls_key = NULL;
@@ -114,6 +114,7 @@ int cmd_serve(int argc, char **argv)
         .issuer = cfg.jwt_issuer,
         .audience = cfg.jwt_audience,
         .leeway_s = cfg.jwt_leeway_s,
+        .max_lifetime_s = cfg.jwt_max_lifetime_s,
         .grants_claim = cfg.jwt_grants_claim,
         .max_token_len = (size_t)cfg.jwt_max_bytes,
     };
@@ -122,6 +123,15 @@ int cmd_serve(int argc, char **argv)
         rc = KG_EXIT_USAGE;
         goto cleanup;
     }
+
+    if (!cfg.jwt_audience)
+        kg_log_msg(KG_LOG_WARN, "jwt_audience_unchecked",
+                   "KVSGATE_JWT_AUDIENCE is not set: tokens the keys sign for any audience "
+                   "(other applications of the same IdP) are accepted");
+    if (cfg.jwks_url && !cfg.jwt_issuer)
+        kg_log_msg(KG_LOG_WARN, "jwt_issuer_unchecked",
+                   "KVSGATE_JWT_ANY_ISSUER is set: tokens of any issuer the JWKS keys sign for "
+                   "are accepted");
 
     struct creds_options copts = {
         .http = http,
@@ -181,6 +191,8 @@ int cmd_serve(int argc, char **argv)
     };
     channels = channels_new(&chopts);
     ratelimit = ratelimit_new((double)cfg.rate_limit_rps, (double)cfg.rate_limit_burst, 100000);
+    auth_failures = ratelimit_new((double)cfg.auth_failure_rps, (double)cfg.auth_failure_burst,
+                                  100000);
 
     struct api_deps deps = {
         .jwt = jwt,
@@ -191,6 +203,7 @@ int cmd_serve(int argc, char **argv)
         .region = cfg.region,
         .presign_expires_s = cfg.presign_expires_s,
         .allow_plain_endpoints = cfg.kvs_endpoint && strncmp(cfg.kvs_endpoint, "http://", 7) == 0,
+        .owner_policy_any = strcmp(cfg.owner_policy, "any") == 0,
         .openapi_yaml = kvsgate_openapi_yaml,
         .openapi_yaml_len = kvsgate_openapi_yaml_len,
     };
@@ -202,6 +215,7 @@ int cmd_serve(int argc, char **argv)
         .request_deadline_ms = cfg.request_deadline_ms,
         .access_log = cfg.access_log,
         .ratelimit = ratelimit,
+        .auth_failures = auth_failures,
     };
     server = server_new(&sopts);
     deps.draining = server_draining;
@@ -274,6 +288,7 @@ cleanup:
     workers_free(workers);
     server_free(server);
     ratelimit_free(ratelimit);
+    ratelimit_free(auth_failures);
     channels_free(channels);
     kvs_client_free(kvs);
     metrics_creds = NULL;

@@ -7,7 +7,7 @@
 
 #include "core/mem.h"
 
-#define STRIPES 16
+#define STRIPES 16 /* the top 4 bits of a key's hash pick one */
 
 struct bucket {
     char *subject;
@@ -96,22 +96,26 @@ static void drop(struct stripe *s, struct bucket *b)
     free(b);
 }
 
-int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
-                   int64_t *retry_after_s)
+/* The bucket of key, refilled to now_ms; with take, one token taken when there
+ * is one. 1 when a token was there. Called with nothing locked. */
+static int bucket_use(struct ratelimit *rl, const char *key, int64_t now_ms, int take,
+                      int64_t *retry_after_s)
 {
     if (!rl)
         return 1;
-    uint64_t h = hash_of(subject);
-    struct stripe *s = &rl->stripes[h % STRIPES];
+    uint64_t h = hash_of(key);
+    /* The stripe from the top bits, the slot from the low ones: every slot of
+     * a stripe's table is used. */
+    struct stripe *s = &rl->stripes[h >> 60];
     pthread_mutex_lock(&s->lock);
     struct bucket *b = s->table[h & (s->slots - 1)];
-    while (b && !(b->hash == h && strcmp(b->subject, subject) == 0))
+    while (b && !(b->hash == h && strcmp(b->subject, key) == 0))
         b = b->chain;
     if (!b) {
         if (s->count >= s->max && s->tail)
             drop(s, s->tail);
         b = kg_calloc(1, sizeof *b);
-        b->subject = kg_strdup(subject);
+        b->subject = kg_strdup(key);
         b->hash = h;
         b->tokens = rl->burst;
         b->last_ms = now_ms;
@@ -130,9 +134,9 @@ int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
         b->last_ms = now_ms;
     }
     int ok = b->tokens >= 1.0;
-    if (ok) {
+    if (ok && take) {
         b->tokens -= 1.0;
-    } else if (retry_after_s) {
+    } else if (!ok && retry_after_s) {
         double wait_s = (1.0 - b->tokens) / rl->rate;
         *retry_after_s = (int64_t)ceil(wait_s);
         if (*retry_after_s < 1)
@@ -140,6 +144,17 @@ int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
     }
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
+                   int64_t *retry_after_s)
+{
+    return bucket_use(rl, subject, now_ms, 1, retry_after_s);
+}
+
+int ratelimit_check(struct ratelimit *rl, const char *key, int64_t now_ms, int64_t *retry_after_s)
+{
+    return bucket_use(rl, key, now_ms, 0, retry_after_s);
 }
 
 void ratelimit_free(struct ratelimit *rl)

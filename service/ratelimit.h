@@ -1,7 +1,9 @@
-/* kvsgate: per-subject rate limits (`ratelimit_`), token buckets.
+/* kvsgate: rate limits (`ratelimit_`), token buckets per key: per subject
+ * (the caller's client id, which stands for exactly one sub) for requests, per
+ * client IP for failed token verifications.
  *
- * Each subject (the token's sub) has a bucket of `burst` tokens refilled at
- * `rate_per_s`; a request takes one. Buckets live in a bounded table (the
+ * Each key has a bucket of `burst` tokens refilled at `rate_per_s`; a request
+ * takes one. Buckets live in a bounded table (the
  * least recently used is dropped past max_subjects, which only ever forgives).
  * Thread-safe (striped locks).
  */
@@ -21,5 +23,8 @@ void ratelimit_free(struct ratelimit *rl);
  * *retry_after_s is how long until a token is back (>= 1). */
 int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
                    int64_t *retry_after_s);
+
+/* As ratelimit_take, without taking: 1 when a token is there now. */
+int ratelimit_check(struct ratelimit *rl, const char *key, int64_t now_ms, int64_t *retry_after_s);
 
 #endif

@@ -21,6 +21,8 @@ struct server {
     struct kg_metric *in_flight;
     struct kg_metric *rejected;
     struct kg_metric *limited;
+    struct kg_metric *auth_unverified;
+    struct kg_metric *auth_limited;
 };
 
 /* Per-request state, the httpd request's app data. */
@@ -55,6 +57,13 @@ struct server *server_new(const struct server_options *opts)
                                     "Requests refused because the AWS worker queue was full.", "");
     s->limited = kg_metric_counter("kvsgate_rate_limited_total",
                                    "Requests refused by the per-subject rate limit.", "");
+    s->auth_unverified = kg_metric_counter(
+        "kvsgate_auth_unverified_total",
+        "Tokens refused before their signature held (malformed, unknown key, bad signature).", "");
+    s->auth_limited = kg_metric_counter(
+        "kvsgate_auth_failure_limited_total",
+        "Requests refused unverified because their client IP was over its budget of failed "
+        "verifications.", "");
     return s;
 }
 
@@ -247,6 +256,39 @@ static enum httpd_action preflight(struct srv_req *r, enum kg_err route_err)
     return HTTPD_RESPOND;
 }
 
+/* The bearer token, within two budgets: tokens from one client IP that fail
+ * before their signature holds (forged or garbled: each costs a signature
+ * check and proves nothing), past which only tokens already verified pass;
+ * then requests per subject. */
+static enum kg_err authenticate(struct srv_req *r)
+{
+    struct server *s = r->srv;
+    const char *ip = httpd_client_ip(r->http);
+    int64_t now_ms = kg_mono_ms(), retry_after = 0;
+    int over = !ratelimit_check(s->opts.auth_failures, ip, now_ms, &retry_after);
+    enum kg_err err =
+        api_authenticate(&r->api, httpd_header(r->http, "Authorization"), kg_now_s(), over);
+    if (err == KG_ERR_RATE_LIMITED) {
+        kg_metric_inc(s->auth_limited, NULL);
+        r->api.resp.retry_after_s = retry_after;
+        return err;
+    }
+    if (err != KG_OK) {
+        if (r->api.auth_unverified) {
+            kg_metric_inc(s->auth_unverified, NULL);
+            ratelimit_take(s->opts.auth_failures, ip, now_ms, NULL);
+        }
+        return err;
+    }
+    if (!ratelimit_take(s->opts.ratelimit, r->api.principal.client_id, now_ms, &retry_after)) {
+        kg_metric_inc(s->limited, NULL);
+        api_set_detail(&r->api, "too many requests for this subject; slow down");
+        r->api.resp.retry_after_s = retry_after;
+        return KG_ERR_RATE_LIMITED;
+    }
+    return KG_OK;
+}
+
 static enum httpd_action on_request(struct httpd_request *h, void *app)
 {
     struct server *s = app;
@@ -316,17 +358,9 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     }
 
     if (route->needs_auth) {
-        err = api_authenticate(&r->api, httpd_header(h, "Authorization"), kg_now_s());
+        err = authenticate(r);
         if (err != KG_OK) {
             finish(r, err);
-            return HTTPD_RESPOND;
-        }
-        int64_t retry_after = 0;
-        if (!ratelimit_take(s->opts.ratelimit, r->api.principal.sub, kg_mono_ms(), &retry_after)) {
-            kg_metric_inc(s->limited, NULL);
-            api_set_detail(&r->api, "too many requests for this subject; slow down");
-            r->api.resp.retry_after_s = retry_after;
-            finish(r, KG_ERR_RATE_LIMITED);
             return HTTPD_RESPOND;
         }
     }

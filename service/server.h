@@ -28,6 +28,7 @@ struct server_options {
     int64_t request_deadline_ms;
     int access_log;
     struct ratelimit *ratelimit; /* NULL: no per-subject limit */
+    struct ratelimit *auth_failures; /* per client IP, of unverifiable tokens; NULL: none */
 };
 
 struct server;

@@ -62,7 +62,7 @@ const pemArgs = () => ['--pem', keys.rsa.file, '--pem', keys.p256.file, '--pem',
 const allArgs = () => [...pemArgs(), '--hs256-from-env', '--iss', ISS, '--aud', AUD];
 const secretEnv = { KVSGATE_JWT_HS256_SECRET: SECRET };
 
-const grants = { viewer: ['cam-*'], master: ['user-{sub}-*'], manage: ['lobby'] };
+const grants = { viewer: ['cam-*'], master: ['user-{sub}.*'], manage: ['lobby'] };
 
 async function signingKey(alg) {
   if (alg === 'HS256') return new TextEncoder().encode(SECRET);
@@ -121,7 +121,7 @@ for (const alg of ['HS256', 'RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384'
     assert.equal(v.client_id, 'alice');
     assert.equal(v.kid, '');
     assert.deepEqual(v.grants, {
-      master: ['user-alice-*'], viewer: ['cam-*'], manage: ['lobby'], anyClientId: false,
+      master: ['user-alice.*'], viewer: ['cam-*'], manage: ['lobby'], anyClientId: false,
     });
     assert.deepEqual(v.allows, { master: false, viewer: true, manage: false, describe: true });
     assert.deepEqual(v.viewer, { ok: true, client_id: 'alice' });
@@ -268,13 +268,13 @@ function kvsgateToken(args, extraEnv = secretEnv) {
 }
 
 test('kvsgate token output verifies with jose (HS256), claims as asked', async () => {
-  const token = kvsgateToken(['--sub', 'alice', '--master', 'cam-1,cam-2', '--viewer', 'user-{sub}-*',
+  const token = kvsgateToken(['--sub', 'alice', '--master', 'cam-1,cam-2', '--viewer', 'user-{sub}.*',
     '--any-client-id', '--ttl', '120', '--iss', ISS, '--aud', AUD]);
   const { payload, protectedHeader } = await jose.jwtVerify(token, new TextEncoder().encode(SECRET),
     { issuer: ISS, audience: AUD, algorithms: ['HS256'] });
   assert.deepEqual(protectedHeader, { alg: 'HS256', typ: 'JWT' });
   assert.equal(payload.sub, 'alice');
-  assert.deepEqual(payload.kvs, { master: ['cam-1', 'cam-2'], viewer: ['user-{sub}-*'], anyClientId: true });
+  assert.deepEqual(payload.kvs, { master: ['cam-1', 'cam-2'], viewer: ['user-{sub}.*'], anyClientId: true });
   assert.equal(payload.exp - payload.iat, 120);
   assert.ok(Math.abs(payload.iat - Date.now() / 1000) < 10);
   // jose with another secret refuses it.
@@ -282,7 +282,7 @@ test('kvsgate token output verifies with jose (HS256), claims as asked', async (
   // And our verifier takes it too.
   const v = check(token, allArgs(), secretEnv);
   assert.equal(v.ok, true, v.reason);
-  assert.deepEqual(v.grants.viewer, ['user-alice-*']);
+  assert.deepEqual(v.grants.viewer, ['user-alice.*']);
   // A namespaced claim and the secret from a file.
   const file = writeFile('secret.txt', `${SECRET}\n`);
   const t2 = kvsgateToken(['--sub', 'bob', '--manage', '*', '--claim', 'https://example.com/kvs'],

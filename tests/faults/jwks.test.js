@@ -57,6 +57,7 @@ before(async () => {
     env: {
       KVSGATE_JWT_HS256_SECRET: undefined,
       KVSGATE_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+      KVSGATE_JWT_ANY_ISSUER: 'true',
       KVSGATE_JWKS_MIN_REFETCH_S: '1',
       KVSGATE_JWKS_REFRESH_S: '10',
       KVSGATE_RATE_LIMIT_RPS: '0',

@@ -1,4 +1,4 @@
-/* libFuzzer target: the URL splitter (aws/url.c) that every outbound request
+/* libFuzzer target: the URL splitter (core/url.c) that every outbound request
  * (KVS, STS, channel endpoints, container credentials, IMDS) goes through.
  *
  * Input: selector byte (bit 0: URL_ALLOW_QUERY), then the URL.
@@ -11,7 +11,7 @@
  */
 #include "tests/fuzz/fuzz.h"
 
-#include "aws/url.h"
+#include "core/url.h"
 
 static int host_char(char c)
 {

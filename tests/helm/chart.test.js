@@ -108,7 +108,8 @@ const CHART_DEFAULTS = {
 // Sample values per config.c check function: the schema must accept `good`
 // and refuse `bad`, as config.c does.
 const CHECKS = {
-  check_url: { good: ['https://idp.example.com/jwks.json', 'http://127.0.0.1:4566'], bad: ['ftp://x', 'idp.example.com', 'HTTPS//x'] },
+  check_url: { good: ['https://idp.example.com/jwks.json', 'http://127.0.0.1:4566', 'https://[::1]:8443/k?x=1'], bad: ['ftp://x', 'idp.example.com', 'HTTPS//x', 'http://127.0.0.1:x@idp.example/jwks', 'https://user@idp.example.com/', 'https://idp.example.com/a b'] },
+  check_owner_policy: { good: ['owner', 'any'], bad: ['OWNER', 'none', ''] },
   check_log_level: { good: ['debug', 'info', 'warn', 'error', 'off'], bad: ['verbose', 'INFO', 'warning', ''] },
   check_region: { good: ['us-west-2', 'cn-north-1', 'us-gov-west-1'], bad: ['uswest2', 'US-WEST-2', 'us_west_2', 'a-', 'x'.repeat(31) + '-ab'] },
   check_fallback: { good: ['stun-only', 'fail'], bad: ['STUN-ONLY', 'stun', ''] },
@@ -168,7 +169,9 @@ test('values.yaml defaults equal config.c defaults (deliberate differences liste
 test('values.schema.json refuses what config.c refuses (types, bounds, enums, checks)', (t) => {
   const ajv = new Ajv({ strict: false, allErrors: true });
   const validate = ajv.compile(schema);
-  const accepts = (config) => validate({ ...values, config: { ...values.config, ...config } });
+  // A JWKS URL needs an issuer (a rule across settings, tested on its own below).
+  const issuer = (config) => (config.KVSGATE_JWKS_URL ? { KVSGATE_JWT_ISSUER: 'https://idp.example.com/' } : {});
+  const accepts = (config) => validate({ ...values, config: { ...values.config, ...issuer(config), ...config } });
   let cases = 0;
   for (const s of settings.filter((x) => !CHART_MANAGED[x.name])) {
     const ok = (v) => { cases++; assert.ok(accepts({ [s.name]: v }), `${s.name}=${JSON.stringify(v)} refused: ${ajv.errorsText(validate.errors)}`); };
@@ -434,6 +437,8 @@ const BAD = [
   ['out of range (negative)', ['--set', 'config.KVSGATE_DRAIN_TIMEOUT_S=-1'], /KVSGATE_DRAIN_TIMEOUT_S/],
   ['bad enum (log level)', ['--set', 'config.KVSGATE_LOG_LEVEL=verbose'], /KVSGATE_LOG_LEVEL/],
   ['bad URL', ['--set', 'config.KVSGATE_JWKS_URL=ftp://idp.example.com/jwks'], /KVSGATE_JWKS_URL/],
+  ['JWKS URL with userinfo', ['--set', 'config.KVSGATE_JWKS_URL=http://127.0.0.1:x@idp.example/jwks', '--set', 'config.KVSGATE_JWT_ISSUER=https://idp.example/'], /KVSGATE_JWKS_URL/],
+  ['JWKS URL without an issuer', ['--set', 'config.KVSGATE_JWKS_URL=https://idp.example.com/jwks'], /KVSGATE_JWT_ISSUER|anyOf|must match/],
   ['bad region', ['--set', 'config.AWS_REGION=US_WEST_2'], /AWS_REGION/],
   ['bad CORS origin (with a path)', { config: { KVSGATE_CORS_ORIGINS: ['https://app.example.com/login'] } }, /KVSGATE_CORS_ORIGINS/],
   ['unknown top-level key', ['--set', 'replicas=3'], /replicas/],

@@ -196,11 +196,19 @@ test('authorization: no grant for the channel is 403; scopes grant like the clai
 });
 
 test('{sub} patterns grant the caller their own channels only', async () => {
-  const t = await mint(claims({ sub: 'bob', kvs: { manage: ['user-{sub}-*'] } }));
-  const own = await api.put('/v1/channels/user-bob-room', { token: t });
+  const t = await mint(claims({ sub: 'bob', kvs: { manage: ['user-{sub}.*'] } }));
+  const own = await api.put('/v1/channels/user-bob.room', { token: t });
   assert.equal(own.status, 201, own.text);
-  const theirs = await api.put('/v1/channels/user-carol-room', { token: t });
+  const theirs = await api.put('/v1/channels/user-carol.room', { token: t });
   assert.equal(theirs.status, 403);
+  // bob's grant never reaches bob-smith's names (issue 13)...
+  const smith = await api.put('/v1/channels/user-bob-smith.cam1', { token: t });
+  assert.equal(smith.status, 403);
+  // ...and the unclosed form that would is refused: it grants nothing.
+  const open = await mint(claims({ sub: 'bob', kvs: { manage: ['user-{sub}-*'] } }));
+  const r = await api.put('/v1/channels/user-bob-smith-cam1', { token: open });
+  assert.equal(r.status, 403);
+  assert.equal((await api.put('/v1/channels/user-bob-room', { token: open })).status, 403);
 });
 
 test('viewer asking for master, and another viewer\'s client id, are 403', async () => {

@@ -202,7 +202,10 @@ static void test_patterns_expand_sub_and_must_be_names_or_prefixes(void)
         {"lobby", "alice", "lobby"},
         {"cam-*", "alice", "cam-*"},
         {"*", "alice", "*"},
-        {"user-{sub}-*", "alice", "user-alice-*"},
+        {"user-{sub}.*", "alice", "user-alice.*"},
+        {"user-{sub}.cam-*", "alice", "user-alice.cam-*"},
+        {"user-{sub}-cam", "alice", "user-alice-cam"}, /* exact: one name per subject */
+        {"{sub}.*", "_0123456789abcdef0123456789abcdef01234567", "_0123456789abcdef0123456789abcdef01234567.*"},
         {"{sub}", "alice", "alice"},
         {"{sub}.{sub}", "a", "a.a"},
         {"a.b_c-D9", "x", "a.b_c-D9"},
@@ -226,6 +229,13 @@ static void test_patterns_expand_sub_and_must_be_names_or_prefixes(void)
         {"{sub}", "a*", NULL},
         {"{sub}", "a b", NULL},
         {"\xc3\xa9", "alice", NULL},
+        /* The {sub} boundary: with a '*', every {sub} is closed by '.'. */
+        {"user-{sub}-*", "alice", NULL},
+        {"user-{sub}*", "alice", NULL},
+        {"{sub}*", "alice", NULL},
+        {"{sub}_*", "alice", NULL},
+        {"{sub}.{sub}*", "alice", NULL},
+        {"{sub}.*", "a.b", NULL}, /* not a derived id: '.' would not close it */
     };
     for (size_t i = 0; i < T_COUNT(cases); i++) {
         char *out = NULL;
@@ -257,7 +267,7 @@ static void test_permissions_match_exact_names_and_prefixes_per_role(void)
     struct auth_principal p = principal("alice", 0);
     add(&p, AUTHZ_PERM_VIEWER, "cam-*");
     add(&p, AUTHZ_PERM_VIEWER, "lobby");
-    add(&p, AUTHZ_PERM_MASTER, "user-alice-*");
+    add(&p, AUTHZ_PERM_MASTER, "user-alice-*"); /* given as it is: the issuer's words */
     add(&p, AUTHZ_PERM_MANAGE, "user-alice-home");
     struct {
         enum authz_perm perm;

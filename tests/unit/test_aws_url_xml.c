@@ -2,7 +2,7 @@
  * reader behind STS and XML error bodies). */
 #include <string.h>
 
-#include "aws/url.h"
+#include "core/url.h"
 #include "aws/xml.h"
 #include "testlib.h"
 

@@ -85,7 +85,7 @@ static char *good_payload(void)
     char *p = kg_malloc(256);
     snprintf(p, 256,
              "{\"sub\":\"alice\",\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld,"
-             "\"kvs\":{\"viewer\":[\"cam-*\"],\"master\":[\"user-{sub}-*\"]}}",
+             "\"kvs\":{\"viewer\":[\"cam-*\"],\"master\":[\"user-{sub}.*\"]}}",
              NOW, NOW + 3600);
     return p;
 }
@@ -133,7 +133,7 @@ static void test_every_supported_algorithm_verifies_and_fills_the_principal(void
         T_INTEQ(p.grants.counts[AUTHZ_PERM_VIEWER], 1);
         T_INTEQ(p.grants.counts[AUTHZ_PERM_MASTER], 1);
         T_INTEQ(p.grants.counts[AUTHZ_PERM_MANAGE], 0);
-        T_STREQ(p.grants.patterns[AUTHZ_PERM_MASTER][0], "user-alice-*");
+        T_STREQ(p.grants.patterns[AUTHZ_PERM_MASTER][0], "user-alice.*");
         T_CHECK(authz_allows(&p, AUTHZ_PERM_VIEWER, "cam-7"));
         T_CHECK(!authz_allows(&p, AUTHZ_PERM_MANAGE, "cam-7"));
         auth_principal_cleanup(&p);
@@ -763,9 +763,9 @@ static void test_grants_from_the_claim_scope_and_scp(void)
     char payload[2048];
     snprintf(payload, sizeof payload,
              "{\"sub\":\"bob@example.com\",\"exp\":%lld,"
-             "\"kvs\":{\"master\":[\"cam-1\",\"home-{sub}-*\"],\"viewer\":[\"lobby\"],"
+             "\"kvs\":{\"master\":[\"cam-1\",\"home-{sub}.*\"],\"viewer\":[\"lobby\"],"
              "\"manage\":[\"{sub}\"],\"anyClientId\":true},"
-             "\"scope\":\"openid kvs:viewer:cam-* kvs:manage:x-{sub}-* kvs:admin:all other:kvs:viewer:z\","
+             "\"scope\":\"openid kvs:viewer:cam-* kvs:manage:x-{sub}.* kvs:admin:all other:kvs:viewer:z\","
              "\"scp\":[\"kvs:master:studio\",\"email\"]}",
              NOW + 100);
     struct auth_principal p = verify_ok(v, payload);
@@ -776,16 +776,17 @@ static void test_grants_from_the_claim_scope_and_scp(void)
     T_INTEQ(p.grants.counts[AUTHZ_PERM_MASTER], 3);
     T_STREQ(p.grants.patterns[AUTHZ_PERM_MASTER][0], "cam-1");
     char want[300];
-    snprintf(want, sizeof want, "home-%s-*", id);
+    snprintf(want, sizeof want, "home-%s.*", id);
     T_STREQ(p.grants.patterns[AUTHZ_PERM_MASTER][1], want);
     T_STREQ(p.grants.patterns[AUTHZ_PERM_MASTER][2], "studio");
     T_INTEQ(p.grants.counts[AUTHZ_PERM_VIEWER], 2);
     T_STREQ(p.grants.patterns[AUTHZ_PERM_VIEWER][1], "cam-*");
     T_INTEQ(p.grants.counts[AUTHZ_PERM_MANAGE], 2);
     T_STREQ(p.grants.patterns[AUTHZ_PERM_MANAGE][0], id);
-    snprintf(want, sizeof want, "x-%s-*", id);
+    snprintf(want, sizeof want, "x-%s.*", id);
     T_STREQ(p.grants.patterns[AUTHZ_PERM_MANAGE][1], want);
     T_CHECK(p.grants.any_client_id);
+    T_CHECK(!p.grants.manage_any); /* "kvs:admin:all" is not kvs:admin */
     T_CHECK(authz_allows(&p, AUTHZ_PERM_VIEWER, "cam-9"));
     T_CHECK(!authz_allows(&p, AUTHZ_PERM_VIEWER, "z"));
     T_CHECK(!authz_allows(&p, AUTHZ_PERM_MASTER, "cam-2"));
@@ -795,7 +796,7 @@ static void test_grants_from_the_claim_scope_and_scp(void)
     auth_principal_copy(&copy, &p);
     auth_principal_cleanup(&p);
     T_STREQ(copy.sub, "bob@example.com");
-    snprintf(want, sizeof want, "home-%s-*", id);
+    snprintf(want, sizeof want, "home-%s.*", id);
     T_STREQ(copy.grants.patterns[AUTHZ_PERM_MASTER][1], want);
     T_STREQ(copy.alg, "HS256");
     auth_principal_cleanup(&copy);

@@ -46,7 +46,7 @@ static json_t *segment_json(const char *tok, int index)
 
 static void test_minted_tokens_verify_and_carry_the_requested_grants(void)
 {
-    const char *master[] = {"cam-1"}, *viewer[] = {"cam-*", "user-{sub}-*"}, *manage[] = {"*"};
+    const char *master[] = {"cam-1"}, *viewer[] = {"cam-*", "user-{sub}.*"}, *manage[] = {"*"};
     struct token_request req = {
         .sub = "alice",
         .master = master,
@@ -79,7 +79,7 @@ static void test_minted_tokens_verify_and_carry_the_requested_grants(void)
     T_STREQ(json_string_value(json_object_get(p, "aud")), "kvsgate");
     json_t *kvs = json_object_get(p, "kvs");
     T_CHECK(json_is_true(json_object_get(kvs, "anyClientId")));
-    T_STREQ(json_string_value(json_array_get(json_object_get(kvs, "viewer"), 1)), "user-{sub}-*");
+    T_STREQ(json_string_value(json_array_get(json_object_get(kvs, "viewer"), 1)), "user-{sub}.*");
     json_decref(h);
     json_decref(p);
 
@@ -96,7 +96,8 @@ static void test_minted_tokens_verify_and_carry_the_requested_grants(void)
     T_CHECK(pr.grants.any_client_id);
     T_CHECK(authz_allows(&pr, AUTHZ_PERM_MASTER, "cam-1"));
     T_CHECK(!authz_allows(&pr, AUTHZ_PERM_MASTER, "cam-2"));
-    T_CHECK(authz_allows(&pr, AUTHZ_PERM_VIEWER, "user-alice-x"));
+    T_CHECK(authz_allows(&pr, AUTHZ_PERM_VIEWER, "user-alice.x"));
+    T_CHECK(!authz_allows(&pr, AUTHZ_PERM_VIEWER, "user-alice-x"));
     T_CHECK(authz_allows(&pr, AUTHZ_PERM_MANAGE, "anything"));
     auth_principal_cleanup(&pr);
     /* ttl honoured with the verifier's leeway. */

@@ -1,6 +1,7 @@
-/* kvsgate: a strict splitter for the few absolute http(s) URLs the AWS side
- * builds requests from (KVS and STS endpoints, channel HTTPS endpoints, the
- * container-credentials URI, the IMDS endpoint).
+/* kvsgate: a strict splitter for the few absolute http(s) URLs kvsgate builds
+ * requests from (KVS and STS endpoints, channel HTTPS endpoints, the
+ * container-credentials URI, the IMDS endpoint, the JWKS URL). In core/ so
+ * that aws/, auth/ and the settings share one rule.
  *
  * It is not a general URL parser: it accepts scheme "http" or "https", a host
  * (DNS name, IPv4 literal or bracketed IPv6 literal), an optional decimal
@@ -8,8 +9,8 @@
  * fragments, whitespace, control bytes and anything it does not understand, so
  * the Host header we sign is the one libcurl sends.
  */
-#ifndef KG_AWS_URL_H
-#define KG_AWS_URL_H
+#ifndef KG_CORE_URL_H
+#define KG_CORE_URL_H
 
 #include "core/err.h"
 

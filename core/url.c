@@ -1,4 +1,4 @@
-#include "aws/url.h"
+#include "core/url.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
