@@ -174,9 +174,10 @@ static size_t kid_diff(const struct auth_keyset *a, const struct auth_keyset *b,
         const char *kid = a->keys[i]->kid;
         if (auth_keyset_find(b, kid, strlen(kid)))
             continue;
+        size_t before = out->len;
         if ((out->len && kg_buf_append_char(out, ',') != KG_OK) ||
             kg_buf_append_str(out, kid) != KG_OK)
-            kg_buf_truncate(out, out->len); /* full: the count still tells */
+            kg_buf_truncate(out, before); /* full: the count still tells */
         n++;
     }
     return n;

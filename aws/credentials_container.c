@@ -115,6 +115,7 @@ enum kg_err creds_container_fetch(const struct creds_ctx *ctx, struct creds_snap
         .timeout_ms = ctx->http_timeout_ms,
         .connect_timeout_ms = ctx->http_timeout_ms < 2000 ? ctx->http_timeout_ms : 2000,
         .max_response_len = CREDS_RESPONSE_MAX,
+        .direct = 1, /* credentials never pass a proxy */
     };
     struct kg_http_response resp;
     kg_http_response_init(&resp);

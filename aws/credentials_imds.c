@@ -36,6 +36,7 @@ static enum kg_err imds_call(const struct creds_ctx *ctx, const char *method, co
                                   ? ctx->http_timeout_ms
                                   : IMDS_CONNECT_TIMEOUT_MS,
         .max_response_len = CREDS_RESPONSE_MAX,
+        .direct = 1, /* credentials never pass a proxy */
     };
     enum kg_err err = kg_http_perform(ctx->http, &req, resp);
     if (err != KG_OK) {

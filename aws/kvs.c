@@ -447,12 +447,18 @@ static int kvs_tags_valid(const struct kvs_tag *tags, size_t count, size_t min)
     return 1;
 }
 
+/* The Tags array; NULL when a key or value is not UTF-8 (json_pack refuses
+ * it): a tag is never dropped on the quiet. */
 static json_t *kvs_tags_json(const struct kvs_tag *tags, size_t count)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < count; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "Key", tags[i].key, "Value",
-                                             tags[i].value));
+    for (size_t i = 0; i < count; i++) {
+        json_t *tag = json_pack("{s:s, s:s}", "Key", tags[i].key, "Value", tags[i].value);
+        if (!tag || json_array_append_new(arr, tag) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
     return arr;
 }
 
@@ -540,8 +546,10 @@ enum kg_err kvs_create_channel(struct kvs_client *c, struct kvs_call *call, cons
     if (doc && message_ttl_s)
         json_object_set_new(doc, "SingleMasterConfiguration",
                             json_pack("{s:i}", "MessageTtlSeconds", message_ttl_s));
-    if (doc && tag_count)
-        json_object_set_new(doc, "Tags", kvs_tags_json(tags, tag_count));
+    if (doc && tag_count && json_object_set_new(doc, "Tags", kvs_tags_json(tags, tag_count)) != 0) {
+        json_decref(doc);
+        return KG_ERR_BAD_REQUEST;
+    }
     char url[KVS_URL_MAX + 64];
     if (!kvs_build_url(c, "/createSignalingChannel", url, sizeof url)) {
         json_decref(doc);
@@ -676,8 +684,10 @@ enum kg_err kvs_tag_resource(struct kvs_client *c, struct kvs_call *call, const 
     if (!kvs_arn_valid(arn) || !kvs_tags_valid(tags, tag_count, 1))
         return KG_ERR_BAD_REQUEST;
     json_t *doc = json_pack("{s:s}", "ResourceARN", arn);
-    if (doc)
-        json_object_set_new(doc, "Tags", kvs_tags_json(tags, tag_count));
+    if (doc && json_object_set_new(doc, "Tags", kvs_tags_json(tags, tag_count)) != 0) {
+        json_decref(doc);
+        return KG_ERR_BAD_REQUEST;
+    }
     char url[KVS_URL_MAX + 64];
     if (!kvs_build_url(c, "/TagResource", url, sizeof url)) {
         json_decref(doc);

@@ -375,11 +375,14 @@ static int has_token(const struct sigv4_credentials *c)
 void sigv4_result_init(struct sigv4_result *r)
 {
     memset(r, 0, sizeof *r);
-    kg_buf_init(&r->canonical_request, SIGV4_MAX_STRING);
+    /* The canonical request and the query carry the session token, the
+     * authorization the signature: secret buffers, wiped as they grow and when
+     * freed. */
+    kg_buf_init_secret(&r->canonical_request, SIGV4_MAX_STRING);
     kg_buf_init(&r->string_to_sign, SIGV4_MAX_STRING);
     kg_buf_init(&r->signed_headers, SIGV4_MAX_STRING);
-    kg_buf_init(&r->authorization, SIGV4_MAX_STRING);
-    kg_buf_init(&r->query, SIGV4_MAX_STRING);
+    kg_buf_init_secret(&r->authorization, SIGV4_MAX_STRING);
+    kg_buf_init_secret(&r->query, SIGV4_MAX_STRING);
 }
 
 void sigv4_result_cleanup(struct sigv4_result *r)
@@ -388,8 +391,6 @@ void sigv4_result_cleanup(struct sigv4_result *r)
     kg_buf_free(&r->string_to_sign);
     kg_buf_free(&r->signed_headers);
     kg_buf_free(&r->authorization);
-    /* The query may carry the session token. */
-    r->query.flags |= KG_BUF_SECRET;
     kg_buf_free(&r->query);
 }
 

@@ -24,13 +24,15 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/url.h"
 #include "core/version.h"
 
 /* Longest response header name and value we keep; longer ones are dropped. */
 #define TP_HEADER_NAME_MAX 128
 #define TP_HEADER_VALUE_MAX 4096
-/* Longest request header line we build. */
-#define TP_REQUEST_HEADER_MAX 16384
+/* Longest request header line we build: room for the longest session token a
+ * credential source may hand us (CREDS_TOKEN_MAX, 16 KiB) and its name. */
+#define TP_REQUEST_HEADER_MAX (16384 + 256)
 
 struct tp_handle {
     CURL *easy;
@@ -42,6 +44,7 @@ struct transport {
     struct kg_http_client client; /* first: the public face */
     char *user_agent;
     char *ca_file;
+    char *https_proxy, *http_proxy, *no_proxy; /* NULL: none */
     long max_idle;
     pthread_key_t key;
     pthread_mutex_t lock; /* guards handles */
@@ -305,6 +308,19 @@ cleanup:
     return result;
 }
 
+/* The proxy for a request, or "" for none (transport.h's rule). */
+static const char *tp_proxy_for(const struct transport *t, const struct kg_http_request *req)
+{
+    if (req->direct)
+        return "";
+    struct url_parts u;
+    if (url_parse(req->url, URL_ALLOW_QUERY, &u) != KG_OK || url_host_is_loopback(u.host) ||
+        url_host_is_link_local(u.host))
+        return "";
+    const char *p = strcmp(u.scheme, "https") == 0 ? t->https_proxy : t->http_proxy;
+    return p ? p : "";
+}
+
 #define TP_SETOPT(easy, opt, val)                                                               \
     do {                                                                                        \
         if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK) {                               \
@@ -358,6 +374,11 @@ static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_
     TP_SETOPT(easy, CURLOPT_USERAGENT, t->user_agent);
     if (t->ca_file)
         TP_SETOPT(easy, CURLOPT_CAINFO, t->ca_file);
+    /* Always set: "" also stops libcurl from reading proxies from the environment. */
+    const char *proxy = tp_proxy_for(t, req);
+    TP_SETOPT(easy, CURLOPT_PROXY, proxy);
+    if (*proxy && t->no_proxy)
+        TP_SETOPT(easy, CURLOPT_NOPROXY, t->no_proxy);
     TP_SETOPT(easy, CURLOPT_HTTPHEADER, headers);
     TP_SETOPT(easy, CURLOPT_WRITEFUNCTION, tp_write_cb);
     TP_SETOPT(easy, CURLOPT_WRITEDATA, &x);
@@ -423,6 +444,9 @@ struct kg_http_client *transport_new(const struct transport_options *opts)
     const char *ua = opts && opts->user_agent ? opts->user_agent : "kvsgate/" KVSGATE_VERSION;
     t->user_agent = kg_strdup(ua);
     t->ca_file = opts && opts->ca_file ? kg_strdup(opts->ca_file) : NULL;
+    t->https_proxy = opts && opts->https_proxy ? kg_strdup(opts->https_proxy) : NULL;
+    t->http_proxy = opts && opts->http_proxy ? kg_strdup(opts->http_proxy) : NULL;
+    t->no_proxy = opts && opts->no_proxy ? kg_strdup(opts->no_proxy) : NULL;
     t->max_idle = opts && opts->max_idle_connections_per_thread > 0
                       ? opts->max_idle_connections_per_thread
                       : 8;
@@ -451,5 +475,8 @@ void transport_free(struct kg_http_client *client)
     pthread_mutex_destroy(&t->lock);
     free(t->user_agent);
     free(t->ca_file);
+    kg_free_secret(t->https_proxy);
+    kg_free_secret(t->http_proxy);
+    free(t->no_proxy);
     free(t);
 }

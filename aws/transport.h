@@ -16,10 +16,19 @@
 #include "core/err.h"
 #include "core/http.h"
 
+/* Proxies, as the AWS SDKs take them (the settings HTTPS_PROXY, HTTP_PROXY,
+ * NO_PROXY): https URLs through https_proxy, http URLs through http_proxy,
+ * hosts matching no_proxy (curl's list: names, domains, addresses) direct.
+ * Requests marked direct (credential endpoints: IMDS, ECS/EKS container
+ * endpoints), loopback and link-local hosts never use a proxy. libcurl's own
+ * reading of http_proxy / ALL_PROXY is switched off: only these apply. */
 struct transport_options {
     const char *user_agent; /* NULL: "kvsgate/<version>" */
     const char *ca_file;    /* NULL: the system store */
     long max_idle_connections_per_thread; /* 0: 8 */
+    const char *https_proxy; /* NULL: none (may hold user:password@: never logged) */
+    const char *http_proxy;  /* NULL: none */
+    const char *no_proxy;    /* NULL: none */
 };
 
 /* Once, before any thread starts (curl_global_init). It also ignores SIGPIPE:

@@ -16,7 +16,7 @@ void kg_buf_init(struct kg_buf *b, size_t max_len)
     b->data = buf_empty;
     b->len = 0;
     b->cap = 0;
-    b->max_len = max_len;
+    b->max_len = max_len < SIZE_MAX ? max_len : SIZE_MAX - 1; /* max_len + 1 must not wrap */
     b->flags = 0;
 }
 

@@ -33,6 +33,7 @@ struct kg_http_request {
     int64_t timeout_ms;         /* whole transfer; > 0 */
     int64_t connect_timeout_ms; /* > 0 */
     size_t max_response_len;    /* bytes of body kept; more fails the call */
+    int direct;                 /* never through a proxy (credential endpoints) */
 };
 
 #define KG_HTTP_MAX_RESPONSE_HEADERS 32

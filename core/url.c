@@ -128,3 +128,16 @@ int url_host_is_loopback(const char *host)
     }
     return 0;
 }
+
+int url_host_is_link_local(const char *host)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 169 && a[1] == 254;
+    if (inet_pton(AF_INET6, host, a) != 1)
+        return 0;
+    static const unsigned char ec2[14] = {0xfd, 0x00, 0x0e, 0xc2};
+    return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+           (memcmp(a, ec2, 14) == 0 && ((a[14] == 0x02 && a[15] == 0x54) || /* ::254 */
+                                        (a[14] == 0x00 && a[15] == 0x23)));  /* ::23 */
+}

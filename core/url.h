@@ -38,4 +38,10 @@ KG_WARN_UNUSED enum kg_err url_parse(const char *url, unsigned flags, struct url
  * ::1 or the name "localhost". */
 int url_host_is_loopback(const char *host);
 
+/* True when host is a link-local address (169.254.0.0/16, fe80::/10: the
+ * instance metadata and container credential endpoints) or one of the IPv6
+ * addresses AWS gives them (fd00:ec2::254 IMDS, fd00:ec2::23 EKS Pod
+ * Identity). */
+int url_host_is_link_local(const char *host);
+
 #endif

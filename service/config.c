@@ -35,6 +35,20 @@ static int check_url(const char *v, char *why, size_t n)
     return 0;
 }
 
+/* A proxy URL: http:// or https://, then printable ASCII without spaces
+ * (user:password@ allowed; libcurl parses it). */
+static int check_proxy(const char *v, char *why, size_t n)
+{
+    const char *rest = strncmp(v, "http://", 7) == 0 ? v + 7 : strncmp(v, "https://", 8) == 0 ? v + 8 : NULL;
+    int ok = rest && *rest;
+    for (const char *p = rest; ok && *p; p++)
+        ok = *p > 0x20 && *p < 0x7f;
+    if (ok)
+        return 1;
+    snprintf(why, n, "must be an http:// or https:// proxy URL");
+    return 0;
+}
+
 static int check_owner_policy(const char *v, char *why, size_t n)
 {
     if (strcmp(v, "owner") == 0 || strcmp(v, "any") == 0)
@@ -202,9 +216,28 @@ static const struct setting settings[] = {
      "attempts per AWS call (throttling, 5xx, resets, timeouts), within the request deadline"},
     {"KVSGATE_AWS_CA_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(aws_ca_file), 0,
      "CA bundle for AWS endpoints (default: the system store)"},
+    /* Proxies, as the AWS SDKs read them (lower-case names too). */
+    {"HTTPS_PROXY", SET_STRING, NULL, 0, 0, 0, check_proxy, OFF(https_proxy), 0,
+     "proxy for https:// calls: AWS endpoints and the JWKS URL (or https_proxy); credential "
+     "endpoints (IMDS, ECS/EKS), loopback and link-local hosts never use one"},
+    {"HTTP_PROXY", SET_STRING, NULL, 0, 0, 0, check_proxy, OFF(http_proxy), 0,
+     "proxy for http:// calls to hosts that are not loopback or link-local (or http_proxy)"},
+    {"NO_PROXY", SET_STRING, NULL, 0, 0, 0, NULL, OFF(no_proxy), 0,
+     "comma-separated hosts and domains reached without the proxy (or no_proxy); ALL_PROXY is "
+     "not read"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+/* Read when the setting itself is unset, as the AWS SDKs do. */
+static const struct {
+    const char *name, *fallback;
+} fallbacks[] = {
+    {"AWS_REGION", "AWS_DEFAULT_REGION"},
+    {"HTTPS_PROXY", "https_proxy"},
+    {"HTTP_PROXY", "http_proxy"},
+    {"NO_PROXY", "no_proxy"},
+};
 
 char *config_read_file(const char *path, size_t max, size_t *len)
 {
@@ -340,9 +373,10 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
             errors++;
             continue;
         }
-        /* AWS_REGION falls back to AWS_DEFAULT_REGION, as the AWS SDKs do. */
-        if (!value && strcmp(s->name, "AWS_REGION") == 0) {
-            const char *d = get("AWS_DEFAULT_REGION");
+        /* The other names the AWS SDKs read for a setting. */
+        for (size_t k = 0; !value && k < sizeof fallbacks / sizeof fallbacks[0]; k++) {
+            const char *d = strcmp(s->name, fallbacks[k].name) == 0 ? get(fallbacks[k].fallback)
+                                                                    : NULL;
             if (d && *d)
                 value = kg_strdup(d);
         }
@@ -469,7 +503,8 @@ void config_print_help(FILE *out)
         fputc('\n', out);
     }
     fprintf(out,
-            "Also read, as the AWS SDKs do: AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID,\n"
+            "Also read, as the AWS SDKs do: AWS_DEFAULT_REGION, https_proxy, http_proxy,\n"
+            "  no_proxy, AWS_ACCESS_KEY_ID,\n"
             "  AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE,\n"
             "  AWS_ROLE_SESSION_NAME, AWS_CONTAINER_CREDENTIALS_FULL_URI,\n"
             "  AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE),\n"

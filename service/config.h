@@ -77,6 +77,9 @@ struct kg_config {
     int64_t aws_call_timeout_ms;
     int64_t aws_max_attempts;
     char *aws_ca_file;
+    char *https_proxy;
+    char *http_proxy;
+    char *no_proxy;
 };
 
 /* Reads and validates every setting through getenv_fn (NULL: getenv). On

@@ -99,7 +99,12 @@ int cmd_serve(int argc, char **argv)
         log_startup_error("startup_failed", "libcurl did not initialize");
         goto cleanup;
     }
-    struct transport_options topts = {.ca_file = cfg.aws_ca_file};
+    struct transport_options topts = {
+        .ca_file = cfg.aws_ca_file,
+        .https_proxy = cfg.https_proxy,
+        .http_proxy = cfg.http_proxy,
+        .no_proxy = cfg.no_proxy,
+    };
     http = transport_new(&topts);
 
     struct jwtv_options jopts = {

@@ -84,6 +84,7 @@ struct httpd_request {
     char *content_type;
     char *resp_body;
     size_t resp_len;
+    int resp_secret; /* wipe the body before its memory is freed */
     struct {
         char *name;
         char *value;
@@ -167,15 +168,25 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 
 /* ---- responses -------------------------------------------------------------------- */
 
-void httpd_respond_take(struct httpd_request *r, int status, const char *content_type,
-                        char *body, size_t body_len)
+static void body_free(struct httpd_request *r)
 {
+    if (r->resp_body && r->resp_secret)
+        kg_wipe(r->resp_body, r->resp_len);
     free(r->resp_body);
+    r->resp_body = NULL;
+    r->resp_len = 0;
+}
+
+void httpd_respond_take(struct httpd_request *r, int status, const char *content_type,
+                        char *body, size_t body_len, int secret)
+{
+    body_free(r);
     free(r->content_type);
     r->status = status;
     r->content_type = content_type ? kg_strdup(content_type) : NULL;
     r->resp_body = body;
     r->resp_len = body ? body_len : 0;
+    r->resp_secret = secret;
 }
 
 void httpd_respond(struct httpd_request *r, int status, const char *content_type,
@@ -186,7 +197,7 @@ void httpd_respond(struct httpd_request *r, int status, const char *content_type
         copy = kg_malloc(body_len);
         memcpy(copy, body, body_len);
     }
-    httpd_respond_take(r, status, content_type, copy, copy ? body_len : 0);
+    httpd_respond_take(r, status, content_type, copy, copy ? body_len : 0, 0);
 }
 
 void httpd_add_header(struct httpd_request *r, const char *name, const char *value)
@@ -201,10 +212,34 @@ void httpd_add_header(struct httpd_request *r, const char *name, const char *val
 int httpd_status(const struct httpd_request *r) { return r->status; }
 size_t httpd_response_bytes(const struct httpd_request *r) { return r->resp_len; }
 
+/* A secret body handed to libmicrohttpd: wiped by its free callback. */
+struct secret_body {
+    char *data;
+    size_t len;
+};
+
+static void secret_body_free(void *cls)
+{
+    struct secret_body *b = cls;
+    kg_wipe(b->data, b->len);
+    free(b->data);
+    free(b);
+}
+
 static enum MHD_Result queue_response(struct httpd_request *r)
 {
     struct MHD_Response *resp;
-    if (r->resp_len) {
+    if (r->resp_len && r->resp_secret) {
+        struct secret_body *b = kg_malloc(sizeof *b);
+        b->data = r->resp_body;
+        b->len = r->resp_len;
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(r->resp_len, r->resp_body,
+                                                                       secret_body_free, b);
+        if (resp)
+            r->resp_body = NULL; /* MHD calls secret_body_free */
+        else
+            free(b);
+    } else if (r->resp_len) {
         resp = MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE);
         if (resp)
             r->resp_body = NULL; /* MHD frees it */
@@ -238,7 +273,7 @@ static void request_free(struct httpd_request *r)
         free(r->query[i].value);
     }
     free(r->content_type);
-    free(r->resp_body);
+    body_free(r);
     for (size_t i = 0; i < r->header_count; i++) {
         free(r->headers[i].name);
         free(r->headers[i].value);

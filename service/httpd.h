@@ -114,9 +114,11 @@ int64_t httpd_started_us(const struct httpd_request *r);
 /* Sets the response: status, content type (NULL: none) and body (copied). */
 void httpd_respond(struct httpd_request *r, int status, const char *content_type,
                    const char *body, size_t body_len);
-/* Same, taking ownership of a malloc'ed body. */
+/* Same, taking ownership of a malloc'ed body. A secret body (TURN
+ * credentials, a URL signed with a session token) is wiped before its memory
+ * is freed, by libmicrohttpd's free callback once it is sent. */
 void httpd_respond_take(struct httpd_request *r, int status, const char *content_type,
-                        char *body, size_t body_len);
+                        char *body, size_t body_len, int secret);
 /* Adds a response header (copied). At most 24. */
 void httpd_add_header(struct httpd_request *r, const char *name, const char *value);
 int httpd_status(const struct httpd_request *r);

@@ -120,6 +120,17 @@ static void request_id(const char *given, char out[129])
     kg_hex_lower(src->bytes, sizeof src->bytes, out);
 }
 
+static int origin_echo_ok(const char *origin)
+{
+    size_t n = strlen(origin);
+    if (n == 0 || n >= sizeof((struct srv_req *)0)->origin)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (origin[i] <= 0x20 || origin[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
 static int origin_allowed(const struct server *s, const char *origin)
 {
     for (size_t i = 0; i < s->opts.cors_origin_count; i++)
@@ -135,7 +146,7 @@ static void send_response(struct srv_req *r)
     struct api_response *resp = &r->api.resp;
     struct httpd_request *h = r->http;
     httpd_respond_take(h, resp->status ? resp->status : 500, resp->content_type, resp->body,
-                       resp->body_len);
+                       resp->body_len, resp->no_store);
     resp->body = NULL; /* httpd owns it now */
     resp->body_len = 0;
     httpd_add_header(h, "X-Request-Id", r->api.request_id);
@@ -306,10 +317,6 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     r->api.method = method;
     r->is_v1 = strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
     r->instance = path; /* lives as long as the request */
-    const char *origin = httpd_header(h, "Origin");
-    if (origin && origin_allowed(s, origin))
-        snprintf(r->origin, sizeof r->origin, "%s", origin);
-
     enum kg_err err = httpd_path_error(h);
     if (err != KG_OK) {
         r->instance = NULL;
@@ -318,6 +325,11 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
         finish(r, err);
         return HTTPD_RESPOND;
     }
+    /* Echoed only once the head passed its checks, and only as visible ASCII
+     * that fits whole (an allowed "*" echoes what the caller sent). */
+    const char *origin = httpd_header(h, "Origin");
+    if (origin && origin_echo_ok(origin) && origin_allowed(s, origin))
+        memcpy(r->origin, origin, strlen(origin) + 1);
 
     const char *pattern = NULL;
     const struct api_route *route = api_route_match(method, path, r->api.channel, r->allow,
