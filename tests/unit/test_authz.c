@@ -306,6 +306,132 @@ static void test_permissions_match_exact_names_and_prefixes_per_role(void)
     auth_principal_cleanup(&none);
 }
 
+/* ---- property: a {sub} grant never reaches another subject's names ---------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+/* A sub from hostile alphabets: pieces that derived ids keep (letters, '-',
+ * '_'), that force hashing ('.', '*', '{', '}', '@', '|', UTF-8, AWS_), and
+ * prefixes of one another ("bob", "bob-smith"). */
+static void random_sub(char *out, size_t cap)
+{
+    static const char *const pieces[] = {"bob", "b", "-", "_", "smith", ".", "*", "{", "}",
+                                         "{sub}", "@", "|", "AWS_", "aws", "\xc3\xa9", "0", "x",
+                                         "ob", "-smith", "_0123456789abcdef"};
+    size_t n = 0, count = 1 + rnd(4);
+    out[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        const char *p = pieces[rnd(T_COUNT(pieces))];
+        size_t l = strlen(p);
+        if (n + l + 1 > cap)
+            break;
+        memcpy(out + n, p, l + 1);
+        n += l;
+    }
+    if (!n)
+        memcpy(out, "b", 2);
+}
+
+/* A pattern around {sub}: literal pieces of name characters before and after,
+ * and a trailing '*' half the time (the boundary rule decides what is kept). */
+static void random_pattern(char *out, size_t cap)
+{
+    static const char *const lits[] = {"user", "-", "_", ".", "cam", "a", "bob", "x.", "-cam",
+                                       ".cam-", "smith"};
+    size_t n = 0;
+    int subs = 1 + (rnd(4) == 0);
+    for (int k = 0; k < 3 + subs; k++) {
+        const char *p = (k == 1 || (subs == 2 && k == 3)) ? "{sub}" : lits[rnd(T_COUNT(lits))];
+        if (rnd(3) == 0 && k != 1)
+            continue;
+        size_t l = strlen(p);
+        if (n + l + 2 > cap)
+            break;
+        memcpy(out + n, p, l + 1);
+        n += l;
+    }
+    if (rnd(2))
+        memcpy(out + n, "*", 2);
+}
+
+/* A name built from an expansion: the name itself, or the prefix and a tail
+ * of name characters (for a star pattern). */
+static void name_from(const char *expansion, char *out, size_t cap)
+{
+    static const char tail[] = "ab-_.9Z";
+    size_t n = strlen(expansion);
+    int star = n && expansion[n - 1] == '*';
+    if (star)
+        n--;
+    memcpy(out, expansion, n);
+    size_t extra = star ? rnd(6) : 0;
+    for (size_t i = 0; i < extra && n + 1 < cap; i++)
+        out[n++] = tail[rnd(sizeof tail - 1)];
+    out[n] = '\0';
+}
+
+static void test_property_sub_grants_never_reach_another_subjects_names(void)
+{
+    size_t checked = 0, refused = 0;
+    for (int round = 0; round < 20000; round++) {
+        char sub1[96], sub2[96], pattern[96], id1[AUTH_CLIENT_ID_MAX + 1], id2[AUTH_CLIENT_ID_MAX + 1];
+        random_sub(sub1, sizeof sub1);
+        random_sub(sub2, sizeof sub2);
+        if (round % 4 == 0) { /* one sub the start of the other, as bob and bob-smith */
+            size_t l = strlen(sub1) < 80 ? strlen(sub1) : 80;
+            memcpy(sub2, sub1, l);
+            memcpy(sub2 + l, round % 8 ? "-smith" : "_x", 7);
+        }
+        random_pattern(pattern, sizeof pattern);
+        auth_derive_client_id(sub1, id1);
+        auth_derive_client_id(sub2, id2);
+        if (strcmp(id1, id2) == 0)
+            continue; /* one subject (only the same sub derives the same id) */
+        char *e1 = NULL, *e2 = NULL;
+        enum kg_err r1 = authz_pattern_expand(pattern, id1, &e1);
+        enum kg_err r2 = authz_pattern_expand(pattern, id2, &e2);
+        /* Whether a pattern is kept does not depend on who holds it. */
+        if ((r1 == KG_OK) != (r2 == KG_OK))
+            t_fail(__FILE__, __LINE__, "%s kept for %s xor %s", pattern, sub1, sub2);
+        if (r1 != KG_OK || r2 != KG_OK) {
+            refused++;
+            free(e1);
+            free(e2);
+            continue;
+        }
+        struct auth_principal p1 = principal(sub1, 0), p2 = principal(sub2, 0);
+        add(&p1, AUTHZ_PERM_MANAGE, e1);
+        add(&p2, AUTHZ_PERM_MANAGE, e2);
+        for (int k = 0; k < 8; k++) {
+            char name[300];
+            name_from(e2, name, sizeof name);
+            if (!name[0] || strlen(name) > 256)
+                continue;
+            T_CHECK(authz_allows(&p2, AUTHZ_PERM_MANAGE, name)); /* bob reaches his own */
+            if (authz_allows(&p1, AUTHZ_PERM_MANAGE, name))
+                t_fail(__FILE__, __LINE__, "%s: %s's grant %s reaches %s's name %s", pattern,
+                       sub1, e1, sub2, name);
+            checked++;
+        }
+        auth_principal_cleanup(&p1);
+        auth_principal_cleanup(&p2);
+        free(e1);
+        free(e2);
+    }
+    /* The generator must exercise both sides of the boundary rule. */
+    T_CHECK(checked > 20000);
+    T_CHECK(refused > 1000);
+    printf("  %zu names checked, %zu patterns refused by the boundary rule\n", checked, refused);
+}
+
 static const struct t_case cases[] = {
     T_CASE(test_a_plain_sub_is_its_own_client_id_anything_else_is_hashed),
     T_CASE(test_a_sub_crafted_as_another_users_hash_is_hashed_itself),
@@ -314,6 +440,7 @@ static const struct t_case cases[] = {
     T_CASE(test_a_hashed_viewer_may_use_its_own_hash_and_suffixes_only),
     T_CASE(test_patterns_expand_sub_and_must_be_names_or_prefixes),
     T_CASE(test_permissions_match_exact_names_and_prefixes_per_role),
+    T_CASE(test_property_sub_grants_never_reach_another_subjects_names),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }
