@@ -12,7 +12,9 @@
 #                                        (KVSGATE_FUZZ_SMOKE_S) in that build
 #                         test-tsan      the concurrency tests under TSan (build-tsan/)
 #   make fuzz           every fuzz target for FUZZ_SECONDS each (default 300),
-#                       corpora kept in build-san/tests/fuzz-work/
+#                       corpora kept in build-san/tests/fuzz-work/, then the
+#                       randomized black-box run (tests/hostile/random.test.js)
+#                       as long against the ASan+UBSan daemon
 #   make test-valgrind  the integration, hostile-input and fault suites with
 #                       kvsgate under valgrind (not in CI: ~4.5 min; see
 #                       docs/robustness.md)
@@ -96,6 +98,8 @@ fuzz: san-build
 	    n=$$(basename $$f); n=$${n#fuzz_}; \
 	    tests/fuzz/run.sh $$f tests/fuzz/corpus_$$n $(SAN_BUILD)/tests/fuzz-work/$$n $(FUZZ_SECONDS); \
 	done
+	$(SAN_ENV) KVSGATE_BLACKBOX_S=$(FUZZ_SECONDS) ctest --test-dir $(SAN_BUILD) -R '^hostile\.random$$' \
+	    --output-on-failure
 
 test-tsan:
 	tools/bootstrap test

@@ -44,8 +44,9 @@ const char *jwa_digest_name(enum jwa a);
 /* ---- strict JSON (json_in.c) ----------------------------------------------- */
 
 /* Nesting depth of objects and arrays never passes max_depth (strings are
- * skipped). Cheap, linear, and run before jansson so that a nested bomb never
- * reaches its recursive parser. Unbalanced input is left to jansson. */
+ * skipped), and no string holds the escape \u0000. Cheap, linear, and run
+ * before jansson so that a nested bomb never reaches its recursive parser.
+ * Unbalanced input is left to jansson. */
 int json_in_depth_ok(const char *s, size_t n, int max_depth);
 /* Parses s[0..n) as one JSON object: nesting bounded by max_depth, duplicate
  * keys refused, no NUL in strings, nothing after the value. New reference, or

@@ -15,10 +15,17 @@ int json_in_depth_ok(const char *s, size_t n, int max_depth)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (in_string) {
-            if (c == '\\')
+            if (c == '\\') {
+                /* \u0000: jansson refuses it (no JSON_ALLOW_NUL), and so does
+                 * libjwt's parse of an HS256 payload, which would then read
+                 * as a bad signature. Refused here, before any key is tried. */
+                if (n - i > 5 && s[i + 1] == 'u' && s[i + 2] == '0' && s[i + 3] == '0' &&
+                    s[i + 4] == '0' && s[i + 5] == '0')
+                    return 0;
                 i++; /* the escaped byte cannot end the string */
-            else if (c == '"')
+            } else if (c == '"') {
                 in_string = 0;
+            }
             continue;
         }
         switch (c) {

@@ -12,9 +12,10 @@
  *    alg; otherwise (no kid, or a kid we do not know) the configured static
  *    keys whose set holds alg are tried. HS256 is only in a secret's set, so
  *    an HMAC token never meets a public key (algorithm confusion).
- * 5. The payload's nesting is bounded before the signature check (libjwt
- *    parses the payload of HS256 tokens itself), and it is parsed by us only
- *    once the signature holds.
+ * 5. The payload is parsed by us before the signature check, its nesting
+ *    bounded first (libjwt parses the payload of HS256 tokens itself, and a
+ *    payload it cannot read must not pass for a bad signature); its claims
+ *    are believed only once the signature holds.
  * 6. Claims and grants (claims.c).
  * 7. A token that passed all of it is remembered by the SHA-256 of its exact
  *    bytes (token_cache.c); the same bytes again skip steps 1-6 until the
@@ -283,9 +284,12 @@ static const char *read_header(struct verify_state *st)
         st->kid = json_string_value(j_kid);
         st->kid_len = json_string_length(j_kid);
     }
-    if (!json_in_depth_ok(st->payload_json.data, st->payload_json.len, JWTV_PAYLOAD_MAX_DEPTH))
-        return "malformed token";
-    return NULL;
+    /* The payload is read now (nesting bounded, duplicates refused, text that
+     * is not UTF-8 refused), so that one libjwt cannot read never passes for a
+     * bad signature; its claims are believed only once the signature holds. */
+    st->payload = json_in_object(st->payload_json.data, st->payload_json.len,
+                                 JWTV_PAYLOAD_MAX_DEPTH);
+    return st->payload ? NULL : "malformed token";
 }
 
 /* Step 3: the key decides (design note 4), then the signature. */
@@ -368,11 +372,7 @@ enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int6
     if (!why) {
         /* 4. Claims, now that they are known to be the issuer's. */
         verdict->unverified = 0;
-        st.payload = json_in_object(st.payload_json.data, st.payload_json.len,
-                                    JWTV_PAYLOAD_MAX_DEPTH);
-        if (!st.payload)
-            why = "malformed token";
-        else if (claims_check(st.payload, &v->policy, now_s, out, &why) == KG_OK)
+        if (claims_check(st.payload, &v->policy, now_s, out, &why) == KG_OK)
             why = NULL;
     }
     if (!why) {

@@ -388,7 +388,8 @@ static void test_property_sub_grants_never_reach_another_subjects_names(void)
         if (round % 4 == 0) { /* one sub the start of the other, as bob and bob-smith */
             size_t l = strlen(sub1) < 80 ? strlen(sub1) : 80;
             memcpy(sub2, sub1, l);
-            memcpy(sub2 + l, round % 8 ? "-smith" : "_x", 7);
+            const char *tail = round % 8 ? "-smith" : "_x";
+            memcpy(sub2 + l, tail, strlen(tail) + 1);
         }
         random_pattern(pattern, sizeof pattern);
         auth_derive_client_id(sub1, id1);

@@ -401,6 +401,85 @@ static void test_malformed_requests_are_refused_before_sending(void)
     T_INTEQ(atomic_load(&srv.accepts), before);
 }
 
+static enum kg_err call_url(struct kg_http_client *c, const char *url, int direct,
+                            int64_t timeout_ms, struct kg_http_response *resp)
+{
+    struct kg_http_request req = {
+        .method = "GET",
+        .url = url,
+        .timeout_ms = timeout_ms,
+        .connect_timeout_ms = timeout_ms,
+        .max_response_len = 4096,
+        .direct = direct,
+    };
+    kg_http_response_init(resp);
+    return kg_http_perform(c, &req, resp);
+}
+
+/* The test server stands in for the proxy: a request through it arrives as
+ * "GET http://host/path" (or "CONNECT host:443"). */
+static void test_proxies_apply_to_public_hosts_only_never_to_credential_endpoints(void)
+{
+    atomic_store(&srv.mode, SRV_OK);
+    char proxy[64], req[16384];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", srv.port);
+    /* libcurl's own reading of the environment must not apply. */
+    setenv("ALL_PROXY", proxy, 1);
+    setenv("http_proxy", proxy, 1);
+    setenv("https_proxy", proxy, 1);
+    struct transport_options o = {.http_proxy = proxy, .https_proxy = proxy,
+                                  .no_proxy = "direct.example,.internal.example"};
+    struct kg_http_client *proxied = transport_new(&o);
+    struct kg_http_client *plain = transport_new(NULL);
+    struct kg_http_response r;
+
+    /* A public host goes through the proxy. */
+    int before = atomic_load(&srv.accepts);
+    T_INTEQ(call_url(proxied, "http://kinesisvideo.example.invalid/describe", 0, 2000, &r), KG_OK);
+    T_INTEQ(r.status, 200);
+    srv_last_request(req, sizeof req);
+    T_CHECK(strncmp(req, "GET http://kinesisvideo.example.invalid/describe HTTP/1.1\r\n", 59) == 0);
+    kg_http_response_cleanup(&r);
+    T_CHECK(call_url(proxied, "https://sts.example.invalid/", 0, 2000, &r) != KG_OK);
+    srv_last_request(req, sizeof req);
+    T_CHECK(strncmp(req, "CONNECT sts.example.invalid:443 HTTP/1.1\r\n", 42) == 0);
+    kg_http_response_cleanup(&r);
+    T_CHECK(atomic_load(&srv.accepts) > before);
+
+    /* Never through it: a request marked direct, link-local hosts (IMDS,
+     * container endpoints), NO_PROXY hosts, and a client without proxies
+     * whatever the environment says. */
+    static const struct {
+        int proxied, direct;
+        const char *url;
+    } never[] = {
+        {1, 1, "http://10.255.255.1:9/creds"},
+        {1, 0, "http://169.254.169.254/latest/api/token"},
+        {1, 0, "http://169.254.170.2/v2/credentials"},
+        {1, 0, "http://[fd00:ec2::254]/latest/api/token"},
+        {1, 0, "http://direct.example/x"},
+        {1, 0, "http://kvs.internal.example/x"},
+        {0, 0, "http://10.255.255.1:9/x"},
+        {0, 0, "https://10.255.255.1:9/x"},
+    };
+    for (size_t i = 0; i < T_COUNT(never); i++) {
+        before = atomic_load(&srv.accepts);
+        enum kg_err err = call_url(never[i].proxied ? proxied : plain, never[i].url,
+                                   never[i].direct, 300, &r);
+        /* Whatever else answers (a network may have its own gateway), never
+         * the proxy: it saw no connection. */
+        (void)err;
+        if (atomic_load(&srv.accepts) != before || strcmp(r.body.data, "{\"ok\":true}") == 0)
+            t_fail(__FILE__, __LINE__, "%s went through the proxy", never[i].url);
+        kg_http_response_cleanup(&r);
+    }
+    unsetenv("ALL_PROXY");
+    unsetenv("http_proxy");
+    unsetenv("https_proxy");
+    transport_free(proxied);
+    transport_free(plain);
+}
+
 static void test_latency_of_a_reused_connection_vs_a_new_one(void)
 {
     /* Not a pass/fail bound: prints what reuse saves on loopback. */
@@ -436,6 +515,7 @@ static const struct t_case cases[] = {
     T_CASE(test_a_stalled_server_times_out),
     T_CASE(test_reset_truncation_and_refused_connections_are_unavailable),
     T_CASE(test_malformed_requests_are_refused_before_sending),
+    T_CASE(test_proxies_apply_to_public_hosts_only_never_to_credential_endpoints),
     T_CASE(test_latency_of_a_reused_connection_vs_a_new_one),
 };
 
