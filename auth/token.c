@@ -44,6 +44,8 @@ static json_t *grants_json(const struct token_request *req)
     }
     if (req->any_client_id)
         json_object_set_new(g, "anyClientId", json_true());
+    if (req->manage_any)
+        json_object_set_new(g, "manageAny", json_true());
     return g;
 }
 
@@ -56,7 +58,7 @@ enum kg_err token_mint_hs256(const unsigned char *secret, size_t secret_len,
     jwt_t *jwt = NULL;
 
     if (!secret || secret_len < TOKEN_SECRET_MIN_LEN || secret_len > INT_MAX || !req ||
-        !req->sub || !*req->sub || req->ttl_s < 1 || req->now_s < 0 ||
+        !req->sub || !auth_sub_acceptable(req->sub, strlen(req->sub)) || req->ttl_s < 1 || req->now_s < 0 ||
         req->now_s > INT64_MAX - req->ttl_s || (req->grants_claim && !*req->grants_claim) ||
         !patterns_valid(req->master, req->master_count) ||
         !patterns_valid(req->viewer, req->viewer_count) ||

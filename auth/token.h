@@ -17,6 +17,7 @@ struct token_request {
     const char *const *manage;
     size_t manage_count;
     int any_client_id;
+    int manage_any;
     const char *issuer;             /* NULL: no iss */
     const char *audience;           /* NULL: no aud */
     const char *grants_claim;       /* NULL: "kvs" */

@@ -18,15 +18,18 @@
 
 static const char token_help[] =
     "Usage: kvsgate token --sub ID [--master P1,P2] [--viewer P1,P2] [--manage P1,P2]\n"
-    "                     [--any-client-id] [--ttl SECONDS] [--iss ISSUER] [--aud AUDIENCE]\n"
+    "                     [--any-client-id] [--manage-any] [--ttl SECONDS] [--iss ISSUER]\n"
+    "                     [--aud AUDIENCE]\n"
     "                     [--claim NAME]\n"
     "\n"
     "Prints one HS256 development JWT on stdout.\n"
     "  --sub            the subject (also the viewer client id, or its hash)\n"
     "  --master, --viewer, --manage\n"
     "                   comma-separated channel patterns: a name, a prefix ending in *,\n"
-    "                   {sub} for the caller's client id (e.g. cam-*,user-{sub}.*)\n"
+    "                   {sub} for the caller's client id, closed by '.' before a *\n"
+    "                   (e.g. cam-*,user-{sub}.*)\n"
     "  --any-client-id  the viewer may use any client id\n"
+    "  --manage-any     may delete or re-create channels other subjects own (manageAny)\n"
     "  --ttl            lifetime in seconds, 1..2592000 (default 3600)\n"
     "  --iss, --aud     iss and aud claims (match KVSGATE_JWT_ISSUER, KVSGATE_JWT_AUDIENCE)\n"
     "  --claim          name of the grants claim (default kvs; KVSGATE_JWT_GRANTS_CLAIM)\n"
@@ -61,7 +64,8 @@ static int split_patterns(const char *flag, const char *value, struct pattern_li
         if (!*p || authz_pattern_expand(p, "x", &expanded) != KG_OK) {
             cli_usage_error("token", flag,
                             "each pattern must be a channel name or a prefix ending in * "
-                            "([a-zA-Z0-9_.-] and {sub}, at most 256 bytes)");
+                            "([a-zA-Z0-9_.-] and {sub}, at most 256 bytes; before a *, "
+                            "{sub} is followed by '.')");
             return 0;
         }
         free(expanded);
@@ -85,11 +89,13 @@ int cmd_token(int argc, char **argv)
         fputs(token_help, stdout);
         return KG_EXIT_OK;
     }
-    enum { F_SUB, F_MASTER, F_VIEWER, F_MANAGE, F_ANY, F_TTL, F_ISS, F_AUD, F_CLAIM, F_COUNT };
+    enum { F_SUB, F_MASTER, F_VIEWER, F_MANAGE, F_ANY, F_MANAGE_ANY, F_TTL, F_ISS, F_AUD, F_CLAIM,
+           F_COUNT };
     struct cli_flag flags[F_COUNT] = {
         [F_SUB] = {"sub", NULL, 0},         [F_MASTER] = {"master", NULL, 0},
         [F_VIEWER] = {"viewer", NULL, 0},   [F_MANAGE] = {"manage", NULL, 0},
-        [F_ANY] = {"any-client-id", NULL, 1}, [F_TTL] = {"ttl", NULL, 0},
+        [F_ANY] = {"any-client-id", NULL, 1}, [F_MANAGE_ANY] = {"manage-any", NULL, 1},
+        [F_TTL] = {"ttl", NULL, 0},
         [F_ISS] = {"iss", NULL, 0},         [F_AUD] = {"aud", NULL, 0},
         [F_CLAIM] = {"claim", NULL, 0},
     };
@@ -107,12 +113,16 @@ int cmd_token(int argc, char **argv)
         cli_usage_error(cmd, "sub", "required");
         goto cleanup;
     }
-    if (!nonempty_max(sub, 1024)) {
-        cli_usage_error(cmd, "sub", "must be 1..1024 bytes");
+    if (!auth_sub_acceptable(sub, strlen(sub))) {
+        cli_usage_error(cmd, "sub", "must be 1..1024 bytes without control characters");
         goto cleanup;
     }
     if (flags[F_ANY].value && strcmp(flags[F_ANY].value, "true") != 0) {
         cli_usage_error(cmd, "any-client-id", "takes no value");
+        goto cleanup;
+    }
+    if (flags[F_MANAGE_ANY].value && strcmp(flags[F_MANAGE_ANY].value, "true") != 0) {
+        cli_usage_error(cmd, "manage-any", "takes no value");
         goto cleanup;
     }
     if (!split_patterns("master", flags[F_MASTER].value, &master) ||
@@ -151,6 +161,7 @@ int cmd_token(int argc, char **argv)
         .manage = manage.items,
         .manage_count = manage.count,
         .any_client_id = flags[F_ANY].value != NULL,
+        .manage_any = flags[F_MANAGE_ANY].value != NULL,
         .issuer = flags[F_ISS].value,
         .audience = flags[F_AUD].value,
         .grants_claim = flags[F_CLAIM].value,

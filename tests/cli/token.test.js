@@ -35,11 +35,11 @@ test('token prints one compact JWT and nothing else', () => {
 });
 
 test('token accepts --flag=value, the 30-day maximum ttl and --help', () => {
-  const r = run(['--sub=bob', '--ttl=2592000', '--manage=a,b-*', '--any-client-id']);
+  const r = run(['--sub=bob', '--ttl=2592000', '--manage=a,b-*,u-{sub}.*', '--any-client-id', '--manage-any']);
   assert.equal(r.status, 0, r.stderr);
   const p = payloadOf(r.stdout.trim());
   assert.equal(p.exp - p.iat, 2592000);
-  assert.deepEqual(p.kvs, { manage: ['a', 'b-*'], anyClientId: true });
+  assert.deepEqual(p.kvs, { manage: ['a', 'b-*', 'u-{sub}.*'], anyClientId: true, manageAny: true });
   const h = run(['--help'], {});
   assert.equal(h.status, 0);
   assert.match(h.stdout, /--any-client-id/);
@@ -56,6 +56,10 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const bad = [
   ['no --sub', [], undefined, /--sub: required/],
   ['empty --sub', ['--sub', ''], undefined, /--sub: must be 1\.\.1024 bytes/],
+  ['a --sub with a control character', ['--sub', 'a\u0001b'], undefined, /--sub: must be 1\.\.1024 bytes without control characters/],
+  ['a --sub past 1024 bytes', ['--sub', 'x'.repeat(1025)], undefined, /--sub: must be 1\.\.1024 bytes/],
+  ['an unclosed {sub} before a star', ['--sub', 'a', '--manage', 'user-{sub}-*'], undefined, /--manage: each pattern/],
+  ['a value for --manage-any', ['--sub', 'a', '--manage-any=yes'], undefined, /--manage-any: takes no value/],
   ['a bad pattern', ['--sub', 'a', '--viewer', 'cam 1'], undefined, /--viewer: each pattern/],
   ['an empty pattern', ['--sub', 'a', '--master', 'a,,b'], undefined, /--master: each pattern/],
   ['a star inside', ['--sub', 'a', '--manage', 'a*b'], undefined, /--manage: each pattern/],
