@@ -75,8 +75,7 @@ struct api_request {
     char *body; /* copy, NUL-terminated */
     size_t body_len;
     int authenticated;
-    int no_credentials;  /* api_authenticate found no bearer token at all */
-    int auth_unverified; /* the token failed before any key verified its signature */
+    int no_credentials; /* api_authenticate found no bearer token at all */
     struct auth_principal principal;
     int64_t deadline_ms; /* kg_mono_ms clock */
     struct kvs_call call;
@@ -110,10 +109,10 @@ const struct api_route *api_route_match(const char *method, const char *path,
                                         enum kg_err *err);
 
 /* Verifies "Bearer <jwt>" and fills req->principal. KG_ERR_UNAUTHENTICATED
- * with req->detail set on failure (req->no_credentials when there was no
- * token, req->auth_unverified when it failed before its signature held). With
- * cached_only (the caller's address is over its failure budget) only a token
- * already verified is accepted; any other is KG_ERR_RATE_LIMITED, unchecked. */
+ * with req->detail set on failure (and req->no_credentials when there was no
+ * token). With cached_only (the caller's address is over its failure budget)
+ * only a token already verified is accepted; any other is KG_ERR_RATE_LIMITED,
+ * unchecked. */
 KG_WARN_UNUSED enum kg_err api_authenticate(struct api_request *req, const char *authorization,
                                             int64_t now_s, int cached_only);
 

@@ -173,19 +173,19 @@ enum kg_err api_authenticate(struct api_request *req, const char *authorization,
         len--;
     if (!len) {
         api_set_detail(req, "missing bearer token");
+        req->no_credentials = 1;
         return KG_ERR_UNAUTHENTICATED;
     }
-    struct jwtv_verdict verdict;
+    const char *reason = NULL;
     enum kg_err err = jwtv_check(req->deps->jwt, token, len, now_s, cached_only, &req->principal,
-                                 &verdict);
+                                 &reason);
     if (err == KG_ERR_RATE_LIMITED) {
         api_set_detail(req, "too many tokens from this address failed verification; only tokens "
                             "already verified are accepted for now");
         return err;
     }
     if (err != KG_OK) {
-        req->auth_unverified = verdict.unverified;
-        api_set_detail(req, verdict.reason ? verdict.reason : "invalid token");
+        api_set_detail(req, reason ? reason : "invalid token");
         return KG_ERR_UNAUTHENTICATED;
     }
     req->authenticated = 1;

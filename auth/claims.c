@@ -207,7 +207,9 @@ static const char *check_claims(json_t *payload, const struct claims_policy *pol
         return "token not yet valid";
     if (has_iat && iat > now_s + leeway)
         return "token issued in the future";
-    if (pol->max_lifetime_s > 0 && exp > now_s && exp - now_s > pol->max_lifetime_s)
+    /* exp > now_s - leeway > 0 here, so exp - max cannot wrap. */
+    if (pol->max_lifetime_s > 0 && ((exp > now_s && exp - now_s > pol->max_lifetime_s) ||
+                                    (has_iat && iat < exp - pol->max_lifetime_s)))
         return "token lifetime too long";
 
     json_t *iss = json_object_get(payload, "iss");

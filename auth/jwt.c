@@ -328,20 +328,19 @@ static const char *check_signature(struct jwtv *v, struct verify_state *st)
 }
 
 enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,
-                       int cached_only, struct auth_principal *out, struct jwtv_verdict *verdict)
+                       int cached_only, struct auth_principal *out, const char **reason)
 {
-    struct jwtv_verdict local;
-    if (!verdict)
-        verdict = &local;
-    memset(verdict, 0, sizeof *verdict);
+    const char *local;
+    if (!reason)
+        reason = &local;
+    *reason = NULL;
     memset(out, 0, sizeof *out);
-    verdict->unverified = 1;
     if (!v || !token || token_len == 0) {
-        verdict->reason = "malformed token";
+        *reason = "malformed token";
         return KG_ERR_UNAUTHENTICATED;
     }
     if (token_len > v->max_token_len) {
-        verdict->reason = "token too large";
+        *reason = "token too large";
         return KG_ERR_UNAUTHENTICATED;
     }
 
@@ -349,14 +348,11 @@ enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int6
     unsigned char digest[32];
     if (v->cache) {
         tokcache_digest(token, token_len, digest);
-        if (tokcache_get(v->cache, digest, now_s, out)) {
-            verdict->unverified = 0;
-            verdict->cached = 1;
+        if (tokcache_get(v->cache, digest, now_s, out))
             return KG_OK;
-        }
     }
     if (cached_only) {
-        verdict->reason = "not verified: too many failed authentications";
+        *reason = "not verified: too many failed authentications";
         return KG_ERR_RATE_LIMITED;
     }
 
@@ -369,19 +365,16 @@ enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int6
         why = read_header(&st);
     if (!why)
         why = check_signature(v, &st);
-    if (!why) {
-        /* 4. Claims, now that they are known to be the issuer's. */
-        verdict->unverified = 0;
-        if (claims_check(st.payload, &v->policy, now_s, out, &why) == KG_OK)
-            why = NULL;
-    }
+    /* 4. Claims, now that they are known to be the issuer's. */
+    if (!why && claims_check(st.payload, &v->policy, now_s, out, &why) == KG_OK)
+        why = NULL;
     if (!why) {
         out->alg = jwa_name(st.alg);
         out->key_id = st.verified_by->kid ? st.verified_by->kid : "";
         if (v->cache)
             tokcache_put(v->cache, digest, now_s, out);
     }
-    verdict->reason = why;
+    *reason = why;
     auth_keyset_release(st.set);
     json_decref(st.header);
     json_decref(st.payload);
@@ -395,9 +388,5 @@ enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int6
 enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,
                         struct auth_principal *out, const char **reason)
 {
-    struct jwtv_verdict verdict;
-    enum kg_err err = jwtv_check(v, token, token_len, now_s, 0, out, &verdict);
-    if (reason)
-        *reason = verdict.reason;
-    return err;
+    return jwtv_check(v, token, token_len, now_s, 0, out, reason);
 }

@@ -95,21 +95,12 @@ KG_WARN_UNUSED enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t
                                        int64_t now_s, struct auth_principal *out,
                                        const char **reason);
 
-/* How jwtv_check went. */
-struct jwtv_verdict {
-    const char *reason; /* NULL on success; else as jwtv_verify's *reason */
-    int unverified;     /* refused before any key verified the signature (malformed,
-                           unknown key, bad signature...): the failures that cost
-                           CPU and prove nothing of the caller */
-    int cached;         /* answered from the verified-token cache */
-};
-
-/* jwtv_verify for callers that budget failures. With cached_only, only the
- * verified-token cache answers: a token not in it is not verified and the
- * answer is KG_ERR_RATE_LIMITED. verdict may be NULL. */
+/* jwtv_verify for callers that budget failures: with cached_only, only the
+ * verified-token cache answers, and a token not in it is not verified at all
+ * (KG_ERR_RATE_LIMITED, *reason set). */
 KG_WARN_UNUSED enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len,
                                       int64_t now_s, int cached_only, struct auth_principal *out,
-                                      struct jwtv_verdict *verdict);
+                                      const char **reason);
 
 /* For metrics and tests: JWKS fetches made, by outcome; verified-token cache
  * lookups, by result. */

@@ -308,14 +308,14 @@ cleanup:
     return result;
 }
 
-/* The proxy for a request, or "" for none (transport.h's rule). */
+/* The proxy for a request, "" for none (transport.h's rule), or NULL when the
+ * URL cannot be judged (the request is then refused, never sent direct). */
 static const char *tp_proxy_for(const struct transport *t, const struct kg_http_request *req)
 {
-    if (req->direct)
-        return "";
     struct url_parts u;
-    if (url_parse(req->url, URL_ALLOW_QUERY, &u) != KG_OK || url_host_is_loopback(u.host) ||
-        url_host_is_link_local(u.host))
+    if (url_parse(req->url, URL_ALLOW_QUERY, &u) != KG_OK)
+        return NULL;
+    if (req->direct || url_host_is_loopback(u.host) || url_host_is_link_local(u.host))
         return "";
     const char *p = strcmp(u.scheme, "https") == 0 ? t->https_proxy : t->http_proxy;
     return p ? p : "";
@@ -376,6 +376,10 @@ static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_
         TP_SETOPT(easy, CURLOPT_CAINFO, t->ca_file);
     /* Always set: "" also stops libcurl from reading proxies from the environment. */
     const char *proxy = tp_proxy_for(t, req);
+    if (!proxy) {
+        result = KG_ERR_BAD_REQUEST;
+        goto cleanup;
+    }
     TP_SETOPT(easy, CURLOPT_PROXY, proxy);
     if (*proxy && t->no_proxy)
         TP_SETOPT(easy, CURLOPT_NOPROXY, t->no_proxy);

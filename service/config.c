@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "service/clientaddr.h"
 
 enum setting_type { SET_STRING, SET_INT, SET_BOOL, SET_LIST };
 
@@ -46,6 +47,15 @@ static int check_proxy(const char *v, char *why, size_t n)
     if (ok)
         return 1;
     snprintf(why, n, "must be an http:// or https:// proxy URL");
+    return 0;
+}
+
+static int check_cidr(const char *v, char *why, size_t n)
+{
+    struct clientaddr_range r;
+    if (clientaddr_range_parse(v, &r) == KG_OK)
+        return 1;
+    snprintf(why, n, "each must be an IPv4 or IPv6 address or CIDR range (10.0.0.0/8, fd00::/8)");
     return 0;
 }
 
@@ -124,6 +134,10 @@ static const struct setting settings[] = {
      "PEM certificate chain: serve HTTPS (with KVSGATE_TLS_KEY_FILE)"},
     {"KVSGATE_TLS_KEY_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(tls_key_file), 0,
      "PEM private key for KVSGATE_TLS_CERT_FILE"},
+    {"KVSGATE_TRUSTED_PROXIES", SET_LIST, NULL, 0, 0, 0, check_cidr, OFF(trusted_proxies),
+     OFF(trusted_proxy_count),
+     "comma-separated CIDRs of load balancers and ingresses whose X-Forwarded-For names the "
+     "client (for the access log and the failed-token budget); unset = the peer is the client"},
     {"KVSGATE_CORS_ORIGINS", SET_LIST, NULL, 0, 0, 0, check_origin, OFF(cors_origins),
      OFF(cors_origin_count), "comma-separated origins allowed by CORS (or *); unset = none"},
     {"KVSGATE_DRAIN_TIMEOUT_S", SET_INT, "20", 0, 600, 0, NULL, OFF(drain_timeout_s), 0,
@@ -162,11 +176,10 @@ static const struct setting settings[] = {
     {"KVSGATE_RATE_LIMIT_BURST", SET_INT, "40", 1, 1000000, 0, NULL, OFF(rate_limit_burst), 0,
      "requests a subject may make at once before the rate applies"},
     {"KVSGATE_AUTH_FAILURE_RPS", SET_INT, "10", 0, 1000000, 0, NULL, OFF(auth_failure_rps), 0,
-     "tokens per second per client IP that may fail before their signature holds (malformed, "
-     "unknown key, bad signature); past it only tokens already verified pass, others get 429; "
-     "0 = no limit"},
+     "refused tokens per second per client address (IPv6: per /64); past it only tokens already "
+     "verified pass, others get 429 unverified; 0 = no limit"},
     {"KVSGATE_AUTH_FAILURE_BURST", SET_INT, "50", 1, 1000000, 0, NULL, OFF(auth_failure_burst), 0,
-     "such failures a client IP may have at once before the rate applies"},
+     "refused tokens a client address may have at once before the rate applies"},
     {"KVSGATE_OWNER_POLICY", SET_STRING, "owner", 0, 0, 0, check_owner_policy, OFF(owner_policy),
      0, "owner: deleting or re-creating a channel another subject created needs manageAny or "
         "the kvs:admin scope; any: a manage grant is enough"},
@@ -474,11 +487,10 @@ void config_cleanup(struct kg_config *cfg)
         const struct setting *s = &settings[i];
         char *field = (char *)cfg + s->offset;
         if (s->type == SET_STRING) {
+            /* Every string is wiped, not only the secrets: a proxy URL may
+             * carry user:password@. */
             char **p = (char **)(void *)field;
-            if (s->secret)
-                kg_free_secret(*p);
-            else
-                free(*p);
+            kg_free_secret(*p);
             *p = NULL;
         } else if (s->type == SET_LIST) {
             char ***p = (char ***)(void *)field;

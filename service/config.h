@@ -30,6 +30,8 @@ struct kg_config {
     int64_t max_header_bytes;
     char *tls_cert_file;
     char *tls_key_file;
+    char **trusted_proxies;
+    size_t trusted_proxy_count;
     char **cors_origins;
     size_t cors_origin_count;
     int64_t drain_timeout_s;

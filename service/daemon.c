@@ -90,6 +90,7 @@ int cmd_serve(int argc, char **argv)
     struct workers *workers = NULL;
     struct channels *channels = NULL;
     struct ratelimit *ratelimit = NULL, *auth_failures = NULL;
+    struct clientaddr_trust trusted_proxies;
     struct server *server = NULL;
     struct httpd *httpd = NULL;
     char *tls_cert = NULL, *tls_key = NULL;
@@ -196,6 +197,8 @@ int cmd_serve(int argc, char **argv)
     };
     channels = channels_new(&chopts);
     ratelimit = ratelimit_new((double)cfg.rate_limit_rps, (double)cfg.rate_limit_burst, 100000);
+    clientaddr_trust_init(&trusted_proxies, (const char *const *)cfg.trusted_proxies,
+                          cfg.trusted_proxy_count);
     auth_failures = ratelimit_new((double)cfg.auth_failure_rps, (double)cfg.auth_failure_burst,
                                   100000);
 
@@ -221,6 +224,7 @@ int cmd_serve(int argc, char **argv)
         .access_log = cfg.access_log,
         .ratelimit = ratelimit,
         .auth_failures = auth_failures,
+        .trusted_proxies = cfg.trusted_proxy_count ? &trusted_proxies : NULL,
     };
     server = server_new(&sopts);
     deps.draining = server_draining;

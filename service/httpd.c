@@ -893,6 +893,28 @@ const char *httpd_header(const struct httpd_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+struct last_header {
+    const char *name;
+    const char *value;
+};
+
+static enum MHD_Result last_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    struct last_header *l = cls;
+    if (key && strcasecmp(key, l->name) == 0)
+        l->value = value;
+    return MHD_YES;
+}
+
+const char *httpd_header_last(const struct httpd_request *r, const char *name)
+{
+    struct last_header l = {name, NULL};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, last_header_cb, &l);
+    return l.value;
+}
+
 const char *httpd_query(const struct httpd_request *r, const char *name, enum kg_err *err)
 {
     for (size_t i = 0; i < r->query_count; i++) {

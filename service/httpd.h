@@ -91,6 +91,9 @@ enum kg_err httpd_path_error(const struct httpd_request *r);
 const char *httpd_error_detail(const struct httpd_request *r);
 /* A request header (case-insensitive), or NULL. */
 const char *httpd_header(const struct httpd_request *r, const char *name);
+/* The value of the last header line of that name (case-insensitive), or NULL:
+ * for headers proxies append to, as X-Forwarded-For. */
+const char *httpd_header_last(const struct httpd_request *r, const char *name);
 /* A query argument, percent-decoded strictly ('+' is a space, as in forms:
  * encode a plus as %2B), or NULL when
  * absent. *err (optional) gets KG_ERR_BAD_REQUEST for a bad escape, a NUL,

@@ -111,6 +111,11 @@ static int bucket_use(struct ratelimit *rl, const char *key, int64_t now_ms, int
     struct bucket *b = s->table[h & (s->slots - 1)];
     while (b && !(b->hash == h && strcmp(b->subject, key) == 0))
         b = b->chain;
+    if (!b && !take) {
+        /* Nothing taken yet: a full bucket, and no entry made for a look. */
+        pthread_mutex_unlock(&s->lock);
+        return 1;
+    }
     if (!b) {
         if (s->count >= s->max && s->tail)
             drop(s, s->tail);

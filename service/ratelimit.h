@@ -1,6 +1,6 @@
 /* kvsgate: rate limits (`ratelimit_`), token buckets per key: per subject
  * (the caller's client id, which stands for exactly one sub) for requests, per
- * client IP for failed token verifications.
+ * client address (service/clientaddr.h) for refused tokens.
  *
  * Each key has a bucket of `burst` tokens refilled at `rate_per_s`; a request
  * takes one. Buckets live in a bounded table (the
@@ -24,7 +24,8 @@ void ratelimit_free(struct ratelimit *rl);
 int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
                    int64_t *retry_after_s);
 
-/* As ratelimit_take, without taking: 1 when a token is there now. */
+/* As ratelimit_take, without taking: 1 when a token is there now (a key with
+ * no bucket yet has a full one, and gets none from this call). */
 int ratelimit_check(struct ratelimit *rl, const char *key, int64_t now_ms, int64_t *retry_after_s);
 
 #endif

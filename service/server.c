@@ -21,7 +21,7 @@ struct server {
     struct kg_metric *in_flight;
     struct kg_metric *rejected;
     struct kg_metric *limited;
-    struct kg_metric *auth_unverified;
+    struct kg_metric *auth_failures;
     struct kg_metric *auth_limited;
 };
 
@@ -34,6 +34,7 @@ struct srv_req {
     char origin[256];       /* the allowed Origin to echo, or "" */
     char allow[96];         /* Allow for 405 */
     const char *instance;   /* the request path, for a problem's instance; NULL: none */
+    char client_ip[CLIENTADDR_LEN]; /* behind trusted proxies, the client's (clientaddr.h) */
     int is_v1;
 };
 
@@ -57,13 +58,13 @@ struct server *server_new(const struct server_options *opts)
                                     "Requests refused because the AWS worker queue was full.", "");
     s->limited = kg_metric_counter("kvsgate_rate_limited_total",
                                    "Requests refused by the per-subject rate limit.", "");
-    s->auth_unverified = kg_metric_counter(
-        "kvsgate_auth_unverified_total",
-        "Tokens refused before their signature held (malformed, unknown key, bad signature).", "");
+    s->auth_failures = kg_metric_counter("kvsgate_auth_failures_total",
+                                         "Bearer tokens refused (401), against the budget of "
+                                         "their client address.", "");
     s->auth_limited = kg_metric_counter(
         "kvsgate_auth_failure_limited_total",
-        "Requests refused unverified because their client IP was over its budget of failed "
-        "verifications.", "");
+        "Requests refused unverified because their client address was over its budget of "
+        "refused tokens.", "");
     return s;
 }
 
@@ -267,16 +268,16 @@ static enum httpd_action preflight(struct srv_req *r, enum kg_err route_err)
     return HTTPD_RESPOND;
 }
 
-/* The bearer token, within two budgets: tokens from one client IP that fail
- * before their signature holds (forged or garbled: each costs a signature
- * check and proves nothing), past which only tokens already verified pass;
- * then requests per subject. */
+/* The bearer token, within two budgets: tokens refused per client address
+ * (each costs a verification; a forged RS/ES one costs up to a millisecond),
+ * past which only tokens already verified pass; then requests per subject. */
 static enum kg_err authenticate(struct srv_req *r)
 {
     struct server *s = r->srv;
-    const char *ip = httpd_client_ip(r->http);
+    char key[CLIENTADDR_LEN];
+    clientaddr_budget_key(r->client_ip, key);
     int64_t now_ms = kg_mono_ms(), retry_after = 0;
-    int over = !ratelimit_check(s->opts.auth_failures, ip, now_ms, &retry_after);
+    int over = !ratelimit_check(s->opts.auth_failures, key, now_ms, &retry_after);
     enum kg_err err =
         api_authenticate(&r->api, httpd_header(r->http, "Authorization"), kg_now_s(), over);
     if (err == KG_ERR_RATE_LIMITED) {
@@ -285,9 +286,9 @@ static enum kg_err authenticate(struct srv_req *r)
         return err;
     }
     if (err != KG_OK) {
-        if (r->api.auth_unverified) {
-            kg_metric_inc(s->auth_unverified, NULL);
-            ratelimit_take(s->opts.auth_failures, ip, now_ms, NULL);
+        if (!r->api.no_credentials) {
+            kg_metric_inc(s->auth_failures, NULL);
+            ratelimit_take(s->opts.auth_failures, key, now_ms, NULL);
         }
         return err;
     }
@@ -312,6 +313,9 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     kg_metric_add(s->in_flight, NULL, 1);
 
     request_id(httpd_header(h, "X-Request-Id"), r->api.request_id);
+    clientaddr_resolve(s->opts.trusted_proxies, httpd_client_ip(h),
+                       s->opts.trusted_proxies ? httpd_header_last(h, "X-Forwarded-For") : NULL,
+                       r->client_ip);
     const char *path = httpd_path(h);
     const char *method = httpd_method(h);
     r->api.method = method;
@@ -407,7 +411,7 @@ static void access_log(struct srv_req *r, int status, double seconds, int comple
     kg_log_int(&l, "status", status);
     kg_log_int(&l, "duration_us", (int64_t)(seconds * 1e6));
     kg_log_int(&l, "bytes", (int64_t)httpd_response_bytes(r->http));
-    kg_log_str(&l, "client_ip", httpd_client_ip(r->http));
+    kg_log_str(&l, "client_ip", r->client_ip);
     if (a->authenticated)
         kg_log_str(&l, "subject", a->principal.sub);
     if (a->channel[0])

@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "service/httpd.h"
+#include "service/clientaddr.h"
 #include "service/ratelimit.h"
 #include "service/workers.h"
 
@@ -28,7 +29,8 @@ struct server_options {
     int64_t request_deadline_ms;
     int access_log;
     struct ratelimit *ratelimit; /* NULL: no per-subject limit */
-    struct ratelimit *auth_failures; /* per client IP, of unverifiable tokens; NULL: none */
+    struct ratelimit *auth_failures; /* refused tokens per client address; NULL: none */
+    const struct clientaddr_trust *trusted_proxies; /* NULL: the peer is the client */
 };
 
 struct server;

@@ -1,6 +1,7 @@
 # service/: daemon, HTTP server, settings, logs, metrics, command line.
 target_sources(kvsgate_lib PRIVATE
   service/cli.c
+  service/clientaddr.c
   service/cmd_presign.c
   service/cmd_token.c
   service/config.c

@@ -110,6 +110,7 @@ const CHART_DEFAULTS = {
 const CHECKS = {
   check_url: { good: ['https://idp.example.com/jwks.json', 'http://127.0.0.1:4566', 'https://[::1]:8443/k?x=1'], bad: ['ftp://x', 'idp.example.com', 'HTTPS//x', 'http://127.0.0.1:x@idp.example/jwks', 'https://user@idp.example.com/', 'https://idp.example.com/a b'] },
   check_owner_policy: { good: ['owner', 'any'], bad: ['OWNER', 'none', ''] },
+  check_cidr: { good: [['10.0.0.0/8'], ['127.0.0.1', 'fd00::/8']], bad: [['10.0.0.0/33x'], ['host.example'], ['10.0.0.0/8/8']] },
   check_proxy: { good: ['http://proxy.internal:3128', 'https://user:pw@proxy.example.com'], bad: ['proxy:3128', 'socks5://p', 'http://', 'http://a b'] },
   check_log_level: { good: ['debug', 'info', 'warn', 'error', 'off'], bad: ['verbose', 'INFO', 'warning', ''] },
   check_region: { good: ['us-west-2', 'cn-north-1', 'us-gov-west-1'], bad: ['uswest2', 'US-WEST-2', 'us_west_2', 'a-', 'x'.repeat(31) + '-ab'] },

@@ -1,7 +1,7 @@
 'use strict';
 // Issue 13 through the real binary: valid tokens with hostile claims, the
 // subject rules, the owner policy, the issuer requirement, the JWKS URL rule,
-// the token-lifetime cap and the per-address budget of unverifiable tokens.
+// the token-lifetime cap and the per-address budget of refused tokens.
 // Tokens are minted with jose (tests/lib/tokens.js), never with kvsgate's code.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -155,6 +155,12 @@ test('KVSGATE_JWT_MAX_LIFETIME_S refuses tokens that live longer', async () => {
   assert.equal(r.json.detail, 'token lifetime too long');
   const short = await mint({ sub: 'alice', kvs: { viewer: ['*'] } }, { ttl: 3000 });
   assert.equal((await api.get('/v1/channels/cam-1/viewer', { token: short })).status, 200);
+  // Issued for longer than the cap, even when little of it is left.
+  const now = Math.floor(Date.now() / 1000);
+  const old = await mint({ sub: 'alice', iat: now - 86400, kvs: { viewer: ['*'] } }, { ttl: 300 });
+  const o = await api.get('/v1/channels/cam-1/viewer', { token: old });
+  assert.equal(o.status, 401);
+  assert.equal(o.json.detail, 'token lifetime too long');
 });
 
 async function startFails(env) {
@@ -189,7 +195,7 @@ test('KVSGATE_JWKS_URL goes through the URL parser: no userinfo, http only to lo
   }
 });
 
-test('past its budget of unverifiable tokens, an address gets 429 and only tokens already verified', async () => {
+test('past its budget of refused tokens, an address gets 429 and only tokens already verified', async () => {
   const g = await startKvsgate({
     emulator: emu,
     env: { KVSGATE_RATE_LIMIT_RPS: '0', KVSGATE_AUTH_FAILURE_RPS: '1', KVSGATE_AUTH_FAILURE_BURST: '3' },
@@ -198,13 +204,12 @@ test('past its budget of unverifiable tokens, an address gets 429 and only token
     const c = client(g.url);
     const known = await mint({ sub: 'alice', kvs: { viewer: ['*'] } });
     assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: known })).status, 200);
-    // Failures after a valid signature (expired, wrong grants) cost nothing here.
-    for (let i = 0; i < 6; i++) {
-      const expired = await mint({ sub: `e${i}`, kvs: {} }, { ttl: -3600 });
-      assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: expired })).status, 401);
-    }
+    // No token at all costs nothing; every refused token does, forged or expired.
+    for (let i = 0; i < 5; i++) assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: '' })).status, 401);
+    const expired = await mint({ sub: 'e', kvs: {} }, { ttl: -3600 });
+    assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: expired })).status, 401);
     const forged = (i) => known.slice(0, known.lastIndexOf('.') + 1) + b64url(Buffer.alloc(32, i));
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
       const r = await c.get('/v1/channels/cam-1/viewer', { token: forged(i) });
       assert.equal(r.status, 401, r.text);
       assert.equal(r.json.detail, 'bad signature');
@@ -217,12 +222,46 @@ test('past its budget of unverifiable tokens, an address gets 429 and only token
     assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: fresh })).status, 429, 'not verified');
     assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: known })).status, 200, 'already verified');
     const metrics = await (await fetch(`${g.url}/metrics`)).text();
-    assert.match(metrics, /^kvsgate_auth_unverified_total 3$/m);
+    assert.match(metrics, /^kvsgate_auth_failures_total 3$/m);
     assert.match(metrics, /^kvsgate_auth_failure_limited_total 2$/m);
     // The budget refills at its rate.
     await new Promise((r) => setTimeout(r, 1100));
     assert.equal((await c.get('/v1/channels/cam-1/viewer', { token: fresh })).status, 200);
   } finally {
     await g.stop();
+  }
+});
+
+test('behind trusted proxies the budget and the access log use X-Forwarded-For; IPv6 per /64', async () => {
+  const env = { KVSGATE_RATE_LIMIT_RPS: '0', KVSGATE_AUTH_FAILURE_RPS: '1', KVSGATE_AUTH_FAILURE_BURST: '1' };
+  const g = await startKvsgate({ emulator: emu, env: { ...env, KVSGATE_TRUSTED_PROXIES: '127.0.0.0/8, 10.0.0.0/8' } });
+  const bad = 'x.y.z';
+  const from = (c, xff) => c.get('/v1/channels/cam-1/viewer', { token: bad, headers: { 'x-forwarded-for': xff } });
+  try {
+    const c = client(g.url);
+    assert.equal((await from(c, '203.0.113.7')).status, 401);
+    assert.equal((await from(c, '203.0.113.7')).status, 429, 'its own budget is spent');
+    assert.equal((await from(c, '203.0.113.8')).status, 401, 'another address has its own');
+    // The client's own entries count for nothing: the rightmost untrusted hop is the client.
+    assert.equal((await from(c, '198.51.100.1, 203.0.113.7')).status, 429);
+    assert.equal((await from(c, '203.0.113.7, 10.1.2.3')).status, 429, 'a trusted hop passes us on');
+    assert.equal((await from(c, '2001:db8::1')).status, 401);
+    assert.equal((await from(c, '2001:db8::2')).status, 429, 'the same /64');
+    assert.equal((await from(c, '2001:db8:0:1::1')).status, 401, 'another /64');
+    const line = await g.waitForLog((l) => l.event === 'access' && l.client_ip === '203.0.113.8');
+    assert.equal(line.status, 401);
+  } finally {
+    await g.stop();
+  }
+  // Without the setting, X-Forwarded-For is the caller's word and means nothing.
+  const plain = await startKvsgate({ emulator: emu, env });
+  try {
+    const c = client(plain.url);
+    assert.equal((await from(c, '203.0.113.7')).status, 401);
+    assert.equal((await from(c, '203.0.113.8')).status, 429, 'one peer, one budget');
+    const line = await plain.waitForLog((l) => l.event === 'access' && l.status === 429);
+    assert.equal(line.client_ip, '127.0.0.1');
+  } finally {
+    await plain.stop();
   }
 });
