@@ -64,7 +64,9 @@ async function main() {
     emulator: emu,
     env: { KVSGATE_LOG_LEVEL: 'info', KVSGATE_ACCESS_LOG: 'false', KVSGATE_CONNECTION_TIMEOUT_S: '5',
       KVSGATE_REQUEST_DEADLINE_MS: '2000', KVSGATE_AWS_CALL_TIMEOUT_MS: '800', KVSGATE_UPSTREAM_WORKERS: '16',
-      KVSGATE_RATE_LIMIT_RPS: '50', KVSGATE_RATE_LIMIT_BURST: '100' },
+      KVSGATE_RATE_LIMIT_RPS: '50', KVSGATE_RATE_LIMIT_BURST: '100',
+      // The soak sends forged and expired tokens on purpose, from one address.
+      KVSGATE_AUTH_FAILURE_RPS: '0' },
   });
   const pid = gate.process.pid;
   const base = gate.url;
