@@ -14,6 +14,7 @@
 #include "api/internal.h"
 #include "auth/authz.h"
 #include "core/mem.h"
+#include "core/num.h"
 
 #define OWNER_TAG "kvsgate:owner"
 #define LIST_LIMIT_DEFAULT 50
@@ -76,13 +77,9 @@ int api_tag_text_ok(const char *s, size_t min, size_t max)
     size_t n = strlen(s);
     if (n < min || n > max)
         return 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p >= 0x80)
-            continue;
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              strchr(" _.:/=+-@", *p)))
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x80 && !kg_kvs_tag_ascii_char(*p))
             return 0;
-    }
     return 1;
 }
 
@@ -244,36 +241,19 @@ enum kg_err api_channels_delete(struct api_request *req, int can_block)
     return err;
 }
 
-static int token_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > 512)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '+' || *s == '/' || *s == '='))
-            return 0;
-    return 1;
-}
-
 enum kg_err api_channels_list(struct api_request *req, int can_block)
 {
-    if (req->q_prefix && !kvs_channel_name_valid(req->q_prefix)) {
+    if (req->q_prefix && !kg_kvs_channel_name_valid(req->q_prefix)) {
         api_set_detail(req, "prefix must be 1..256 of A-Z a-z 0-9 _ . -");
         return KG_ERR_INVALID_CHANNEL_NAME;
     }
-    int limit = LIST_LIMIT_DEFAULT;
-    if (req->q_limit) {
-        char *end = NULL;
-        long v = strtol(req->q_limit, &end, 10);
-        if (!*req->q_limit || *end || v < 1 || v > LIST_LIMIT_MAX || req->q_limit[0] == '+' ||
-            req->q_limit[0] == ' ') {
-            api_set_detail(req, "limit must be an integer from 1 to 100");
-            return KG_ERR_BAD_REQUEST;
-        }
-        limit = (int)v;
+    int64_t limit = LIST_LIMIT_DEFAULT;
+    if (req->q_limit && !kg_parse_int64(req->q_limit, 1, LIST_LIMIT_MAX, &limit)) {
+        api_set_detail(req, "limit must be an integer from 1 to 100");
+        return KG_ERR_BAD_REQUEST;
     }
-    if (req->q_next_token && !token_ok(req->q_next_token)) {
+    if (req->q_next_token &&
+        (!req->q_next_token[0] || !kg_kvs_token_valid(req->q_next_token, KG_KVS_NEXT_TOKEN_MAX))) {
         api_set_detail(req, "nextToken must be the value a previous page returned");
         return KG_ERR_BAD_REQUEST;
     }
@@ -285,7 +265,7 @@ enum kg_err api_channels_list(struct api_request *req, int can_block)
         return KG_ERR_WOULD_BLOCK;
 
     struct kvs_channel_page page;
-    enum kg_err err = kvs_list_channels(req->deps->kvs, &req->call, req->q_prefix, limit,
+    enum kg_err err = kvs_list_channels(req->deps->kvs, &req->call, req->q_prefix, (int)limit,
                                         req->q_next_token, &page);
     if (err != KG_OK)
         return err;

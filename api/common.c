@@ -200,7 +200,7 @@ int64_t api_now(const struct api_request *req)
 int api_channel_name_ok(const char *name)
 {
     /* KVS's rule, minus the dot segments a proxy might rewrite. */
-    return kvs_channel_name_valid(name) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+    return kg_kvs_channel_name_valid(name) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 enum kg_err api_check_channel_name(struct api_request *req)

@@ -10,11 +10,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/encode.h"
+#include "core/kvsname.h"
 #include "core/mem.h"
 
 #define SUB_OWN_ID_MAX 128
@@ -22,26 +22,6 @@
 #define SUFFIX_MAX 64
 #define CHANNEL_NAME_MAX 256
 #define PATTERN_RAW_MAX 512
-
-static int id_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
-}
-
-static int aws_prefixed(const char *s) { return strncasecmp(s, "AWS_", 4) == 0; }
-
-/* KVS's ClientId: [a-zA-Z0-9_.-]{1,256}, and never AWS_ (we refuse any case). */
-static int valid_kvs_client_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > AUTH_CLIENT_ID_MAX || aws_prefixed(s))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!id_char((unsigned char)s[i]))
-            return 0;
-    return 1;
-}
 
 /* '_' + the first 40 hex digits of SHA-256(s[0..n)). */
 static void hashed_id(const char *s, size_t n, char out[1 + HASHED_ID_HEX + 1])
@@ -58,19 +38,13 @@ void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1])
     if (!sub)
         sub = "";
     size_t n = strlen(sub);
-    int own = n >= 1 && n <= SUB_OWN_ID_MAX && sub[0] != '_' && !aws_prefixed(sub);
+    int own = n >= 1 && n <= SUB_OWN_ID_MAX && sub[0] != '_' && !kg_kvs_aws_prefixed(sub);
     for (size_t i = 0; own && i < n; i++)
-        own = id_char((unsigned char)sub[i]) && sub[i] != '.';
+        own = kg_kvs_name_char((unsigned char)sub[i]) && sub[i] != '.';
     if (own)
         memcpy(out, sub, n + 1);
     else
         hashed_id(sub, n, out);
-}
-
-static int tag_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr(" _.:/=+-@", c) != NULL);
 }
 
 void auth_owner_id(const char *sub, char out[AUTH_OWNER_ID_MAX + 1])
@@ -80,7 +54,7 @@ void auth_owner_id(const char *sub, char out[AUTH_OWNER_ID_MAX + 1])
     size_t n = strlen(sub);
     int raw = n >= 1 && n <= AUTH_OWNER_ID_MAX && sub[0] != '_';
     for (size_t i = 0; raw && i < n; i++)
-        raw = tag_char((unsigned char)sub[i]);
+        raw = kg_kvs_tag_ascii_char((unsigned char)sub[i]);
     if (raw)
         memcpy(out, sub, n + 1);
     else
@@ -136,7 +110,7 @@ enum kg_err authz_viewer_client_id(const struct auth_principal *p, const char *r
         memcpy(out, p->client_id, strlen(p->client_id) + 1);
         return KG_OK;
     }
-    if (!valid_kvs_client_id(requested))
+    if (!kg_kvs_client_id_valid(requested))
         return KG_ERR_INVALID_CLIENT_ID;
     size_t d = strlen(p->client_id), n = strlen(requested);
     int mine = strcmp(requested, p->client_id) == 0;
@@ -167,14 +141,14 @@ enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, cha
             if (!client_id || !*client_id || kg_buf_append_str(&b, client_id) != KG_OK)
                 return KG_ERR_BAD_REQUEST;
             for (const char *c = client_id; *c; c++)
-                if (!id_char((unsigned char)*c) || *c == '.')
+                if (!kg_kvs_name_char((unsigned char)*c) || *c == '.')
                     return KG_ERR_BAD_REQUEST; /* not a derived id: it could not be closed */
             p += 5;
         } else if (*p == '*') {
             if (p[1] != '\0')
                 return KG_ERR_BAD_REQUEST; /* '*' only at the end */
             p++;
-        } else if (id_char((unsigned char)*p)) {
+        } else if (kg_kvs_name_char((unsigned char)*p)) {
             if (kg_buf_append_char(&b, *p) != KG_OK)
                 return KG_ERR_BAD_REQUEST;
             p++;

@@ -21,12 +21,13 @@
 
 #include "aws/kvs_impl.h"
 #include "aws/signed_request.h"
-#include "core/url.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/num.h"
 #include "core/timeutil.h"
+#include "core/url.h"
 
 #define KVS_SERVICE "kinesisvideo"
 #define KVS_JSON_TYPE "application/json"
@@ -49,62 +50,15 @@ struct kvs_client {
 
 /* ---- validation ------------------------------------------------------------ */
 
-static int kvs_name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
-}
-
-static int kvs_token_valid(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
-            return 0;
-    }
-    return 1;
-}
-
 const char *kvs_region_domain(const char *region)
 {
     return region && strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
-}
-
-int kvs_channel_name_valid(const char *name)
-{
-    if (!name)
-        return 0;
-    size_t n = 0;
-    for (; name[n]; n++)
-        if (n >= KVS_NAME_MAX || !kvs_name_char(name[n]))
-            return 0;
-    return n > 0;
-}
-
-int kvs_client_id_valid(const char *client_id)
-{
-    if (!kvs_channel_name_valid(client_id))
-        return 0;
-    return strncasecmp(client_id, "AWS_", 4) != 0;
 }
 
 void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1])
 {
     snprintf(out, KVS_URL_MAX + 1, "stun:stun.kinesisvideo.%s.%s:443", region,
              kvs_region_domain(region));
-}
-
-int kvs_region_valid(const char *r)
-{
-    size_t n = 0;
-    for (; r[n]; n++) {
-        char c = r[n];
-        if (n >= KVS_REGION_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return 0;
-    }
-    return n > 0;
 }
 
 static int kvs_arn_valid(const char *arn)
@@ -161,7 +115,7 @@ static const char *kvs_outcome(enum kg_err err)
 enum kg_err kvs_client_new(const struct kvs_client_options *opts, struct kvs_client **out)
 {
     if (!opts || !out || !opts->http || !opts->creds || !opts->region ||
-        !kvs_region_valid(opts->region))
+        !kg_kvs_region_valid(opts->region))
         return KG_ERR_BAD_REQUEST;
     struct kvs_client *c = kg_calloc(1, sizeof *c);
     c->http = opts->http;
@@ -247,14 +201,9 @@ static int64_t kvs_retry_after(const struct kg_http_response *resp, enum kg_err 
 {
     if (err != KG_ERR_UPSTREAM_THROTTLED && err != KG_ERR_UPSTREAM_UNAVAILABLE)
         return 0;
-    const char *h = kg_http_response_header(resp, "retry-after");
-    if (h) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(h, &end, 10);
-        if (errno == 0 && end != h && *end == '\0' && v >= 1 && v <= 3600)
-            return v;
-    }
+    int64_t v;
+    if (kg_parse_int64(kg_http_response_header(resp, "retry-after"), 1, 3600, &v))
+        return v;
     return 1;
 }
 
@@ -537,7 +486,7 @@ enum kg_err kvs_create_channel(struct kvs_client *c, struct kvs_call *call, cons
                                char arn_out[KVS_ARN_MAX + 1])
 {
     arn_out[0] = '\0';
-    if (!kvs_channel_name_valid(name))
+    if (!kg_kvs_channel_name_valid(name))
         return KG_ERR_INVALID_CHANNEL_NAME;
     if ((message_ttl_s != 0 && (message_ttl_s < 5 || message_ttl_s > 120)) ||
         !kvs_tags_valid(tags, tag_count, 0))
@@ -565,7 +514,7 @@ enum kg_err kvs_describe_channel(struct kvs_client *c, struct kvs_call *call, co
     memset(out, 0, sizeof *out);
     json_t *doc;
     if (name && !arn) {
-        if (!kvs_channel_name_valid(name))
+        if (!kg_kvs_channel_name_valid(name))
             return KG_ERR_INVALID_CHANNEL_NAME;
         doc = json_pack("{s:s}", "ChannelName", name);
     } else if (arn && !name) {
@@ -591,9 +540,9 @@ enum kg_err kvs_list_channels(struct kvs_client *c, struct kvs_call *call, const
     memset(out, 0, sizeof *out);
     if (max_results < 1 || max_results > 10000)
         return KG_ERR_BAD_REQUEST;
-    if (prefix && prefix[0] && !kvs_channel_name_valid(prefix))
+    if (prefix && prefix[0] && !kg_kvs_channel_name_valid(prefix))
         return KG_ERR_INVALID_CHANNEL_NAME;
-    if (next_token && next_token[0] && !kvs_token_valid(next_token, 512))
+    if (next_token && next_token[0] && !kg_kvs_token_valid(next_token, KG_KVS_NEXT_TOKEN_MAX))
         return KG_ERR_BAD_REQUEST;
     json_t *doc = json_pack("{s:i}", "MaxResults", max_results);
     if (doc && next_token && next_token[0])
@@ -619,7 +568,7 @@ enum kg_err kvs_delete_channel(struct kvs_client *c, struct kvs_call *call, cons
 {
     if (!kvs_arn_valid(arn))
         return KG_ERR_BAD_REQUEST;
-    if (version && (!version[0] || strlen(version) > 64 || !kvs_token_valid(version, 64)))
+    if (version && (!version[0] || strlen(version) > 64 || !kg_kvs_token_valid(version, 64)))
         return KG_ERR_BAD_REQUEST;
     json_t *doc = json_pack("{s:s}", "ChannelARN", arn);
     if (doc && version)
@@ -658,7 +607,7 @@ enum kg_err kvs_get_ice_config(struct kvs_client *c, struct kvs_call *call,
     memset(out, 0, sizeof *out);
     if (!kvs_arn_valid(arn) || !https_endpoint)
         return KG_ERR_BAD_REQUEST;
-    if (client_id && !kvs_client_id_valid(client_id))
+    if (client_id && !kg_kvs_client_id_valid(client_id))
         return KG_ERR_INVALID_CLIENT_ID;
     size_t len = strlen(https_endpoint);
     while (len && https_endpoint[len - 1] == '/')
@@ -715,7 +664,7 @@ enum kg_err kvs_list_tags(struct kvs_client *c, struct kvs_call *call, const cha
                       &arg);
         if (err != KG_OK || !arg.next[0])
             break;
-        if (!kvs_token_valid(arg.next, 512)) {
+        if (!kg_kvs_token_valid(arg.next, KG_KVS_NEXT_TOKEN_MAX)) {
             err = KG_ERR_UPSTREAM_REFUSED;
             break;
         }

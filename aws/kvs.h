@@ -43,12 +43,13 @@
 
 #include "aws/credentials.h"
 #include "core/err.h"
+#include "core/kvsname.h"
 #include "core/http.h"
 
-#define KVS_NAME_MAX 256
-#define KVS_REGION_MAX 32
+#define KVS_NAME_MAX KG_KVS_NAME_MAX
+#define KVS_REGION_MAX KG_KVS_REGION_MAX
 #define KVS_ARN_MAX 1024
-#define KVS_CLIENT_ID_MAX 256
+#define KVS_CLIENT_ID_MAX KG_KVS_CLIENT_ID_MAX
 #define KVS_URL_MAX 1024
 #define KVS_ICE_SERVERS_MAX 8
 #define KVS_ICE_URIS_MAX 8
@@ -136,15 +137,9 @@ KG_WARN_UNUSED enum kg_err kvs_client_new(const struct kvs_client_options *opts,
                                           struct kvs_client **out);
 void kvs_client_free(struct kvs_client *c);
 
-/* A region name: 1..KVS_REGION_MAX of [a-z0-9-] ("us-west-2"). */
-int kvs_region_valid(const char *region);
-/* "amazonaws.com.cn" for cn-* regions, else "amazonaws.com". */
+/* "amazonaws.com.cn" for cn-* regions, else "amazonaws.com". Names, ids and
+ * regions are checked with core/kvsname.h. */
 const char *kvs_region_domain(const char *region);
-/* KVS's ChannelName rule: 1..256 of [a-zA-Z0-9_.-]. */
-int kvs_channel_name_valid(const char *name);
-/* KVS's ClientId rule: 1..256 of [a-zA-Z0-9_.-], not starting with AWS_
- * (case-insensitive). */
-int kvs_client_id_valid(const char *client_id);
 
 /* CreateSignalingChannel (SINGLE_MASTER). message_ttl_s 0: KVS's default (60);
  * else 5..120. arn_out gets the new ARN. An existing name answers

@@ -6,8 +6,10 @@ target_sources(kvsgate_lib PRIVATE
   core/encode.c
   core/err.c
   core/http.c
+  core/kvsname.c
   core/log.c
   core/mem.c
   core/metrics.c
+  core/num.c
   core/timeutil.c
   core/url.c)

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/num.h"
+
 static int url_host_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -61,16 +63,12 @@ enum kg_err url_parse(const char *url, unsigned flags, struct url_parts *out)
     /* Port. */
     if (*p == ':') {
         p++;
-        long port = 0;
-        int digits = 0;
-        while (*p >= '0' && *p <= '9' && digits < 6) {
-            port = port * 10 + (*p - '0');
-            p++;
-            digits++;
-        }
-        if (digits == 0 || port < 1 || port > 65535)
+        size_t digits = strspn(p, "0123456789");
+        int64_t port;
+        if (digits > 6 || !kg_parse_int64n(p, digits, 1, 65535, &port))
             return KG_ERR_BAD_REQUEST;
         out->port = (int)port;
+        p += digits;
     }
     if (*p != '\0' && *p != '/' && *p != '?')
         return KG_ERR_BAD_REQUEST;

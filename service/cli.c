@@ -1,8 +1,11 @@
 #include "service/cli.h"
 
+#include "core/num.h"
+
 #include <stdio.h>
 #include <string.h>
 
+#include "core/num.h"
 #include "core/version.h"
 #include "service/config.h"
 #include "service/daemon.h"
@@ -18,15 +21,8 @@ int cli_usage_error(const char *cmd, const char *flag, const char *why)
 
 int cli_parse_int(const char *s, long long lo, long long hi, long long *out)
 {
-    if (!s || !*s || strlen(s) > 18)
-        return 0;
-    long long v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (*p - '0');
-    }
-    if (v < lo || v > hi)
+    int64_t v;
+    if (!s || s[0] == '-' || !kg_parse_int64(s, lo, hi, &v))
         return 0;
     *out = v;
     return 1;

@@ -73,7 +73,7 @@ int cmd_presign(int argc, char **argv)
         region = getenv("AWS_DEFAULT_REGION");
     if (!region || !*region)
         return cli_usage_error(cmd, "region", "required (or set AWS_REGION)");
-    if (!kvs_region_valid(region))
+    if (!kg_kvs_region_valid(region))
         return cli_usage_error(cmd, "region", "must be a region name such as us-west-2");
 
     long long expires = 299;

@@ -9,6 +9,7 @@
 #include "aws/kvs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/num.h"
 #include "core/url.h"
 #include "service/clientaddr.h"
 
@@ -77,7 +78,7 @@ static int check_log_level(const char *v, char *why, size_t n)
 
 static int check_region(const char *v, char *why, size_t n)
 {
-    if (kvs_region_valid(v))
+    if (kg_kvs_region_valid(v))
         return 1;
     snprintf(why, n, "must be an AWS region name such as us-west-2");
     return 0;
@@ -284,25 +285,6 @@ static int parse_bool(const char *v, int *out)
     return 1;
 }
 
-static int parse_int(const char *v, int64_t *out)
-{
-    int neg = 0;
-    int64_t x = 0;
-    if (*v == '-') {
-        neg = 1;
-        v++;
-    }
-    if (!*v || strlen(v) > 18)
-        return 0;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9')
-            return 0;
-        x = x * 10 + (*v - '0');
-    }
-    *out = neg ? -x : x;
-    return 1;
-}
-
 /* Splits a comma-separated list, trimming spaces and dropping empty items. */
 static char **split_list(const char *v, size_t *count)
 {
@@ -410,7 +392,7 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
             break;
         case SET_INT: {
             int64_t v = 0;
-            if (value && (!parse_int(value, &v) || v < s->min || v > s->max)) {
+            if (value && !kg_parse_int64(value, s->min, s->max, &v)) {
                 fprintf(err_out, "%s: must be an integer from %lld to %lld\n", s->name,
                         (long long)s->min, (long long)s->max);
                 errors++;

@@ -46,7 +46,7 @@ static const char *intern(void *arg, const char *kid)
 static void check_principal(const struct auth_principal *p)
 {
     FUZZ_CHECK(p->sub && p->sub[0]);
-    FUZZ_CHECK(kvs_client_id_valid(p->client_id));
+    FUZZ_CHECK(kg_kvs_client_id_valid(p->client_id));
 }
 
 /* Case 3: sign header.payload with the secret, then verify. */

@@ -166,13 +166,13 @@ static void check_query_arg(const char *arg, size_t n)
     check_decode(value, 4096);
     char *v = httpd_decode_strict(value, 4096);
     if (v) {
-        if (kvs_client_id_valid(v)) {
+        if (kg_kvs_client_id_valid(v)) {
             size_t vn = strlen(v);
             FUZZ_CHECK(vn >= 1 && vn <= KVS_CLIENT_ID_MAX && kvs_charset(v));
             FUZZ_CHECK(!(vn >= 4 && (v[0] | 0x20) == 'a' && (v[1] | 0x20) == 'w' &&
                          (v[2] | 0x20) == 's' && v[3] == '_'));
         }
-        if (kvs_channel_name_valid(v))
+        if (kg_kvs_channel_name_valid(v))
             FUZZ_CHECK(strlen(v) >= 1 && strlen(v) <= KVS_NAME_MAX && kvs_charset(v));
         free(v);
     }
