@@ -39,7 +39,6 @@
 #define JWTV_HEADER_MAX_DEPTH 4
 #define JWTV_PAYLOAD_MAX_DEPTH 32
 #define JWTV_MAX_TOKEN_LEN_LIMIT 65536
-#define JWTV_MIN_SECRET_LEN 32
 #define JWTV_MAX_LEEWAY_S 300
 #define JWTV_MAX_CLAIM_NAME_LEN 256
 
@@ -80,7 +79,7 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
         why[0] = '\0';
     if (!opts)
         return config_error(why, why_len, "no JWT options");
-    if (opts->hs256_secret && opts->hs256_secret_len < JWTV_MIN_SECRET_LEN)
+    if (opts->hs256_secret && opts->hs256_secret_len < JWTV_HS256_SECRET_MIN_LEN)
         return config_error(why, why_len,
                             "KVSGATE_JWT_HS256_SECRET: must be at least 32 bytes");
     if (!opts->hs256_secret && !opts->public_key_file_count && !opts->jwks_url)
@@ -106,8 +105,8 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
     int64_t refresh_s = opts->jwks_refresh_s ? opts->jwks_refresh_s : 600;
     int64_t refetch_s = opts->jwks_min_refetch_s ? opts->jwks_min_refetch_s : 30;
     int64_t timeout_ms = opts->jwks_timeout_ms ? opts->jwks_timeout_ms : 5000;
-    if (refresh_s < 1 || refresh_s > 86400)
-        return config_error(why, why_len, "jwks_refresh_s: must be 1..86400");
+    if (refresh_s < JWTV_JWKS_REFRESH_MIN_S || refresh_s > JWTV_JWKS_REFRESH_MAX_S)
+        return config_error(why, why_len, "jwks_refresh_s: must be 10..86400");
     if (refetch_s < 1 || refetch_s > 86400)
         return config_error(why, why_len, "jwks_min_refetch_s: must be 1..86400");
     if (timeout_ms < 1 || timeout_ms > 120000)

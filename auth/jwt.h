@@ -47,10 +47,16 @@
 #include "core/http.h"
 
 #define JWTV_DEFAULT_MAX_TOKEN_LEN 8192
+/* The shortest HS256 secret (RFC 7518 3.2: at least the hash's 256 bits). */
+#define JWTV_HS256_SECRET_MIN_LEN 32
+/* Bounds of jwks_refresh_s; KVSGATE_JWKS_REFRESH_S's row in service/config.c
+ * has the same (test_config checks). */
+#define JWTV_JWKS_REFRESH_MIN_S 10
+#define JWTV_JWKS_REFRESH_MAX_S 86400
 
 struct jwtv_options {
     const unsigned char *hs256_secret; /* NULL: no HS256 key */
-    size_t hs256_secret_len;           /* >= 32 bytes required */
+    size_t hs256_secret_len;           /* >= JWTV_HS256_SECRET_MIN_LEN required */
     const char *const *public_key_files; /* PEM files, each one or more public keys */
     size_t public_key_file_count;
     const char *jwks_url;              /* NULL: none */

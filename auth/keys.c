@@ -19,6 +19,7 @@
 
 #include "auth/internal.h"
 #include "core/buf.h"
+#include "core/file.h"
 #include "core/mem.h"
 
 #define PEM_FILE_MAX_LEN (1024 * 1024)
@@ -132,31 +133,6 @@ enum kg_err auth_key_from_pkey(EVP_PKEY *pkey, const char *alg_hint, struct auth
     return KG_OK;
 }
 
-static enum kg_err read_small_file(const char *path, struct kg_buf *out, const char **why)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *why = strerror(errno);
-        return KG_ERR_BAD_REQUEST;
-    }
-    enum kg_err err = KG_OK;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (kg_buf_append(out, chunk, n) != KG_OK) {
-            *why = "larger than 1 MiB";
-            err = KG_ERR_BAD_REQUEST;
-            break;
-        }
-    }
-    if (err == KG_OK && ferror(f)) {
-        *why = "read error";
-        err = KG_ERR_BAD_REQUEST;
-    }
-    fclose(f);
-    return err;
-}
-
 /* One PEM block to an EVP_PKEY, or NULL with *why. *skip is set for blocks
  * that carry no key (EC PARAMETERS and the like). */
 static EVP_PKEY *pem_block_key(const char *name, const unsigned char *data, long len,
@@ -206,8 +182,11 @@ enum kg_err auth_keys_load_pem_file(const char *path, struct auth_key **keys, si
     kg_buf_init(&file, PEM_FILE_MAX_LEN);
     BIO *bio = NULL;
 
-    if (read_small_file(path, &file, &reason) != KG_OK)
+    enum kg_err read = kg_file_read(path, &file);
+    if (read != KG_OK) {
+        reason = read == KG_ERR_PAYLOAD_TOO_LARGE ? "larger than 1 MiB" : strerror(errno);
         goto cleanup;
+    }
     bio = BIO_new_mem_buf(file.data, (int)file.len);
     if (!bio) {
         reason = "out of memory";

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "auth/authz.h"
+#include "auth/jwt.h"
 #include "core/mem.h"
 
 static const char *const perm_names[] = {"master", "viewer", "manage"};
@@ -57,7 +58,7 @@ enum kg_err token_mint_hs256(const unsigned char *secret, size_t secret_len,
     char *payload_str = NULL, *token = NULL;
     jwt_t *jwt = NULL;
 
-    if (!secret || secret_len < TOKEN_SECRET_MIN_LEN || secret_len > INT_MAX || !req ||
+    if (!secret || secret_len < JWTV_HS256_SECRET_MIN_LEN || secret_len > INT_MAX || !req ||
         !req->sub || !auth_sub_acceptable(req->sub, strlen(req->sub)) || req->ttl_s < 1 || req->now_s < 0 ||
         req->now_s > INT64_MAX - req->ttl_s || (req->grants_claim && !*req->grants_claim) ||
         !patterns_valid(req->master, req->master_count) ||
@@ -95,57 +96,4 @@ cleanup:
     json_decref(payload);
     jwt_free(jwt); /* scrubs its copy of the key */
     return result;
-}
-
-static enum kg_err secret_error(char *why, size_t why_len, const char *var, const char *detail)
-{
-    if (why && why_len)
-        snprintf(why, why_len, "%s: %s", var, detail);
-    return KG_ERR_BAD_REQUEST;
-}
-
-enum kg_err token_secret_from_env(struct kg_buf *secret, char *why, size_t why_len)
-{
-    const char *var = "KVSGATE_JWT_HS256_SECRET";
-    const char *const var_file = "KVSGATE_JWT_HS256_SECRET_FILE";
-    const char *value = getenv(var), *path = getenv(var_file);
-    if (value && path)
-        return secret_error(why, why_len, var, "set only one of it and KVSGATE_JWT_HS256_SECRET_FILE");
-    kg_buf_reset(secret);
-    if (value) {
-        if (kg_buf_append_str(secret, value) != KG_OK)
-            return secret_error(why, why_len, var, "longer than 4096 bytes");
-    } else if (path) {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            char detail[512];
-            snprintf(detail, sizeof detail, "%s: %s", path, strerror(errno));
-            return secret_error(why, why_len, var_file, detail);
-        }
-        char chunk[512];
-        size_t n;
-        enum kg_err err = KG_OK;
-        while (err == KG_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            err = kg_buf_append(secret, chunk, n);
-        kg_wipe(chunk, sizeof chunk);
-        int read_failed = ferror(f);
-        fclose(f);
-        if (err != KG_OK)
-            return secret_error(why, why_len, var_file, "longer than 4096 bytes");
-        if (read_failed)
-            return secret_error(why, why_len, var_file, "read error");
-        if (secret->len && secret->data[secret->len - 1] == '\n') {
-            kg_buf_truncate(secret, secret->len - 1);
-            if (secret->len && secret->data[secret->len - 1] == '\r')
-                kg_buf_truncate(secret, secret->len - 1);
-        }
-        var = var_file;
-    } else {
-        return secret_error(why, why_len, var, "not set (nor KVSGATE_JWT_HS256_SECRET_FILE)");
-    }
-    if (secret->len < TOKEN_SECRET_MIN_LEN) {
-        kg_buf_reset(secret);
-        return secret_error(why, why_len, var, "must be at least 32 bytes");
-    }
-    return KG_OK;
 }

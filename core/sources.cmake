@@ -5,6 +5,7 @@ target_sources(kvsgate_lib PRIVATE
   core/crypto.c
   core/encode.c
   core/err.c
+  core/file.c
   core/http.c
   core/kvsname.c
   core/log.c

@@ -1,6 +1,6 @@
 /* `kvsgate token`: mint a development HS256 token with grants, for demos and
  * tests. Prints the token on stdout and nothing else. The secret comes from
- * the environment exactly as `kvsgate serve` reads it (token_secret_from_env),
+ * the environment exactly as `kvsgate serve` reads it (config_hs256_secret),
  * so a minted token verifies against the running service. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/timeutil.h"
 #include "service/cli.h"
+#include "service/config.h"
 
 #define TOKEN_MAX_TTL_S (30 * 24 * 3600)
 #define TOKEN_MAX_PATTERNS 64
@@ -105,7 +106,7 @@ int cmd_token(int argc, char **argv)
     int rc = KG_EXIT_USAGE;
     struct pattern_list master = {0}, viewer = {0}, manage = {0};
     struct kg_buf secret, token;
-    kg_buf_init_secret(&secret, TOKEN_SECRET_MAX_LEN);
+    kg_buf_init_secret(&secret, CONFIG_SECRET_MAX_LEN);
     kg_buf_init_secret(&token, TOKEN_MAX_LEN);
 
     const char *sub = flags[F_SUB].value;
@@ -147,7 +148,7 @@ int cmd_token(int argc, char **argv)
         goto cleanup;
     }
     char why[512];
-    if (token_secret_from_env(&secret, why, sizeof why) != KG_OK) {
+    if (config_hs256_secret(NULL, &secret, why, sizeof why) != KG_OK) {
         cli_usage_error(cmd, NULL, why);
         goto cleanup;
     }

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/jwt.h"
 #include "aws/kvs.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/num.h"
@@ -253,27 +255,6 @@ static const struct {
     {"NO_PROXY", "no_proxy"},
 };
 
-char *config_read_file(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *data = kg_malloc(max + 1);
-    size_t n = fread(data, 1, max + 1, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed || n > max) {
-        kg_wipe(data, max + 1);
-        free(data);
-        errno = failed ? EIO : EFBIG;
-        return NULL;
-    }
-    data[n] = '\0';
-    if (len)
-        *len = n;
-    return data;
-}
-
 static int parse_bool(const char *v, int *out)
 {
     if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
@@ -311,49 +292,99 @@ static char **split_list(const char *v, size_t *count)
     return items;
 }
 
-/* Reads NAME or NAME_FILE. Returns 1 with *value (owned, NULL when unset), or 0
- * after printing an error. */
+static const char *env_getenv(const char *name) { return getenv(name); }
+
+enum kg_err config_secret_read(const char *name, const char *(*getenv_fn)(const char *name),
+                               struct kg_buf *out, char *why, size_t why_len)
+{
+    const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
+    char file_var[128];
+    snprintf(file_var, sizeof file_var, "%s_FILE", name);
+    const char *direct = get(name), *path = get(file_var);
+    if (direct && !*direct)
+        direct = NULL;
+    if (path && !*path)
+        path = NULL;
+    kg_buf_reset(out);
+    if (direct && path) {
+        snprintf(why, why_len, "%s: set only one of it and %s", name, file_var);
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (!path) {
+        if (direct && kg_buf_append_str(out, direct) != KG_OK) {
+            snprintf(why, why_len, "%s: longer than %zu bytes", name, out->max_len);
+            return KG_ERR_BAD_REQUEST;
+        }
+        return direct ? KG_OK : KG_ERR_NOT_FOUND;
+    }
+    enum kg_err err = kg_file_read(path, out);
+    if (err == KG_ERR_PAYLOAD_TOO_LARGE) {
+        snprintf(why, why_len, "%s: %s is longer than %zu bytes", file_var, path, out->max_len);
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (err != KG_OK) {
+        snprintf(why, why_len, "%s: cannot read %s: %s", file_var, path, strerror(errno));
+        return KG_ERR_BAD_REQUEST;
+    }
+    /* One trailing "\n" or "\r\n" is not part of the secret (editors and
+     * `echo` add one; Kubernetes Secrets created from files often keep it). */
+    if (out->len && out->data[out->len - 1] == '\n') {
+        kg_buf_truncate(out, out->len - 1);
+        if (out->len && out->data[out->len - 1] == '\r')
+            kg_buf_truncate(out, out->len - 1);
+    }
+    return KG_OK;
+}
+
+enum kg_err config_hs256_secret(const char *(*getenv_fn)(const char *name), struct kg_buf *out,
+                                char *why, size_t why_len)
+{
+    const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
+    const char *name = "KVSGATE_JWT_HS256_SECRET";
+    enum kg_err err = config_secret_read(name, get, out, why, why_len);
+    if (err == KG_ERR_NOT_FOUND) {
+        snprintf(why, why_len, "%s: not set (nor %s_FILE)", name, name);
+        return KG_ERR_BAD_REQUEST;
+    }
+    if (err == KG_OK && out->len < JWTV_HS256_SECRET_MIN_LEN) {
+        const char *file = get("KVSGATE_JWT_HS256_SECRET_FILE");
+        snprintf(why, why_len, "%s%s: must be at least %d bytes", name,
+                 file && *file ? "_FILE" : "", JWTV_HS256_SECRET_MIN_LEN);
+        kg_buf_reset(out);
+        return KG_ERR_BAD_REQUEST;
+    }
+    return err;
+}
+
+/* Reads NAME (or, for a secret, NAME_FILE: config_secret_read). Returns 1
+ * with *value (owned, NULL when unset), or 0 after printing an error. */
 static int setting_raw(const struct setting *s, const char *(*get)(const char *), FILE *err_out,
                        char **value)
 {
-    const char *direct = get(s->name);
-    if (direct && !*direct)
-        direct = NULL;
     *value = NULL;
     if (s->secret) {
-        char file_var[128];
-        snprintf(file_var, sizeof file_var, "%s_FILE", s->name);
-        const char *path = get(file_var);
-        if (path && *path) {
-            if (direct) {
-                fprintf(err_out, "%s: set both %s and %s; choose one\n", s->name, s->name, file_var);
-                return 0;
-            }
-            size_t len;
-            char *data = config_read_file(path, 65536, &len);
-            if (!data) {
-                fprintf(err_out, "%s: cannot read %s (%s)\n", file_var, path, strerror(errno));
-                return 0;
-            }
-            /* One trailing "\n" or "\r\n" is dropped, as `kvsgate token` does
-             * (auth/token.c token_secret_from_env), so both read the same secret. */
-            if (len && data[len - 1] == '\n') {
-                data[--len] = '\0';
-                if (len && data[len - 1] == '\r')
-                    data[--len] = '\0';
-            }
-            *value = data;
-            return 1;
+        struct kg_buf b;
+        kg_buf_init_secret(&b, CONFIG_SECRET_MAX_LEN);
+        char why[512];
+        enum kg_err err = config_secret_read(s->name, get, &b, why, sizeof why);
+        if (err == KG_OK)
+            *value = kg_buf_take(&b, NULL);
+        kg_buf_free(&b);
+        if (err == KG_ERR_BAD_REQUEST) {
+            fprintf(err_out, "%s\n", why);
+            return 0;
         }
+        if (err == KG_OK)
+            return 1;
+    } else {
+        const char *direct = get(s->name);
+        if (direct && *direct)
+            *value = kg_strdup(direct);
     }
-    if (direct)
-        *value = kg_strdup(direct);
-    else if (s->default_value)
+    if (!*value && s->default_value)
         *value = kg_strdup(s->default_value);
     return 1;
 }
-
-static const char *env_getenv(const char *name) { return getenv(name); }
 
 enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
                         FILE *err_out)
@@ -442,8 +473,9 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
                          "any\n");
         errors++;
     }
-    if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < 32) {
-        fprintf(err_out, "KVSGATE_JWT_HS256_SECRET: must be at least 32 bytes\n");
+    if (cfg->jwt_hs256_secret && strlen(cfg->jwt_hs256_secret) < JWTV_HS256_SECRET_MIN_LEN) {
+        fprintf(err_out, "KVSGATE_JWT_HS256_SECRET: must be at least %d bytes\n",
+                JWTV_HS256_SECRET_MIN_LEN);
         errors++;
     }
     if (!cfg->tls_cert_file != !cfg->tls_key_file) {

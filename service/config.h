@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 struct kg_config {
@@ -95,7 +96,22 @@ void config_cleanup(struct kg_config *cfg);
 /* Prints the settings table (name, default, description) for --help. */
 void config_print_help(FILE *out);
 
-/* Reads a whole small file (at most max bytes); NULL with errno set on failure. */
-char *config_read_file(const char *path, size_t max, size_t *len);
+/* The longest secret a setting or its _FILE may hold. */
+#define CONFIG_SECRET_MAX_LEN 65536
+
+/* Reads the secret setting name: the variable, or the file named by
+ * name_FILE (one trailing "\n" or "\r\n" dropped), through getenv_fn (NULL:
+ * getenv) into out (a secret buffer). KG_OK; KG_ERR_NOT_FOUND when neither is
+ * set; KG_ERR_BAD_REQUEST with a line naming the variable in why (both set,
+ * unreadable, longer than out's maximum). config_load reads every secret
+ * setting with it; `kvsgate token` reads the HS256 secret with
+ * config_hs256_secret, so both read the same bytes. */
+KG_WARN_UNUSED enum kg_err config_secret_read(const char *name,
+                                              const char *(*getenv_fn)(const char *name),
+                                              struct kg_buf *out, char *why, size_t why_len);
+/* KVSGATE_JWT_HS256_SECRET(_FILE), required and at least
+ * JWTV_HS256_SECRET_MIN_LEN bytes (else KG_ERR_BAD_REQUEST and why). */
+KG_WARN_UNUSED enum kg_err config_hs256_secret(const char *(*getenv_fn)(const char *name),
+                                               struct kg_buf *out, char *why, size_t why_len);
 
 #endif

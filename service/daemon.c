@@ -24,6 +24,7 @@
 #include "aws/kvs.h"
 #include "aws/transport.h"
 #include "core/crypto.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -38,6 +39,9 @@
 
 extern const char kvsgate_openapi_yaml[];
 extern const size_t kvsgate_openapi_yaml_len;
+
+/* Largest TLS certificate chain or key file read. */
+#define TLS_FILE_MAX (1 << 20)
 
 static struct creds_provider *metrics_creds;
 
@@ -56,6 +60,252 @@ static void log_startup_error(const char *event, const char *why)
     }
 }
 
+/* Everything `kvsgate serve` builds, in the order it is built; freed in
+ * reverse by serve_cleanup, whatever step failed. */
+struct serve {
+    struct kg_config cfg;
+    struct kg_http_client *http;
+    struct jwtv *jwt;
+    struct creds_provider *creds;
+    struct kvs_client *kvs;
+    struct workers *workers;
+    struct channels *channels;
+    struct ratelimit *ratelimit, *auth_failures;
+    struct clientaddr_trust trusted_proxies;
+    struct api_deps deps;
+    struct server *server;
+    struct kg_buf tls_cert, tls_key;
+    struct httpd *httpd;
+};
+
+/* The JWT verifier and the warnings about what it does not check. */
+static int serve_start_auth(struct serve *sv)
+{
+    const struct kg_config *cfg = &sv->cfg;
+    char why[512] = "";
+    struct jwtv_options jopts = {
+        .hs256_secret = (const unsigned char *)cfg->jwt_hs256_secret,
+        .hs256_secret_len = cfg->jwt_hs256_secret ? strlen(cfg->jwt_hs256_secret) : 0,
+        .public_key_files = (const char *const *)cfg->jwt_public_key_files,
+        .public_key_file_count = cfg->jwt_public_key_file_count,
+        .jwks_url = cfg->jwks_url,
+        .http = sv->http,
+        .jwks_refresh_s = cfg->jwks_refresh_s,
+        .jwks_min_refetch_s = cfg->jwks_min_refetch_s,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .leeway_s = cfg->jwt_leeway_s,
+        .max_lifetime_s = cfg->jwt_max_lifetime_s,
+        .grants_claim = cfg->jwt_grants_claim,
+        .max_token_len = (size_t)cfg->jwt_max_bytes,
+    };
+    if (jwtv_new(&jopts, &sv->jwt, why, sizeof why) != KG_OK) {
+        fprintf(stderr, "%s\n", why);
+        return KG_EXIT_USAGE;
+    }
+    if (!cfg->jwt_audience)
+        kg_log_msg(KG_LOG_WARN, "jwt_audience_unchecked",
+                   "KVSGATE_JWT_AUDIENCE is not set: tokens the keys sign for any audience "
+                   "(other applications of the same IdP) are accepted");
+    if (cfg->jwks_url && !cfg->jwt_issuer)
+        kg_log_msg(KG_LOG_WARN, "jwt_issuer_unchecked",
+                   "KVSGATE_JWT_ANY_ISSUER is set: tokens of any issuer the JWKS keys sign for "
+                   "are accepted");
+    return KG_EXIT_OK;
+}
+
+/* The credential chain (and its refresher), the KVS client, the AWS workers
+ * and the caches in front of KVS. */
+static int serve_start_aws(struct serve *sv)
+{
+    const struct kg_config *cfg = &sv->cfg;
+    struct creds_options copts = {
+        .http = sv->http,
+        .region = cfg->region,
+        .sts_endpoint = cfg->sts_endpoint,
+        .assume_role_arn = cfg->assume_role_arn,
+        .assume_role_external_id = cfg->assume_role_external_id,
+    };
+    if (creds_provider_new(&copts, &sv->creds) != KG_OK) {
+        log_startup_error("startup_failed", "cannot set up the AWS credential chain");
+        return KG_EXIT_FAILURE;
+    }
+    if (creds_provider_load(sv->creds) != KG_OK)
+        kg_log_msg(KG_LOG_WARN, "credentials_unavailable",
+                   "no AWS credentials yet; not ready until the refresher finds some");
+    if (creds_provider_start(sv->creds) != KG_OK) {
+        log_startup_error("startup_failed", "cannot start the credential refresher");
+        return KG_EXIT_FAILURE;
+    }
+    metrics_creds = sv->creds;
+    kg_metric_gauge_fn("kvsgate_credentials_expiry_timestamp_seconds",
+                       "When the current AWS credentials expire (0: long-term or none).",
+                       creds_expiry_metric, NULL);
+    struct kvs_client_options kopts = {
+        .http = sv->http,
+        .creds = sv->creds,
+        .region = cfg->region,
+        .endpoint = cfg->kvs_endpoint,
+        .connect_timeout_ms = cfg->aws_connect_timeout_ms,
+        .call_timeout_ms = cfg->aws_call_timeout_ms,
+        .retry = {.max_attempts = (int)cfg->aws_max_attempts},
+    };
+    if (kvs_client_new(&kopts, &sv->kvs) != KG_OK) {
+        log_startup_error("startup_failed", "cannot set up the KVS client");
+        return KG_EXIT_FAILURE;
+    }
+    if (jwtv_start(sv->jwt) != KG_OK) {
+        log_startup_error("startup_failed", "cannot start the JWKS refresher");
+        return KG_EXIT_FAILURE;
+    }
+    if (workers_new((unsigned)cfg->upstream_workers, (size_t)cfg->upstream_queue, &sv->workers) !=
+        KG_OK) {
+        log_startup_error("startup_failed", "cannot start the AWS workers");
+        return KG_EXIT_FAILURE;
+    }
+    struct channels_options chopts = {
+        .kvs = sv->kvs,
+        .max_entries = (size_t)cfg->cache_max_entries,
+        .channel_ttl_s = cfg->cache_channel_ttl_s,
+        .endpoint_ttl_s = cfg->cache_endpoint_ttl_s,
+        .stale_s = cfg->cache_stale_s,
+        .ice_margin_s = cfg->ice_refresh_margin_s,
+        .ice_per_viewer = cfg->ice_per_viewer,
+    };
+    sv->channels = channels_new(&chopts);
+    return KG_EXIT_OK;
+}
+
+/* The API's dependencies, the request layer and its limits. */
+static void serve_build_server(struct serve *sv)
+{
+    const struct kg_config *cfg = &sv->cfg;
+    sv->ratelimit = ratelimit_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, 100000);
+    clientaddr_trust_init(&sv->trusted_proxies, (const char *const *)cfg->trusted_proxies,
+                          cfg->trusted_proxy_count);
+    sv->auth_failures = ratelimit_new((double)cfg->auth_failure_rps,
+                                      (double)cfg->auth_failure_burst, 100000);
+    sv->deps = (struct api_deps){
+        .jwt = sv->jwt,
+        .creds = sv->creds,
+        .kvs = sv->kvs,
+        .channels = sv->channels,
+        .ice_fallback_stun_only = strcmp(cfg->ice_fallback, "stun-only") == 0,
+        .region = cfg->region,
+        .presign_expires_s = cfg->presign_expires_s,
+        .allow_plain_endpoints = cfg->kvs_endpoint && strncmp(cfg->kvs_endpoint, "http://", 7) == 0,
+        .owner_policy_any = strcmp(cfg->owner_policy, "any") == 0,
+        .openapi_yaml = kvsgate_openapi_yaml,
+        .openapi_yaml_len = kvsgate_openapi_yaml_len,
+    };
+    struct server_options sopts = {
+        .deps = &sv->deps,
+        .workers = sv->workers,
+        .cors_origins = cfg->cors_origins,
+        .cors_origin_count = cfg->cors_origin_count,
+        .request_deadline_ms = cfg->request_deadline_ms,
+        .access_log = cfg->access_log,
+        .ratelimit = sv->ratelimit,
+        .auth_failures = sv->auth_failures,
+        .trusted_proxies = cfg->trusted_proxy_count ? &sv->trusted_proxies : NULL,
+    };
+    sv->server = server_new(&sopts);
+    sv->deps.draining = server_draining;
+    sv->deps.draining_arg = sv->server;
+}
+
+/* The listening socket (with TLS when configured), then the "listening" line
+ * the tests and the chart's probes wait for. */
+static int serve_start_http(struct serve *sv)
+{
+    const struct kg_config *cfg = &sv->cfg;
+    if (cfg->tls_cert_file) {
+        if (kg_file_read(cfg->tls_cert_file, &sv->tls_cert) != KG_OK ||
+            kg_file_read(cfg->tls_key_file, &sv->tls_key) != KG_OK) {
+            int cert = sv->tls_cert.len == 0;
+            fprintf(stderr, "%s: cannot read %s\n",
+                    cert ? "KVSGATE_TLS_CERT_FILE" : "KVSGATE_TLS_KEY_FILE",
+                    cert ? cfg->tls_cert_file : cfg->tls_key_file);
+            return KG_EXIT_USAGE;
+        }
+    }
+    struct httpd_options hopts = {
+        .listen = cfg->listen,
+        .threads = (unsigned)cfg->http_threads,
+        .max_connections = (unsigned)cfg->max_connections,
+        .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
+        .connection_timeout_s = (unsigned)cfg->connection_timeout_s,
+        .max_body_bytes = (size_t)cfg->max_body_bytes,
+        .max_header_bytes = (size_t)cfg->max_header_bytes,
+        .tls_cert_pem = cfg->tls_cert_file ? sv->tls_cert.data : NULL,
+        .tls_key_pem = cfg->tls_cert_file ? sv->tls_key.data : NULL,
+    };
+    struct httpd_app app = server_httpd_app(sv->server);
+    char why[512] = "";
+    enum kg_err err = httpd_start(&hopts, &app, &sv->httpd, why, sizeof why);
+    if (err != KG_OK) {
+        fprintf(stderr, "KVSGATE_LISTEN: %s\n", why);
+        return err == KG_ERR_BAD_REQUEST ? KG_EXIT_USAGE : KG_EXIT_FAILURE;
+    }
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_INFO, "listening")) {
+        kg_log_str(&l, "version", KVSGATE_VERSION);
+        kg_log_str(&l, "revision", KVSGATE_GIT_REVISION);
+        kg_log_str(&l, "listen", cfg->listen);
+        kg_log_int(&l, "port", httpd_port(sv->httpd));
+        kg_log_bool(&l, "tls", cfg->tls_cert_file != NULL);
+        kg_log_str(&l, "region", cfg->region);
+        kg_log_end(&l);
+    }
+    struct kg_metric *info = kg_metric_gauge("kvsgate_build_info",
+                                             "kvsgate's version and revision (always 1).",
+                                             "version,revision");
+    kg_metric_set(info, (const char *[]){KVSGATE_VERSION, KVSGATE_GIT_REVISION}, 1);
+    return KG_EXIT_OK;
+}
+
+/* Waits for SIGTERM or SIGINT, then stops as the design note says. */
+static void serve_until_stopped(struct serve *sv, const sigset_t *stop_signals)
+{
+    int sig = 0;
+    while (sigwait(stop_signals, &sig) != 0)
+        ;
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_INFO, "draining")) {
+        kg_log_str(&l, "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        kg_log_int(&l, "shutdown_delay_s", sv->cfg.shutdown_delay_s);
+        kg_log_int(&l, "drain_timeout_s", sv->cfg.drain_timeout_s);
+        kg_log_end(&l);
+    }
+    server_set_draining(sv->server);
+    if (sv->cfg.shutdown_delay_s > 0)
+        sleep((unsigned)sv->cfg.shutdown_delay_s);
+    httpd_stop(sv->httpd, sv->cfg.drain_timeout_s * 1000);
+    sv->httpd = NULL;
+    kg_log_msg(KG_LOG_INFO, "stopped", "drained and stopped");
+}
+
+static void serve_cleanup(struct serve *sv)
+{
+    if (sv->httpd)
+        httpd_stop(sv->httpd, 0);
+    workers_free(sv->workers);
+    server_free(sv->server);
+    ratelimit_free(sv->ratelimit);
+    ratelimit_free(sv->auth_failures);
+    channels_free(sv->channels);
+    kvs_client_free(sv->kvs);
+    metrics_creds = NULL;
+    creds_provider_free(sv->creds);
+    jwtv_free(sv->jwt);
+    if (sv->http)
+        transport_free(sv->http);
+    transport_global_cleanup();
+    kg_buf_free(&sv->tls_cert);
+    kg_buf_free(&sv->tls_key);
+    config_cleanup(&sv->cfg);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -67,10 +317,13 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error("serve", NULL, "takes no arguments; settings are environment variables "
                                               "(see kvsgate serve --help)");
 
-    struct kg_config cfg;
-    if (config_load(&cfg, NULL, stderr) != KG_OK)
+    struct serve sv;
+    memset(&sv, 0, sizeof sv);
+    if (config_load(&sv.cfg, NULL, stderr) != KG_OK)
         return KG_EXIT_USAGE;
-    kg_log_set_level((enum kg_log_level)kg_log_level_parse(cfg.log_level));
+    kg_log_set_level((enum kg_log_level)kg_log_level_parse(sv.cfg.log_level));
+    kg_buf_init(&sv.tls_cert, TLS_FILE_MAX);
+    kg_buf_init_secret(&sv.tls_key, TLS_FILE_MAX);
 
     /* Block the stop signals before any thread exists; main takes them with sigwait. */
     sigset_t stop_signals;
@@ -79,235 +332,30 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
-
     kg_crypto_init();
     json_object_seed(0);
-    int rc = KG_EXIT_FAILURE;
-    struct kg_http_client *http = NULL;
-    struct jwtv *jwt = NULL;
-    struct creds_provider *creds = NULL;
-    struct kvs_client *kvs = NULL;
-    struct workers *workers = NULL;
-    struct channels *channels = NULL;
-    struct ratelimit *ratelimit = NULL, *auth_failures = NULL;
-    struct clientaddr_trust trusted_proxies;
-    struct server *server = NULL;
-    struct httpd *httpd = NULL;
-    char *tls_cert = NULL, *tls_key = NULL;
-    char why[512] = "";
 
+    int rc = KG_EXIT_FAILURE;
     if (transport_global_init() != KG_OK) {
         log_startup_error("startup_failed", "libcurl did not initialize");
         goto cleanup;
     }
     struct transport_options topts = {
-        .ca_file = cfg.aws_ca_file,
-        .https_proxy = cfg.https_proxy,
-        .http_proxy = cfg.http_proxy,
-        .no_proxy = cfg.no_proxy,
+        .ca_file = sv.cfg.aws_ca_file,
+        .https_proxy = sv.cfg.https_proxy,
+        .http_proxy = sv.cfg.http_proxy,
+        .no_proxy = sv.cfg.no_proxy,
     };
-    http = transport_new(&topts);
-
-    struct jwtv_options jopts = {
-        .hs256_secret = (const unsigned char *)cfg.jwt_hs256_secret,
-        .hs256_secret_len = cfg.jwt_hs256_secret ? strlen(cfg.jwt_hs256_secret) : 0,
-        .public_key_files = (const char *const *)cfg.jwt_public_key_files,
-        .public_key_file_count = cfg.jwt_public_key_file_count,
-        .jwks_url = cfg.jwks_url,
-        .http = http,
-        .jwks_refresh_s = cfg.jwks_refresh_s,
-        .jwks_min_refetch_s = cfg.jwks_min_refetch_s,
-        .issuer = cfg.jwt_issuer,
-        .audience = cfg.jwt_audience,
-        .leeway_s = cfg.jwt_leeway_s,
-        .max_lifetime_s = cfg.jwt_max_lifetime_s,
-        .grants_claim = cfg.jwt_grants_claim,
-        .max_token_len = (size_t)cfg.jwt_max_bytes,
-    };
-    if (jwtv_new(&jopts, &jwt, why, sizeof why) != KG_OK) {
-        fprintf(stderr, "%s\n", why);
-        rc = KG_EXIT_USAGE;
+    sv.http = transport_new(&topts);
+    if ((rc = serve_start_auth(&sv)) != KG_EXIT_OK || (rc = serve_start_aws(&sv)) != KG_EXIT_OK)
         goto cleanup;
-    }
-
-    if (!cfg.jwt_audience)
-        kg_log_msg(KG_LOG_WARN, "jwt_audience_unchecked",
-                   "KVSGATE_JWT_AUDIENCE is not set: tokens the keys sign for any audience "
-                   "(other applications of the same IdP) are accepted");
-    if (cfg.jwks_url && !cfg.jwt_issuer)
-        kg_log_msg(KG_LOG_WARN, "jwt_issuer_unchecked",
-                   "KVSGATE_JWT_ANY_ISSUER is set: tokens of any issuer the JWKS keys sign for "
-                   "are accepted");
-
-    struct creds_options copts = {
-        .http = http,
-        .region = cfg.region,
-        .sts_endpoint = cfg.sts_endpoint,
-        .imds_endpoint = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
-        .assume_role_arn = cfg.assume_role_arn,
-        .assume_role_external_id = cfg.assume_role_external_id,
-    };
-    if (creds_provider_new(&copts, &creds) != KG_OK) {
-        log_startup_error("startup_failed", "cannot set up the AWS credential chain");
+    serve_build_server(&sv);
+    if ((rc = serve_start_http(&sv)) != KG_EXIT_OK)
         goto cleanup;
-    }
-    if (creds_provider_load(creds) != KG_OK)
-        kg_log_msg(KG_LOG_WARN, "credentials_unavailable",
-                   "no AWS credentials yet; not ready until the refresher finds some");
-    if (creds_provider_start(creds) != KG_OK) {
-        log_startup_error("startup_failed", "cannot start the credential refresher");
-        goto cleanup;
-    }
-    metrics_creds = creds;
-    kg_metric_gauge_fn("kvsgate_credentials_expiry_timestamp_seconds",
-                       "When the current AWS credentials expire (0: long-term or none).",
-                       creds_expiry_metric, NULL);
-
-    struct kvs_client_options kopts = {
-        .http = http,
-        .creds = creds,
-        .region = cfg.region,
-        .endpoint = cfg.kvs_endpoint,
-        .connect_timeout_ms = cfg.aws_connect_timeout_ms,
-        .call_timeout_ms = cfg.aws_call_timeout_ms,
-        .retry = {.max_attempts = (int)cfg.aws_max_attempts},
-    };
-    if (kvs_client_new(&kopts, &kvs) != KG_OK) {
-        log_startup_error("startup_failed", "cannot set up the KVS client");
-        goto cleanup;
-    }
-    if (jwtv_start(jwt) != KG_OK) {
-        log_startup_error("startup_failed", "cannot start the JWKS refresher");
-        goto cleanup;
-    }
-    if (workers_new((unsigned)cfg.upstream_workers, (size_t)cfg.upstream_queue, &workers) !=
-        KG_OK) {
-        log_startup_error("startup_failed", "cannot start the AWS workers");
-        goto cleanup;
-    }
-
-    struct channels_options chopts = {
-        .kvs = kvs,
-        .max_entries = (size_t)cfg.cache_max_entries,
-        .channel_ttl_s = cfg.cache_channel_ttl_s,
-        .endpoint_ttl_s = cfg.cache_endpoint_ttl_s,
-        .stale_s = cfg.cache_stale_s,
-        .ice_margin_s = cfg.ice_refresh_margin_s,
-        .ice_per_viewer = cfg.ice_per_viewer,
-    };
-    channels = channels_new(&chopts);
-    ratelimit = ratelimit_new((double)cfg.rate_limit_rps, (double)cfg.rate_limit_burst, 100000);
-    clientaddr_trust_init(&trusted_proxies, (const char *const *)cfg.trusted_proxies,
-                          cfg.trusted_proxy_count);
-    auth_failures = ratelimit_new((double)cfg.auth_failure_rps, (double)cfg.auth_failure_burst,
-                                  100000);
-
-    struct api_deps deps = {
-        .jwt = jwt,
-        .creds = creds,
-        .kvs = kvs,
-        .channels = channels,
-        .ice_fallback_stun_only = strcmp(cfg.ice_fallback, "stun-only") == 0,
-        .region = cfg.region,
-        .presign_expires_s = cfg.presign_expires_s,
-        .allow_plain_endpoints = cfg.kvs_endpoint && strncmp(cfg.kvs_endpoint, "http://", 7) == 0,
-        .owner_policy_any = strcmp(cfg.owner_policy, "any") == 0,
-        .openapi_yaml = kvsgate_openapi_yaml,
-        .openapi_yaml_len = kvsgate_openapi_yaml_len,
-    };
-    struct server_options sopts = {
-        .deps = &deps,
-        .workers = workers,
-        .cors_origins = cfg.cors_origins,
-        .cors_origin_count = cfg.cors_origin_count,
-        .request_deadline_ms = cfg.request_deadline_ms,
-        .access_log = cfg.access_log,
-        .ratelimit = ratelimit,
-        .auth_failures = auth_failures,
-        .trusted_proxies = cfg.trusted_proxy_count ? &trusted_proxies : NULL,
-    };
-    server = server_new(&sopts);
-    deps.draining = server_draining;
-    deps.draining_arg = server;
-
-    if (cfg.tls_cert_file) {
-        tls_cert = config_read_file(cfg.tls_cert_file, 1 << 20, NULL);
-        tls_key = config_read_file(cfg.tls_key_file, 1 << 20, NULL);
-        if (!tls_cert || !tls_key) {
-            fprintf(stderr, "%s: cannot read %s\n",
-                    tls_cert ? "KVSGATE_TLS_KEY_FILE" : "KVSGATE_TLS_CERT_FILE",
-                    tls_cert ? cfg.tls_key_file : cfg.tls_cert_file);
-            rc = KG_EXIT_USAGE;
-            goto cleanup;
-        }
-    }
-    struct httpd_options hopts = {
-        .listen = cfg.listen,
-        .threads = (unsigned)cfg.http_threads,
-        .max_connections = (unsigned)cfg.max_connections,
-        .max_connections_per_ip = (unsigned)cfg.max_connections_per_ip,
-        .connection_timeout_s = (unsigned)cfg.connection_timeout_s,
-        .max_body_bytes = (size_t)cfg.max_body_bytes,
-        .max_header_bytes = (size_t)cfg.max_header_bytes,
-        .tls_cert_pem = tls_cert,
-        .tls_key_pem = tls_key,
-    };
-    struct httpd_app app = server_httpd_app(server);
-    enum kg_err err = httpd_start(&hopts, &app, &httpd, why, sizeof why);
-    if (err != KG_OK) {
-        fprintf(stderr, "KVSGATE_LISTEN: %s\n", why);
-        rc = err == KG_ERR_BAD_REQUEST ? KG_EXIT_USAGE : KG_EXIT_FAILURE;
-        goto cleanup;
-    }
-    struct kg_log_line l;
-    if (kg_log_begin(&l, KG_LOG_INFO, "listening")) {
-        kg_log_str(&l, "version", KVSGATE_VERSION);
-        kg_log_str(&l, "revision", KVSGATE_GIT_REVISION);
-        kg_log_str(&l, "listen", cfg.listen);
-        kg_log_int(&l, "port", httpd_port(httpd));
-        kg_log_bool(&l, "tls", tls_cert != NULL);
-        kg_log_str(&l, "region", cfg.region);
-        kg_log_end(&l);
-    }
-    struct kg_metric *info = kg_metric_gauge("kvsgate_build_info",
-                                             "kvsgate's version and revision (always 1).",
-                                             "version,revision");
-    kg_metric_set(info, (const char *[]){KVSGATE_VERSION, KVSGATE_GIT_REVISION}, 1);
-
-    int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
-    if (kg_log_begin(&l, KG_LOG_INFO, "draining")) {
-        kg_log_str(&l, "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        kg_log_int(&l, "shutdown_delay_s", cfg.shutdown_delay_s);
-        kg_log_int(&l, "drain_timeout_s", cfg.drain_timeout_s);
-        kg_log_end(&l);
-    }
-    server_set_draining(server);
-    if (cfg.shutdown_delay_s > 0)
-        sleep((unsigned)cfg.shutdown_delay_s);
-    httpd_stop(httpd, cfg.drain_timeout_s * 1000);
-    httpd = NULL;
-    kg_log_msg(KG_LOG_INFO, "stopped", "drained and stopped");
+    serve_until_stopped(&sv, &stop_signals);
     rc = KG_EXIT_OK;
 
 cleanup:
-    if (httpd)
-        httpd_stop(httpd, 0);
-    workers_free(workers);
-    server_free(server);
-    ratelimit_free(ratelimit);
-    ratelimit_free(auth_failures);
-    channels_free(channels);
-    kvs_client_free(kvs);
-    metrics_creds = NULL;
-    creds_provider_free(creds);
-    jwtv_free(jwt);
-    if (http)
-        transport_free(http);
-    transport_global_cleanup();
-    free(tls_cert);
-    kg_free_secret(tls_key);
-    config_cleanup(&cfg);
+    serve_cleanup(&sv);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "service/config.h"
 
 static enum kg_err file_perform(struct kg_http_client *self, const struct kg_http_request *req,
                                 struct kg_http_response *resp)
@@ -97,9 +98,9 @@ int main(int argc, char **argv)
     kg_log_set_level(KG_LOG_WARN);
 
     struct kg_buf secret;
-    kg_buf_init_secret(&secret, TOKEN_SECRET_MAX_LEN);
+    kg_buf_init_secret(&secret, CONFIG_SECRET_MAX_LEN);
     char why[512];
-    if (hs256 && token_secret_from_env(&secret, why, sizeof why) != KG_OK)
+    if (hs256 && config_hs256_secret(NULL, &secret, why, sizeof why) != KG_OK)
         return usage(why);
     struct kg_http_client file_client = {file_perform, (void *)jwks_file};
     struct jwtv_options o = {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "service/config.h"
 #include "testlib.h"
 
@@ -36,6 +37,70 @@ static const char *load(struct kg_config *cfg, enum kg_err *err)
     *err = config_load(cfg, env_get, f);
     fclose(f);
     return text;
+}
+
+/* A file holding text, for _FILE settings (malloc'ed path). */
+static char *temp_file(const char *text)
+{
+    char tmpl[] = "/tmp/kvsgate-config-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        abort();
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n)
+        abort();
+    close(fd);
+    return strdup(tmpl);
+}
+
+static void test_the_hs256_secret_comes_from_the_variable_or_the_file(void)
+{
+    struct kg_buf s;
+    kg_buf_init_secret(&s, CONFIG_SECRET_MAX_LEN);
+    char why[512];
+    env_clear();
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);
+    T_CHECK(strstr(why, "KVSGATE_JWT_HS256_SECRET: not set") == why);
+
+    env_set("KVSGATE_JWT_HS256_SECRET", "0123456789abcdef0123456789abcde"); /* 31 */
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);
+    T_STREQ(why, "KVSGATE_JWT_HS256_SECRET: must be at least 32 bytes");
+    T_INTEQ(s.len, 0);
+    env_clear();
+    env_set("KVSGATE_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef");
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_OK);
+    T_STREQ(s.data, "0123456789abcdef0123456789abcdef");
+
+    /* A file: one trailing newline (or CRLF) is not part of the secret. */
+    char *path = temp_file("file-secret-file-secret-file-secret\n\n");
+    env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);
+    T_CHECK(strstr(why, "set only one") != NULL);
+    env_clear();
+    env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_OK);
+    T_STREQ(s.data, "file-secret-file-secret-file-secret\n");
+    unlink(path);
+    free(path);
+    path = temp_file("file-secret-file-secret-file-secret\r\n");
+    env_clear();
+    env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_OK);
+    T_STREQ(s.data, "file-secret-file-secret-file-secret");
+    unlink(path);
+    free(path);
+    path = temp_file("short\n");
+    env_clear();
+    env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);
+    T_STREQ(why, "KVSGATE_JWT_HS256_SECRET_FILE: must be at least 32 bytes");
+    unlink(path);
+    T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);
+    T_CHECK(strstr(why, "KVSGATE_JWT_HS256_SECRET_FILE: cannot read /tmp/") == why);
+    T_CHECK(strstr(why, "No such file") != NULL);
+    free(path);
+    env_clear();
+    kg_buf_free(&s);
 }
 
 static void test_minimal_settings_load_with_defaults(void)
@@ -129,7 +194,7 @@ static void test_secrets_come_from_files_and_never_both(void)
     env_set("KVSGATE_JWT_HS256_SECRET", SECRET);
     const char *text = load(&cfg, &err);
     T_INTEQ(err, KG_ERR_BAD_REQUEST);
-    T_CHECK(strstr(text, "KVSGATE_JWT_HS256_SECRET: set both") != NULL);
+    T_CHECK(strstr(text, "KVSGATE_JWT_HS256_SECRET: set only one of it and KVSGATE_JWT_HS256_SECRET_FILE") != NULL);
     T_CHECK(strstr(text, SECRET) == NULL); /* the secret is never echoed */
 
     env_clear();
@@ -196,6 +261,7 @@ int main(int argc, char **argv)
 {
     static const struct t_case cases[] = {
         T_CASE(test_minimal_settings_load_with_defaults),
+        T_CASE(test_the_hs256_secret_comes_from_the_variable_or_the_file),
         T_CASE(test_aws_default_region_is_a_fallback),
         T_CASE(test_every_error_names_its_variable),
         T_CASE(test_secrets_come_from_files_and_never_both),

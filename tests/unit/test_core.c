@@ -13,6 +13,7 @@
 #include "core/encode.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/num.h"
 #include "core/timeutil.h"
 #include "testlib.h"
 
@@ -495,6 +496,46 @@ static void test_log_cuts_values_at_character_boundaries(void)
     json_decref(v);
 }
 
+static void test_integers_parse_strictly_within_bounds(void)
+{
+    struct {
+        const char *s;
+        int64_t min, max;
+        int ok;
+        int64_t want;
+    } cases[] = {
+        {"0", 0, 10, 1, 0},
+        {"10", 0, 10, 1, 10},
+        {"11", 0, 10, 0, 0},
+        {"-1", -5, 5, 1, -1},
+        {"-6", -5, 5, 0, 0},
+        {"007", 0, 10, 1, 7},
+        {"9223372036854775807", INT64_MIN, INT64_MAX, 1, INT64_MAX},
+        {"-9223372036854775808", INT64_MIN, INT64_MAX, 1, INT64_MIN},
+        {"9223372036854775808", INT64_MIN, INT64_MAX, 0, 0},
+        {"-9223372036854775809", INT64_MIN, INT64_MAX, 0, 0},
+        {"18446744073709551616", INT64_MIN, INT64_MAX, 0, 0},
+        {"99999999999999999999", INT64_MIN, INT64_MAX, 0, 0},
+        {"", 0, 10, 0, 0},
+        {"-", 0, 10, 0, 0},
+        {"+1", 0, 10, 0, 0},
+        {" 1", 0, 10, 0, 0},
+        {"1 ", 0, 10, 0, 0},
+        {"1e2", 0, 1000, 0, 0},
+        {"0x10", 0, 1000, 0, 0},
+        {"--1", -10, 10, 0, 0},
+    };
+    for (size_t i = 0; i < T_COUNT(cases); i++) {
+        int64_t v = 42;
+        int ok = kg_parse_int64(cases[i].s, cases[i].min, cases[i].max, &v);
+        if (ok != cases[i].ok || (ok && v != cases[i].want) || (!ok && v != 42))
+            t_fail(__FILE__, __LINE__, "'%s': ok %d value %lld", cases[i].s, ok, (long long)v);
+    }
+    int64_t v;
+    T_CHECK(!kg_parse_int64(NULL, 0, 1, &v));
+    T_CHECK(kg_parse_int64n("12x", 2, 0, 100, &v) && v == 12);
+}
+
 static void test_every_error_maps_to_a_status_and_code(void)
 {
     for (int e = 0; e < KG_ERR__COUNT; e++) {
@@ -583,6 +624,7 @@ int main(int argc, char **argv)
         T_CASE(test_log_lines_are_single_json_objects),
         T_CASE(test_log_lines_stay_bounded_json_whatever_the_fields),
         T_CASE(test_log_cuts_values_at_character_boundaries),
+        T_CASE(test_integers_parse_strictly_within_bounds),
         T_CASE(test_every_error_maps_to_a_status_and_code),
         T_CASE(test_crypto_primitives_match_known_answers),
     };

@@ -187,58 +187,10 @@ static void test_bad_requests_are_refused_and_nothing_is_appended(void)
     kg_buf_free(&out);
 }
 
-static void test_the_secret_comes_from_the_variable_or_the_file(void)
-{
-    struct kg_buf s;
-    kg_buf_init_secret(&s, TOKEN_SECRET_MAX_LEN);
-    char why[512];
-    unsetenv("KVSGATE_JWT_HS256_SECRET");
-    unsetenv("KVSGATE_JWT_HS256_SECRET_FILE");
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_ERR_BAD_REQUEST);
-    T_CHECK(strstr(why, "KVSGATE_JWT_HS256_SECRET: not set") == why);
-
-    setenv("KVSGATE_JWT_HS256_SECRET", "0123456789abcdef0123456789abcde", 1); /* 31 */
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_ERR_BAD_REQUEST);
-    T_STREQ(why, "KVSGATE_JWT_HS256_SECRET: must be at least 32 bytes");
-    T_INTEQ(s.len, 0);
-    setenv("KVSGATE_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef", 1);
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_OK);
-    T_STREQ(s.data, "0123456789abcdef0123456789abcdef");
-
-    /* A file: one trailing newline (or CRLF) is not part of the secret. */
-    char *path = at_temp_file("file-secret-file-secret-file-secret\n\n");
-    setenv("KVSGATE_JWT_HS256_SECRET_FILE", path, 1);
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_ERR_BAD_REQUEST);
-    T_CHECK(strstr(why, "set only one") != NULL);
-    unsetenv("KVSGATE_JWT_HS256_SECRET");
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_OK);
-    T_STREQ(s.data, "file-secret-file-secret-file-secret\n");
-    unlink(path);
-    free(path);
-    path = at_temp_file("file-secret-file-secret-file-secret\r\n");
-    setenv("KVSGATE_JWT_HS256_SECRET_FILE", path, 1);
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_OK);
-    T_STREQ(s.data, "file-secret-file-secret-file-secret");
-    unlink(path);
-    free(path);
-    path = at_temp_file("short\n");
-    setenv("KVSGATE_JWT_HS256_SECRET_FILE", path, 1);
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_ERR_BAD_REQUEST);
-    T_STREQ(why, "KVSGATE_JWT_HS256_SECRET_FILE: must be at least 32 bytes");
-    unlink(path);
-    T_INTEQ(token_secret_from_env(&s, why, sizeof why), KG_ERR_BAD_REQUEST);
-    T_CHECK(strstr(why, "KVSGATE_JWT_HS256_SECRET_FILE: /tmp/") == why);
-    T_CHECK(strstr(why, "No such file") != NULL);
-    free(path);
-    unsetenv("KVSGATE_JWT_HS256_SECRET_FILE");
-    kg_buf_free(&s);
-}
-
 static const struct t_case cases[] = {
     T_CASE(test_minted_tokens_verify_and_carry_the_requested_grants),
     T_CASE(test_minimal_token_and_a_custom_claim_name),
     T_CASE(test_bad_requests_are_refused_and_nothing_is_appended),
-    T_CASE(test_the_secret_comes_from_the_variable_or_the_file),
 };
 
 int main(int argc, char **argv) { return t_main(cases, T_COUNT(cases), argc, argv); }
