@@ -69,11 +69,7 @@ struct jwks *jwks_new(const struct jwks_options *opts)
     j->tick_ms = opts->now_fn ? 20 : 1000;
     pthread_mutex_init(&j->lock, NULL);
     pthread_mutex_init(&j->fetch_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    kg_cond_init_mono(&j->cond);
     j->interned = kg_calloc(JWKS_MAX_INTERNED, sizeof(char *));
     metric_refreshes = kg_metric_counter("kvsgate_jwks_refreshes_total",
                                          "JWKS fetches by outcome (ok, network_error, "
@@ -306,15 +302,7 @@ static void *jwks_thread(void *arg)
         int64_t wait_ms = (j->next_fetch_s - now) * 1000;
         if (wait_ms > j->tick_ms)
             wait_ms = j->tick_ms;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+        kg_cond_wait_until(&j->cond, &j->lock, kg_mono_ms() + wait_ms);
     }
     pthread_mutex_unlock(&j->lock);
     return NULL;

@@ -244,21 +244,6 @@ static int stale_allowed(enum kg_err err)
            err == KG_ERR_UPSTREAM_REFUSED || err == KG_ERR_UPSTREAM_TIMEOUT;
 }
 
-static void deadline_timespec(struct timespec *ts, int64_t now_mono_ms, int64_t deadline_ms)
-{
-    /* pthread_cond_timedwait takes CLOCK_REALTIME here; convert the remaining time. */
-    int64_t left = deadline_ms - now_mono_ms;
-    if (left < 0)
-        left = 0;
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)(left / 1000);
-    ts->tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cache_load_fn load,
                       void *load_arg, struct cache_ref **out, enum cache_outcome *outcome)
 {
@@ -281,11 +266,8 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
     if (f) {
         /* Join the load in flight. */
         f->users++;
-        while (!f->done && kg_mono_ms() < deadline_ms) {
-            struct timespec ts;
-            deadline_timespec(&ts, kg_mono_ms(), deadline_ms);
-            pthread_cond_timedwait(&f->cond, &c->lock, &ts);
-        }
+        while (!f->done && !kg_cond_wait_until(&f->cond, &c->lock, deadline_ms))
+            ;
         if (f->done) {
             err = f->err;
             if (err == KG_OK)
@@ -308,7 +290,7 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
     f->key = kg_strdup(key);
     f->hash = h;
     f->users = 1;
-    pthread_cond_init(&f->cond, NULL);
+    kg_cond_init_mono(&f->cond);
     f->next = c->flights;
     c->flights = f;
     pthread_mutex_unlock(&c->lock);

@@ -22,7 +22,6 @@
 #include "aws/credentials.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,6 +31,7 @@
 #include <unistd.h>
 
 #include "aws/credentials_impl.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
@@ -178,35 +178,16 @@ const char *creds_getenv(const struct creds_ctx *ctx, const char *name)
 
 enum kg_err creds_read_token_file(const char *path, struct kg_buf *out)
 {
-    enum kg_err result = KG_ERR_UPSTREAM_REFUSED;
     kg_buf_init_secret(out, CREDS_TOKEN_FILE_MAX);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return result;
-    char chunk[1024];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto cleanup;
-        if (n == 0)
-            break;
-        if (kg_buf_append(out, chunk, (size_t)n) != KG_OK)
-            goto cleanup;
+    if (kg_file_read(path, out) == KG_OK) {
+        while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == '\r' ||
+                            out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
+            kg_buf_truncate(out, out->len - 1);
+        if (out->len && !memchr(out->data, '\0', out->len))
+            return KG_OK;
     }
-    while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == '\r' ||
-                        out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
-        kg_buf_truncate(out, out->len - 1);
-    if (out->len == 0 || memchr(out->data, '\0', out->len))
-        goto cleanup;
-    result = KG_OK;
-cleanup:
-    kg_wipe(chunk, sizeof chunk);
-    close(fd);
-    if (result != KG_OK)
-        kg_buf_free(out);
-    return result;
+    kg_buf_free(out);
+    return KG_ERR_UPSTREAM_REFUSED;
 }
 
 enum kg_err creds_status_err(long status)
@@ -464,11 +445,7 @@ enum kg_err creds_provider_new(const struct creds_options *opts, struct creds_pr
 
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->fetch_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    kg_cond_init_mono(&p->cond);
     creds_metric_refreshes();
     *out = p;
     return KG_OK;
@@ -502,14 +479,6 @@ static int64_t creds_due_at(const struct creds_provider *p)
     return due;
 }
 
-static void creds_cond_wait_s(struct creds_provider *p, int64_t seconds)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)seconds;
-    pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-}
-
 static void *creds_thread_main(void *arg)
 {
     struct creds_provider *p = arg;
@@ -521,7 +490,7 @@ static void *creds_thread_main(void *arg)
             int64_t wait = due - now;
             if (wait > CREDS_POLL_S)
                 wait = CREDS_POLL_S;
-            creds_cond_wait_s(p, wait);
+            kg_cond_wait_until(&p->cond, &p->lock, kg_mono_ms() + wait * 1000);
             continue;
         }
         int whole_chain = p->current == NULL && p->source_index < 0;

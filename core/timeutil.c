@@ -202,3 +202,22 @@ enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s)
     *epoch_s = t - offset_s;
     return KG_OK;
 }
+
+void kg_cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+int kg_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ms)
+{
+    if (kg_mono_ms() >= deadline_ms)
+        return 1;
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
+    pthread_cond_timedwait(c, m, &ts);
+    return kg_mono_ms() >= deadline_ms;
+}

@@ -8,6 +8,7 @@
 #ifndef KG_CORE_TIMEUTIL_H
 #define KG_CORE_TIMEUTIL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -34,5 +35,13 @@ KG_WARN_UNUSED enum kg_err kg_time_parse_amz(const char *s, int64_t *epoch_s);
 /* RFC 3339 / ISO 8601 as AWS emits it: YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM).
  * Fractions are dropped. KG_ERR_BAD_REQUEST on anything else. */
 KG_WARN_UNUSED enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s);
+
+/* Condition variables whose timed waits run on the monotonic clock (the one
+ * kg_mono_ms reads), so a wall-clock step never lengthens or cuts a wait.
+ * kg_cond_wait_until waits on c (m locked) until it is signalled or
+ * kg_mono_ms() reaches deadline_ms; 1 when the deadline has passed. Callers
+ * loop on their own condition, as with any condition variable. */
+void kg_cond_init_mono(pthread_cond_t *c);
+int kg_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ms);
 
 #endif

@@ -612,14 +612,7 @@ static void *sweeper_main(void *arg)
     const int64_t limit_ms = (int64_t)h->opts.connection_timeout_s * 1000;
     pthread_mutex_lock(&h->sweeper_lock);
     while (!h->sweeper_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&h->sweeper_cond, &h->sweeper_lock, &ts);
+        kg_cond_wait_until(&h->sweeper_cond, &h->sweeper_lock, kg_mono_ms() + 250);
         if (h->sweeper_stop)
             break;
         int64_t now = kg_mono_ms();
@@ -763,7 +756,7 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
     h->listen_fd = -1;
     pthread_mutex_init(&h->conns_lock, NULL);
     pthread_mutex_init(&h->sweeper_lock, NULL);
-    pthread_cond_init(&h->sweeper_cond, NULL);
+    kg_cond_init_mono(&h->sweeper_cond);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (v6)
