@@ -1,13 +1,22 @@
-/* kvsgate: the REST API (`api_`): the route table and its handlers, one file per
- * OpenAPI tag (channels.c, connection.c, operations.c).
+/* kvsgate: the REST API (`api_`): the route table, the dispatcher and the
+ * handlers, one file per OpenAPI tag (channels.c, connection.c, operations.c).
  *
- * The service layer turns an HTTP request into a struct api_request, finds the
- * route, authenticates when the route needs it, and calls the handler twice at
- * most: first on the HTTP thread with can_block = 0 (a handler that can answer
- * without AWS does so; otherwise it returns KG_ERR_WOULD_BLOCK), then, if
- * needed, on an AWS worker thread with can_block = 1. A handler answers by
- * filling req->resp (api_json, api_empty) and returning KG_OK, or returns an
- * error that the service renders as problem+json (req->detail says more).
+ * Each route is a row of the table in routes.c: method, path, handler, whether
+ * it needs a token, what it reads ({name}, query parameters, a JSON body),
+ * the access it needs, and whether it may wait for AWS. The service layer
+ * turns an HTTP request into a struct api_request and:
+ *   1. api_route_match finds the row (404, 405 + Allow);
+ *   2. api_request_prepare copies what the row reads (the declared query
+ *      parameters once each, the body when the row takes one);
+ *   3. authenticates when the row needs it (service/server.c: it owns the
+ *      budgets);
+ *   4. api_dispatch checks the {name}, the access, and calls the handler on
+ *      the HTTP thread (can_block = 0) unless the row always blocks; a
+ *      handler that needs AWS answers KG_ERR_WOULD_BLOCK and the service calls
+ *      api_dispatch again on an AWS worker (can_block = 1).
+ * A handler answers by filling req->resp (api_json, api_empty) and returning
+ * KG_OK, or returns an error that the service renders as problem+json
+ * (req->detail says more). Handlers keep only their own logic.
  *
  * This layer knows nothing of libmicrohttpd.
  */
@@ -61,19 +70,18 @@ struct api_response {
 
 struct api_route;
 
+#define API_QUERY_MAX 4 /* query parameters one route reads */
+
 struct api_request {
     const struct api_deps *deps;
     const struct api_route *route;
     const char *method;
     char request_id[129];
     char channel[KVS_NAME_MAX + 1]; /* the {name} path segment, raw */
-    /* query parameters the routes use (copies, NULL when absent) */
-    char *q_client_id;
-    char *q_prefix;
-    char *q_limit;
-    char *q_next_token;
-    char *body; /* copy, NUL-terminated */
+    char *query[API_QUERY_MAX];     /* the route's query parameters, in its order (NULL: absent) */
+    char *body; /* copy, NUL-terminated (routes that take a body) */
     size_t body_len;
+    int admitted; /* api_dispatch checked the name and the access */
     int authenticated;
     int no_credentials; /* api_authenticate found no bearer token at all */
     struct auth_principal principal;
@@ -81,7 +89,7 @@ struct api_request {
     struct kvs_call call;
     /* for the access log */
     const char *role;  /* "MASTER", "VIEWER" or NULL */
-    const char *cache; /* "hit", "miss", "partial" or NULL */
+    const char *cache; /* "hit", "joined", "miss", "stale" or NULL */
     /* outcome */
     struct api_response resp;
     char detail[256]; /* problem detail for an error; safe to show */
@@ -89,12 +97,32 @@ struct api_request {
 
 typedef enum kg_err (*api_handler_fn)(struct api_request *req, int can_block);
 
+/* What a route's caller must be granted on its {name} (api_dispatch checks). */
+enum api_access {
+    API_ACCESS_NONE = 0, /* no token, or the handler decides (list) */
+    API_ACCESS_MANAGE,
+    API_ACCESS_DESCRIBE, /* any of manage, master, viewer */
+    API_ACCESS_MASTER,
+    API_ACCESS_VIEWER,
+};
+
+enum api_blocking {
+    API_NEVER_BLOCKS = 0, /* answers on the HTTP thread */
+    API_MAY_BLOCK,        /* tries the caches first; KG_ERR_WOULD_BLOCK when AWS is needed */
+    API_ALWAYS_BLOCKS,    /* always calls AWS: dispatched to a worker at once */
+};
+
 struct api_route {
-    const char *method;   /* "GET", "PUT", "DELETE" */
-    const char *pattern;  /* "/v1/channels/{name}"; also the name in logs and metrics */
+    const char *method;  /* "GET", "PUT", "DELETE" */
+    const char *pattern; /* "/v1/channels/{name}"; also the name in logs and metrics */
     api_handler_fn handler;
-    int needs_auth;
     const char *tag;
+    int needs_auth;
+    int takes_name;                          /* {name}: a channel name, checked first */
+    enum api_access access;                  /* on {name} */
+    const char *query[API_QUERY_MAX + 1];    /* parameters read, NULL-terminated */
+    int takes_body;                          /* an optional application/json body */
+    enum api_blocking blocking;
 };
 
 /* Finds the route for method and path. Returns it, or NULL with *err
@@ -107,6 +135,25 @@ const struct api_route *api_route_match(const char *method, const char *path,
                                         char channel[KVS_NAME_MAX + 1], char *allow,
                                         size_t allow_len, const char **path_pattern,
                                         enum kg_err *err);
+
+/* Copies what req->route reads: each declared query parameter through
+ * query_fn (which fails for a repeated or malformed one), and the body
+ * (content_type must then be application/json; a body on a route that takes
+ * none is checked the same way and ignored). KG_ERR_BAD_REQUEST with
+ * req->detail set on failure. */
+typedef const char *(*api_query_fn)(void *ctx, const char *name, enum kg_err *err);
+KG_WARN_UNUSED enum kg_err api_request_prepare(struct api_request *req, api_query_fn query_fn,
+                                               void *query_ctx, const char *content_type,
+                                               const char *body, size_t body_len);
+
+/* The value of a query parameter the route declared, or NULL when absent. */
+const char *api_query(const struct api_request *req, const char *name);
+
+/* Runs req->route: on the first call checks the {name} and the access
+ * (KG_ERR_INVALID_CHANNEL_NAME, KG_ERR_FORBIDDEN with req->detail), then the
+ * handler. A route that always blocks answers KG_ERR_WOULD_BLOCK at once when
+ * !can_block. */
+KG_WARN_UNUSED enum kg_err api_dispatch(struct api_request *req, int can_block);
 
 /* Verifies "Bearer <jwt>" and fills req->principal. KG_ERR_UNAUTHENTICATED
  * with req->detail set on failure (and req->no_credentials when there was no

@@ -138,16 +138,12 @@ enum kg_err api_channels_parse_body(struct api_request *req, struct api_create_b
 
 enum kg_err api_channels_put(struct api_request *req, int can_block)
 {
-    enum kg_err err = api_check_channel_name(req);
-    if (err != KG_OK)
-        return err;
-    if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))
-        return KG_ERR_FORBIDDEN;
+    (void)can_block; /* always on a worker (routes.c) */
     struct api_create_body body;
-    err = api_channels_parse_body(req, &body);
-    if (err != KG_OK || !can_block) {
+    enum kg_err err = api_channels_parse_body(req, &body);
+    if (err != KG_OK) {
         json_decref(body.root);
-        return err != KG_OK ? err : KG_ERR_WOULD_BLOCK;
+        return err;
     }
 
     struct kvs_channel ch;
@@ -205,15 +201,9 @@ cleanup:
 
 enum kg_err api_channels_get(struct api_request *req, int can_block)
 {
-    enum kg_err err = api_check_channel_name(req);
-    if (err != KG_OK)
-        return err;
-    if (!authz_can_describe(&req->principal, req->channel))
-        return KG_ERR_FORBIDDEN;
-    if (!can_block)
-        return KG_ERR_WOULD_BLOCK;
+    (void)can_block;
     struct kvs_channel ch;
-    err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+    enum kg_err err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
     if (err == KG_OK)
         respond_channel(req, 200, &ch);
     return err;
@@ -221,15 +211,9 @@ enum kg_err api_channels_get(struct api_request *req, int can_block)
 
 enum kg_err api_channels_delete(struct api_request *req, int can_block)
 {
-    enum kg_err err = api_check_channel_name(req);
-    if (err != KG_OK)
-        return err;
-    if (!authz_allows(&req->principal, AUTHZ_PERM_MANAGE, req->channel))
-        return KG_ERR_FORBIDDEN;
-    if (!can_block)
-        return KG_ERR_WOULD_BLOCK;
+    (void)can_block;
     struct kvs_channel ch;
-    err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
+    enum kg_err err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
     if (err == KG_OK)
         err = check_owner(req, ch.arn);
     if (err == KG_OK)
@@ -243,17 +227,19 @@ enum kg_err api_channels_delete(struct api_request *req, int can_block)
 
 enum kg_err api_channels_list(struct api_request *req, int can_block)
 {
-    if (req->q_prefix && !kg_kvs_channel_name_valid(req->q_prefix)) {
+    (void)can_block;
+    const char *prefix = api_query(req, "prefix"), *limit_text = api_query(req, "limit");
+    const char *next_token = api_query(req, "nextToken");
+    if (prefix && !kg_kvs_channel_name_valid(prefix)) {
         api_set_detail(req, "prefix must be 1..256 of A-Z a-z 0-9 _ . -");
         return KG_ERR_INVALID_CHANNEL_NAME;
     }
     int64_t limit = LIST_LIMIT_DEFAULT;
-    if (req->q_limit && !kg_parse_int64(req->q_limit, 1, LIST_LIMIT_MAX, &limit)) {
+    if (limit_text && !kg_parse_int64(limit_text, 1, LIST_LIMIT_MAX, &limit)) {
         api_set_detail(req, "limit must be an integer from 1 to 100");
         return KG_ERR_BAD_REQUEST;
     }
-    if (req->q_next_token &&
-        (!req->q_next_token[0] || !kg_kvs_token_valid(req->q_next_token, KG_KVS_NEXT_TOKEN_MAX))) {
+    if (next_token && (!next_token[0] || !kg_kvs_token_valid(next_token, KG_KVS_NEXT_TOKEN_MAX))) {
         api_set_detail(req, "nextToken must be the value a previous page returned");
         return KG_ERR_BAD_REQUEST;
     }
@@ -261,12 +247,10 @@ enum kg_err api_channels_list(struct api_request *req, int can_block)
         api_set_detail(req, "the token grants no channel to manage");
         return KG_ERR_FORBIDDEN;
     }
-    if (!can_block)
-        return KG_ERR_WOULD_BLOCK;
 
     struct kvs_channel_page page;
-    enum kg_err err = kvs_list_channels(req->deps->kvs, &req->call, req->q_prefix, (int)limit,
-                                        req->q_next_token, &page);
+    enum kg_err err =
+        kvs_list_channels(req->deps->kvs, &req->call, prefix, (int)limit, next_token, &page);
     if (err != KG_OK)
         return err;
     json_t *list = json_array();

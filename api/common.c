@@ -29,10 +29,8 @@ static void response_clear(struct api_response *r)
 
 void api_request_cleanup(struct api_request *req)
 {
-    free(req->q_client_id);
-    free(req->q_prefix);
-    free(req->q_limit);
-    free(req->q_next_token);
+    for (size_t i = 0; i < API_QUERY_MAX; i++)
+        free(req->query[i]);
     free(req->body);
     if (req->authenticated)
         auth_principal_cleanup(&req->principal);

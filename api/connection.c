@@ -274,29 +274,14 @@ cleanup:
 
 enum kg_err api_connection_master(struct api_request *req, int can_block)
 {
-    enum kg_err err = api_check_channel_name(req);
-    if (err != KG_OK)
-        return err;
-    req->role = "MASTER";
-    if (!authz_allows(&req->principal, AUTHZ_PERM_MASTER, req->channel)) {
-        api_set_detail(req, "the token does not grant master on this channel");
-        return KG_ERR_FORBIDDEN;
-    }
     return connection_info(req, KVS_ROLE_MASTER, NULL, can_block);
 }
 
 enum kg_err api_connection_viewer(struct api_request *req, int can_block)
 {
-    enum kg_err err = api_check_channel_name(req);
-    if (err != KG_OK)
-        return err;
-    req->role = "VIEWER";
-    if (!authz_allows(&req->principal, AUTHZ_PERM_VIEWER, req->channel)) {
-        api_set_detail(req, "the token does not grant viewer on this channel");
-        return KG_ERR_FORBIDDEN;
-    }
     char client_id[AUTH_CLIENT_ID_MAX + 1];
-    err = authz_viewer_client_id(&req->principal, req->q_client_id, client_id);
+    enum kg_err err =
+        authz_viewer_client_id(&req->principal, api_query(req, "clientId"), client_id);
     if (err == KG_ERR_INVALID_CLIENT_ID) {
         api_set_detail(req, "clientId must be 1..256 of A-Z a-z 0-9 _ . - and not start with AWS_");
         return err;

@@ -1,20 +1,38 @@
-/* The route table: every path of openapi.yaml, in one place. */
+/* The route table: every path of openapi.yaml, in one place.
+ *
+ * Checklist: a new route also goes into openapi.yaml (and its contract test
+ * follows), README's API table, and, when it reads a query parameter, the
+ * `query` list here (api_dispatch hands the handler only those). */
 #include <string.h>
 
 #include "api/api.h"
 
+#define V1 .tag = "channels", .needs_auth = 1
+#define CONNECTION .tag = "connection", .needs_auth = 1, .takes_name = 1, .blocking = API_MAY_BLOCK
+#define OPERATION .tag = "operations", .blocking = API_NEVER_BLOCKS
+
 static const struct api_route routes[] = {
-    {"GET", "/v1/channels", api_channels_list, 1, "channels"},
-    {"PUT", "/v1/channels/{name}", api_channels_put, 1, "channels"},
-    {"GET", "/v1/channels/{name}", api_channels_get, 1, "channels"},
-    {"DELETE", "/v1/channels/{name}", api_channels_delete, 1, "channels"},
-    {"GET", "/v1/channels/{name}/master", api_connection_master, 1, "connection"},
-    {"GET", "/v1/channels/{name}/viewer", api_connection_viewer, 1, "connection"},
-    {"GET", "/healthz", api_operations_healthz, 0, "operations"},
-    {"GET", "/readyz", api_operations_readyz, 0, "operations"},
-    {"GET", "/metrics", api_operations_metrics, 0, "operations"},
-    {"GET", "/openapi.yaml", api_operations_openapi, 0, "operations"},
+    {"GET", "/v1/channels", api_channels_list, V1, .query = {"prefix", "limit", "nextToken"},
+     .blocking = API_ALWAYS_BLOCKS},
+    {"PUT", "/v1/channels/{name}", api_channels_put, V1, .takes_name = 1,
+     .access = API_ACCESS_MANAGE, .takes_body = 1, .blocking = API_ALWAYS_BLOCKS},
+    {"GET", "/v1/channels/{name}", api_channels_get, V1, .takes_name = 1,
+     .access = API_ACCESS_DESCRIBE, .blocking = API_ALWAYS_BLOCKS},
+    {"DELETE", "/v1/channels/{name}", api_channels_delete, V1, .takes_name = 1,
+     .access = API_ACCESS_MANAGE, .blocking = API_ALWAYS_BLOCKS},
+    {"GET", "/v1/channels/{name}/master", api_connection_master, CONNECTION,
+     .access = API_ACCESS_MASTER},
+    {"GET", "/v1/channels/{name}/viewer", api_connection_viewer, CONNECTION,
+     .access = API_ACCESS_VIEWER, .query = {"clientId"}},
+    {"GET", "/healthz", api_operations_healthz, OPERATION},
+    {"GET", "/readyz", api_operations_readyz, OPERATION},
+    {"GET", "/metrics", api_operations_metrics, OPERATION},
+    {"GET", "/openapi.yaml", api_operations_openapi, OPERATION},
 };
+
+#undef V1
+#undef CONNECTION
+#undef OPERATION
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
 

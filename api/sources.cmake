@@ -3,5 +3,6 @@ target_sources(kvsgate_lib PRIVATE
   api/channels.c
   api/common.c
   api/connection.c
+  api/dispatch.c
   api/operations.c
   api/routes.c)

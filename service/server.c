@@ -217,16 +217,15 @@ static void run_deferred(void *arg)
         api_set_detail(&r->api, "the request waited too long for an AWS worker");
         err = KG_ERR_UPSTREAM_TIMEOUT;
     } else {
-        err = r->api.route->handler(&r->api, 1);
+        err = api_dispatch(&r->api, 1);
     }
     finish(r, err);
     httpd_resume(r->http);
 }
 
-static char *dup_query(struct httpd_request *h, const char *name, enum kg_err *err)
+static const char *query_of(void *h, const char *name, enum kg_err *err)
 {
-    const char *v = httpd_query(h, name, err);
-    return v ? kg_strdup(v) : NULL;
+    return httpd_query(h, name, err);
 }
 
 static enum httpd_action preflight(struct srv_req *r, enum kg_err route_err)
@@ -348,31 +347,15 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     }
     r->api.route = route;
 
-    /* Inputs the handler may need later, on another thread. */
-    enum kg_err qerr = KG_OK;
-    r->api.q_client_id = dup_query(h, "clientId", &qerr);
-    r->api.q_prefix = dup_query(h, "prefix", &qerr);
-    r->api.q_limit = dup_query(h, "limit", &qerr);
-    r->api.q_next_token = dup_query(h, "nextToken", &qerr);
-    if (qerr != KG_OK) {
-        api_set_detail(&r->api, "a query parameter is repeated or malformed");
-        finish(r, KG_ERR_BAD_REQUEST);
-        return HTTPD_RESPOND;
-    }
+    /* What the route reads, copied: the handler may run on another thread. */
     size_t body_len;
     const char *body = httpd_body(h, &body_len);
-    if (body_len) {
-        const char *ct = httpd_header(h, "Content-Type");
-        if (!ct || strncmp(ct, "application/json", 16) != 0 ||
-            (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
-            api_set_detail(&r->api, "a request body must be application/json");
-            finish(r, KG_ERR_BAD_REQUEST);
-            return HTTPD_RESPOND;
-        }
-        r->api.body = kg_strndup(body, body_len);
-        r->api.body_len = body_len;
+    err = api_request_prepare(&r->api, query_of, h, httpd_header(h, "Content-Type"), body,
+                              body_len);
+    if (err != KG_OK) {
+        finish(r, err);
+        return HTTPD_RESPOND;
     }
-
     if (route->needs_auth) {
         err = authenticate(r);
         if (err != KG_OK) {
@@ -384,7 +367,7 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     r->api.deadline_ms = kg_mono_ms() + s->opts.request_deadline_ms;
     r->api.call.deadline_ms = r->api.deadline_ms;
     r->api.call.request_id = r->api.request_id;
-    err = route->handler(&r->api, 0);
+    err = api_dispatch(&r->api, 0);
     if (err != KG_ERR_WOULD_BLOCK) {
         finish(r, err);
         return HTTPD_RESPOND;
