@@ -145,128 +145,161 @@ static void note_outcome(struct api_request *req, enum cache_outcome how)
         req->cache = order[next];
 }
 
-static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
-                                   const char *client_id, int can_block)
+/* What a connection answer is made of: the cached channel, endpoints and TURN
+ * servers (held by reference until the answer is written). */
+struct conn_parts {
+    enum kvs_role role;
+    const char *client_id;
+    struct cache_ref *ch_ref, *ep_ref, *ice_ref;
+    const struct channels_channel *ch;
+    const struct channels_endpoints *ep;
+    const struct channels_ice *ice; /* NULL: STUN only */
+    int stun_only;                  /* TURN could not be had (degraded mode) */
+};
+
+static void conn_parts_release(struct conn_parts *c)
+{
+    if (c->ch_ref)
+        cache_ref_release(c->ch_ref);
+    if (c->ep_ref)
+        cache_ref_release(c->ep_ref);
+    if (c->ice_ref)
+        cache_ref_release(c->ice_ref);
+}
+
+/* Step 1: the channel (ACTIVE), its endpoints for the role, and TURN servers
+ * (or, when AWS fails and the fallback allows it, none). */
+static enum kg_err conn_lookup(struct api_request *req, int can_block, struct conn_parts *c)
 {
     const struct api_deps *d = req->deps;
-    struct cache_ref *ch_ref = NULL, *ep_ref = NULL, *ice_ref = NULL;
-    struct creds_snapshot *creds = NULL;
-    struct kg_buf url;
-    kg_buf_init_secret(&url, SIGV4_MAX_STRING);
     enum cache_outcome how = CACHE_HIT;
-    int stun_only = 0;
-
-    enum kg_err err = channels_describe(d->channels, &req->call, req->channel, can_block, &ch_ref,
-                                        &how);
+    enum kg_err err = channels_describe(d->channels, &req->call, req->channel, can_block,
+                                        &c->ch_ref, &how);
     if (err != KG_OK)
-        goto cleanup;
+        return err;
     note_outcome(req, how);
-    const struct channels_channel *ch = cache_ref_value(ch_ref);
-    if (strcmp(ch->status, "ACTIVE") != 0) {
+    c->ch = cache_ref_value(c->ch_ref);
+    if (strcmp(c->ch->status, "ACTIVE") != 0) {
         api_set_detail(req, "the channel is not ACTIVE yet");
-        err = KG_ERR_CHANNEL_NOT_ACTIVE;
-        goto cleanup;
+        return KG_ERR_CHANNEL_NOT_ACTIVE;
     }
-    err = channels_endpoints(d->channels, &req->call, req->channel, ch->arn, role, can_block,
-                             &ep_ref, &how);
+    err = channels_endpoints(d->channels, &req->call, req->channel, c->ch->arn, c->role,
+                             can_block, &c->ep_ref, &how);
     if (err != KG_OK)
-        goto cleanup;
+        return err;
     note_outcome(req, how);
-    const struct channels_endpoints *ep = cache_ref_value(ep_ref);
-    if (!endpoint_scheme_ok(req, ep->wss, "wss", "ws") ||
-        !endpoint_scheme_ok(req, ep->https, "https", "http")) {
+    c->ep = cache_ref_value(c->ep_ref);
+    if (!endpoint_scheme_ok(req, c->ep->wss, "wss", "ws") ||
+        !endpoint_scheme_ok(req, c->ep->https, "https", "http")) {
         api_set_detail(req, "AWS returned an endpoint that is not wss:// or https://");
-        err = KG_ERR_UPSTREAM_REFUSED;
-        goto cleanup;
+        return KG_ERR_UPSTREAM_REFUSED;
     }
-    err = channels_ice(d->channels, &req->call, req->channel, ep->https, ch->arn, role, client_id,
-                       can_block, &ice_ref, &how);
-    if (err == KG_ERR_WOULD_BLOCK || err == KG_ERR_CHANNEL_NOT_FOUND)
-        goto cleanup;
-    if (err != KG_OK) {
-        if (!d->ice_fallback_stun_only || !kg_err_is_transient(err))
-            goto cleanup;
-        /* Degraded mode: no TURN to hand out; STUN still lets open networks connect. */
-        stun_only = 1;
-        err = KG_OK;
-    } else {
+    err = channels_ice(d->channels, &req->call, req->channel, c->ep->https, c->ch->arn, c->role,
+                       c->client_id, can_block, &c->ice_ref, &how);
+    if (err == KG_OK) {
         note_outcome(req, how);
+        c->ice = cache_ref_value(c->ice_ref);
+        return KG_OK;
     }
+    if (err == KG_ERR_WOULD_BLOCK || err == KG_ERR_CHANNEL_NOT_FOUND ||
+        !d->ice_fallback_stun_only || !kg_err_is_transient(err))
+        return err;
+    /* Degraded mode: no TURN to hand out; STUN still lets open networks connect. */
+    c->stun_only = 1;
+    return KG_OK;
+}
 
-    creds = creds_acquire(d->creds);
+/* Step 2: the presigned URL, valid for KVSGATE_PRESIGN_EXPIRES_S and never past
+ * the credentials that sign it; *expires_at_s gets its end. */
+static enum kg_err conn_presign(struct api_request *req, const struct conn_parts *c, int64_t now,
+                                struct kg_buf *url, int64_t *expires_at_s)
+{
+    const struct api_deps *d = req->deps;
+    struct creds_snapshot *creds = creds_acquire(d->creds);
     if (!creds) {
         api_set_detail(req, "AWS credentials are not available");
-        err = KG_ERR_UNAVAILABLE;
-        goto cleanup;
+        return KG_ERR_UNAVAILABLE;
     }
-    int64_t now = api_now(req);
     int64_t expires = d->presign_expires_s;
     if (creds->expires_at_s && creds->expires_at_s - now < expires)
-        expires = creds->expires_at_s - now; /* never past the credentials */
+        expires = creds->expires_at_s - now;
+    enum kg_err err = KG_OK;
     if (expires < 1) {
         api_set_detail(req, "AWS credentials are expiring; try again shortly");
         err = KG_ERR_UNAVAILABLE;
-        goto cleanup;
+    } else {
+        struct kvs_presign_input in = {
+            .creds = &creds->sigv4,
+            .region = d->region,
+            .endpoint = c->ep->wss,
+            .channel_arn = c->ch->arn,
+            .client_id = c->client_id,
+            .expires_s = expires,
+            .now_epoch_s = now,
+        };
+        if (kvs_presign_url(&in, url) != KG_OK) {
+            api_set_detail(req, "cannot sign the signaling URL");
+            err = KG_ERR_INTERNAL;
+        }
+        *expires_at_s = now + expires;
     }
-    struct kvs_presign_input in = {
-        .creds = &creds->sigv4,
-        .region = d->region,
-        .endpoint = ep->wss,
-        .channel_arn = ch->arn,
-        .client_id = client_id,
-        .expires_s = expires,
-        .now_epoch_s = now,
-    };
-    err = kvs_presign_url(&in, &url);
-    if (err != KG_OK) {
-        api_set_detail(req, "cannot sign the signaling URL");
-        err = KG_ERR_INTERNAL;
-        goto cleanup;
-    }
+    creds_release(creds);
+    return err;
+}
 
-    const struct channels_ice *ice = ice_ref ? cache_ref_value(ice_ref) : NULL;
+/* Step 3: the ConnectionInfo body, in a secret buffer (it holds TURN
+ * credentials and a signed URL: wiped when it grows and, once handed over,
+ * when the response is freed: no_store). */
+static enum kg_err conn_respond(struct api_request *req, const struct conn_parts *c, int64_t now,
+                                const struct kg_buf *url, int64_t expires_at_s)
+{
+    const struct channels_ice *ice = c->ice;
     char stun[KVS_URL_MAX + 1];
-    kvs_stun_url(d->region, stun);
+    kvs_stun_url(req->deps->region, stun);
     struct api_conninfo ci = {
-        .role = role,
-        .url = url.data,
-        .url_len = url.len,
+        .role = c->role,
+        .url = url->data,
+        .url_len = url->len,
         .stun_url = stun,
         .ice = ice,
-        .channel_name = ch->name,
-        .channel_arn = ch->arn,
-        .region = d->region,
-        .client_id = client_id,
-        .expires_at_s = now + expires,
+        .channel_name = c->ch->name,
+        .channel_arn = c->ch->arn,
+        .region = req->deps->region,
+        .client_id = c->client_id,
+        .expires_at_s = expires_at_s,
         .ice_expires_at_s = ice && ice->count && ice->expires_at_s > now ? ice->expires_at_s : now,
     };
-    /* It holds TURN credentials and a signed URL: a secret buffer, wiped when
-     * it grows and, once handed over, when the request ends (no_store). */
     struct kg_buf body;
     kg_buf_init_secret(&body, API_BODY_MAX);
-    err = api_connection_info_write(&body, &ci);
-    if (err != KG_OK) {
+    if (api_connection_info_write(&body, &ci) != KG_OK) {
         kg_buf_free(&body);
         api_set_detail(req, "cannot encode the connection info");
-        err = KG_ERR_INTERNAL;
-        goto cleanup;
+        return KG_ERR_INTERNAL;
     }
     size_t len;
     char *text = kg_buf_take(&body, &len);
     req->resp.no_store = 1;
     api_json(req, 200, text, len);
-    if (stun_only)
+    if (c->stun_only)
         api_add_header(req, "X-Kvsgate-Ice", "stun-only");
+    return KG_OK;
+}
 
-cleanup:
-    if (creds)
-        creds_release(creds);
-    if (ch_ref)
-        cache_ref_release(ch_ref);
-    if (ep_ref)
-        cache_ref_release(ep_ref);
-    if (ice_ref)
-        cache_ref_release(ice_ref);
+static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
+                                   const char *client_id, int can_block)
+{
+    struct conn_parts c = {.role = role, .client_id = client_id};
+    struct kg_buf url;
+    kg_buf_init_secret(&url, SIGV4_MAX_STRING);
+    int64_t now = 0, expires_at_s = 0;
+    enum kg_err err = conn_lookup(req, can_block, &c);
+    if (err == KG_OK) {
+        now = api_now(req); /* after the lookups: they may have waited for AWS */
+        err = conn_presign(req, &c, now, &url, &expires_at_s);
+    }
+    if (err == KG_OK)
+        err = conn_respond(req, &c, now, &url, expires_at_s);
+    conn_parts_release(&c);
     kg_buf_free(&url);
     return err;
 }
