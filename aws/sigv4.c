@@ -411,74 +411,75 @@ static enum kg_err check_context(const struct sigv4_context *ctx,
     return KG_OK;
 }
 
-/* presign_expires_s < 0 selects header mode. */
-static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv4_request *req,
-                              int64_t presign_expires_s, struct sigv4_result *out)
-{
-    enum kg_err err = check_context(ctx, req);
-    if (err != KG_OK)
-        return err;
-    const int presign = presign_expires_s >= 0;
-    const struct sigv4_credentials *creds = ctx->creds;
-    const int sign_token = has_token(creds) && !(ctx->flags & SIGV4_OMIT_SESSION_TOKEN);
-
-    struct sign_state state;
-    struct sign_state *st = &state;
-    state_init(st);
+/* One signing in progress: what the steps below share. Each step fills one
+ * of the strings the AWS suite's vectors check (the canonical request, the
+ * string to sign, the signature, the authorization or the presigned query). */
+struct signing {
+    const struct sigv4_context *ctx;
+    const struct sigv4_request *req;
+    int64_t presign_expires_s; /* < 0: header mode */
+    int sign_token;            /* the session token is signed (not only sent) */
     char scope[256];
     char date8[9];
-    char expires[24];
-    struct kg_buf credential;
-    kg_buf_init(&credential, SIGV4_MAX_STRING);
-    /* Room for a typical request up front (growth from 64 bytes reallocates
-     * each buffer four or five times). */
-    if (kg_buf_reserve(&st->arena, 2048) != KG_OK ||
-        kg_buf_reserve(&out->canonical_request, 1024) != KG_OK)
-        abort(); /* far below the bounds */
+    struct sign_state st;
+    struct sigv4_result *out;
+};
 
+static int signing_presigns(const struct signing *g) { return g->presign_expires_s >= 0; }
+
+/* Step 1: date, scope and payload hash. */
+static enum kg_err sign_scope(struct signing *g)
+{
+    const struct sigv4_context *ctx = g->ctx;
+    struct sigv4_result *out = g->out;
     kg_time_format_amz(ctx->now_epoch_s, out->amz_date);
-    memcpy(date8, out->amz_date, 8);
-    date8[8] = '\0';
-    int sn = snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", date8, ctx->region,
+    memcpy(g->date8, out->amz_date, 8);
+    g->date8[8] = '\0';
+    int sn = snprintf(g->scope, sizeof g->scope, "%s/%s/%s/aws4_request", g->date8, ctx->region,
                       ctx->service);
-    if (sn < 0 || (size_t)sn >= sizeof scope) {
-        err = KG_ERR_BAD_REQUEST;
-        goto cleanup;
-    }
-
+    if (sn < 0 || (size_t)sn >= sizeof g->scope)
+        return KG_ERR_BAD_REQUEST;
     if (ctx->flags & SIGV4_HASH_BODY)
-        kg_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
+        kg_sha256_hex(g->req->body ? g->req->body : "", g->req->body ? g->req->body_len : 0,
                       out->payload_hash);
     else
         memcpy(out->payload_hash, SIGV4_EMPTY_SHA256, sizeof SIGV4_EMPTY_SHA256);
+    return KG_OK;
+}
 
-    /* Headers: the request's, plus what header mode adds. */
-    for (size_t i = 0; i < req->header_count && err == KG_OK; i++)
-        err = add_header(st, req->headers[i].name, req->headers[i].name_len,
-                         req->headers[i].value, req->headers[i].value_len);
+/* Step 2: the headers to sign (the request's, plus what header mode adds),
+ * sorted, and the signed-headers list. */
+static enum kg_err sign_headers_list(struct signing *g)
+{
+    const struct sigv4_credentials *creds = g->ctx->creds;
+    struct sign_state *st = &g->st;
+    struct sigv4_result *out = g->out;
+    enum kg_err err = KG_OK;
+    for (size_t i = 0; i < g->req->header_count && err == KG_OK; i++)
+        err = add_header(st, g->req->headers[i].name, g->req->headers[i].name_len,
+                         g->req->headers[i].value, g->req->headers[i].value_len);
     if (err != KG_OK)
-        goto cleanup;
+        return err;
     out->added_count = 0;
-    if (!presign) {
+    if (!signing_presigns(g)) {
         out->added[out->added_count++] =
             (struct sigv4_header){"X-Amz-Date", 10, out->amz_date, KG_AMZ_DATE_LEN};
         if (has_token(creds))
             out->added[out->added_count++] = (struct sigv4_header){
                 "X-Amz-Security-Token", 20, creds->session_token, strlen(creds->session_token)};
-        if (ctx->flags & SIGV4_ADD_CONTENT_SHA256)
+        if (g->ctx->flags & SIGV4_ADD_CONTENT_SHA256)
             out->added[out->added_count++] =
                 (struct sigv4_header){"x-amz-content-sha256", 20, out->payload_hash, 64};
         for (size_t i = 0; i < out->added_count && err == KG_OK; i++) {
             const struct sigv4_header *h = &out->added[i];
-            if (h->value == creds->session_token && !sign_token)
+            if (h->value == creds->session_token && !g->sign_token)
                 continue; /* the token is sent, not signed */
             err = add_header(st, h->name, h->name_len, h->value, h->value_len);
         }
         if (err != KG_OK)
-            goto cleanup;
+            return err;
     }
     qsort(st->headers, st->header_count, sizeof st->headers[0], header_cmp);
-
     /* Signed headers: distinct names in order. */
     for (size_t i = 0; i < st->header_count && err == KG_OK; i++) {
         if (i && strcmp(st->headers[i].name, st->headers[i - 1].name) == 0)
@@ -488,24 +489,32 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
         if (err == KG_OK)
             err = kg_buf_append_str(&out->signed_headers, st->headers[i].name);
     }
-    if (err != KG_OK)
-        goto cleanup;
+    return err;
+}
 
-    /* Query parameters: the request's, plus what presigning adds. */
-    for (size_t i = 0; i < req->param_count && err == KG_OK; i++)
-        err = add_param(st, req->params[i].name, req->params[i].name_len, req->params[i].value,
-                        req->params[i].value_len);
-    if (err == KG_OK && presign) {
-        if (presign_expires_s < 1 || presign_expires_s > SIGV4_MAX_EXPIRES_S) {
-            err = KG_ERR_BAD_REQUEST;
-            goto cleanup;
-        }
-        snprintf(expires, sizeof expires, "%lld", (long long)presign_expires_s);
+/* Step 3: the query parameters (the request's, plus what presigning adds),
+ * resolved and sorted. */
+static enum kg_err sign_params(struct signing *g)
+{
+    const struct sigv4_credentials *creds = g->ctx->creds;
+    struct sign_state *st = &g->st;
+    struct sigv4_result *out = g->out;
+    enum kg_err err = KG_OK;
+    for (size_t i = 0; i < g->req->param_count && err == KG_OK; i++)
+        err = add_param(st, g->req->params[i].name, g->req->params[i].name_len,
+                        g->req->params[i].value, g->req->params[i].value_len);
+    if (err == KG_OK && signing_presigns(g)) {
+        if (g->presign_expires_s < 1 || g->presign_expires_s > SIGV4_MAX_EXPIRES_S)
+            return KG_ERR_BAD_REQUEST;
+        char expires[24];
+        snprintf(expires, sizeof expires, "%lld", (long long)g->presign_expires_s);
+        struct kg_buf credential;
+        kg_buf_init(&credential, SIGV4_MAX_STRING);
         err = kg_buf_append_str(&credential, creds->access_key_id);
         if (err == KG_OK)
             err = kg_buf_append_char(&credential, '/');
         if (err == KG_OK)
-            err = kg_buf_append_str(&credential, scope);
+            err = kg_buf_append_str(&credential, g->scope);
         if (err == KG_OK)
             err = add_param(st, "X-Amz-Algorithm", 15, SIGV4_ALGORITHM,
                             sizeof SIGV4_ALGORITHM - 1);
@@ -518,22 +527,29 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
         if (err == KG_OK)
             err = add_param(st, "X-Amz-SignedHeaders", 19, out->signed_headers.data,
                             out->signed_headers.len);
-        if (err == KG_OK && sign_token)
+        if (err == KG_OK && g->sign_token)
             err = add_param(st, "X-Amz-Security-Token", 20, creds->session_token,
                             strlen(creds->session_token));
+        kg_buf_free(&credential);
     }
     if (err != KG_OK)
-        goto cleanup;
+        return err;
     params_resolve(st);
     qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
+    return KG_OK;
+}
 
-    /* Canonical request. */
+/* Step 4: the canonical request. */
+static enum kg_err sign_canonical_request(struct signing *g)
+{
+    const struct sign_state *st = &g->st;
+    struct sigv4_result *out = g->out;
     struct kg_buf *cr = &out->canonical_request;
-    err = kg_buf_append_str(cr, req->method);
+    enum kg_err err = kg_buf_append_str(cr, g->req->method);
     if (err == KG_OK)
         err = kg_buf_append_char(cr, '\n');
     if (err == KG_OK)
-        err = canonical_uri(cr, req, ctx->flags);
+        err = canonical_uri(cr, g->req, g->ctx->flags);
     if (err == KG_OK)
         err = kg_buf_append_char(cr, '\n');
     if (err == KG_OK)
@@ -564,56 +580,96 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
         err = kg_buf_append_char(cr, '\n');
     if (err == KG_OK)
         err = kg_buf_append(cr, out->payload_hash, 64);
-    if (err != KG_OK)
-        goto cleanup;
+    return err;
+}
 
-    /* String to sign and signature. */
+/* Step 5: the string to sign and the signature. */
+static enum kg_err sign_signature(struct signing *g)
+{
+    struct sigv4_result *out = g->out;
     char cr_hash[65];
-    kg_sha256_hex(cr->data, cr->len, cr_hash);
+    kg_sha256_hex(out->canonical_request.data, out->canonical_request.len, cr_hash);
     struct kg_buf *sts = &out->string_to_sign;
-    err = kg_buf_append_str(sts, SIGV4_ALGORITHM "\n");
+    enum kg_err err = kg_buf_append_str(sts, SIGV4_ALGORITHM "\n");
     if (err == KG_OK)
         err = kg_buf_append(sts, out->amz_date, KG_AMZ_DATE_LEN);
     if (err == KG_OK)
         err = kg_buf_append_char(sts, '\n');
     if (err == KG_OK)
-        err = kg_buf_append_str(sts, scope);
+        err = kg_buf_append_str(sts, g->scope);
     if (err == KG_OK)
         err = kg_buf_append_char(sts, '\n');
     if (err == KG_OK)
         err = kg_buf_append(sts, cr_hash, 64);
     if (err != KG_OK)
-        goto cleanup;
+        return err;
     unsigned char key[32], sig[32];
-    signing_key(creds->secret_access_key, date8, ctx->region, ctx->service, key);
-    kg_hmac_sha256(key, sizeof key, out->string_to_sign.data, out->string_to_sign.len, sig);
+    signing_key(g->ctx->creds->secret_access_key, g->date8, g->ctx->region, g->ctx->service, key);
+    kg_hmac_sha256(key, sizeof key, sts->data, sts->len, sig);
     kg_wipe(key, sizeof key);
     kg_hex_lower(sig, sizeof sig, out->signature);
+    return KG_OK;
+}
 
-    if (presign) {
-        /* Final query: canonical params plus the signature (and an unsigned token),
-         * re-sorted so X-Amz-Signature sits at its sorted place. */
-        err = add_param(st, "X-Amz-Signature", 15, out->signature, 64);
-        if (err == KG_OK && has_token(creds) && !sign_token)
-            err = add_param(st, "X-Amz-Security-Token", 20, creds->session_token,
-                            strlen(creds->session_token));
-        if (err == KG_OK) {
-            params_resolve(st);
-            qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
-            err = kg_buf_reserve(&out->query, st->arena.len + st->param_count);
-            if (err == KG_OK)
-                err = append_params(&out->query, st->params, st->param_count);
-        }
-    } else {
-        err = kg_buf_appendf(&out->authorization,
-                             SIGV4_ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                             creds->access_key_id, scope, out->signed_headers.data,
-                             out->signature);
-    }
+/* Step 6: what the caller sends: the Authorization header, or the final
+ * query (canonical params plus the signature, and an unsigned token,
+ * re-sorted so X-Amz-Signature sits at its sorted place). */
+static enum kg_err sign_output(struct signing *g)
+{
+    const struct sigv4_credentials *creds = g->ctx->creds;
+    struct sigv4_result *out = g->out;
+    struct sign_state *st = &g->st;
+    if (!signing_presigns(g))
+        return kg_buf_appendf(&out->authorization,
+                              SIGV4_ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+                              creds->access_key_id, g->scope, out->signed_headers.data,
+                              out->signature);
+    enum kg_err err = add_param(st, "X-Amz-Signature", 15, out->signature, 64);
+    if (err == KG_OK && has_token(creds) && !g->sign_token)
+        err = add_param(st, "X-Amz-Security-Token", 20, creds->session_token,
+                        strlen(creds->session_token));
+    if (err != KG_OK)
+        return err;
+    params_resolve(st);
+    qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
+    err = kg_buf_reserve(&out->query, st->arena.len + st->param_count);
+    if (err == KG_OK)
+        err = append_params(&out->query, st->params, st->param_count);
+    return err;
+}
 
-cleanup:
-    kg_buf_free(&credential);
-    state_free(st);
+/* presign_expires_s < 0 selects header mode. */
+static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv4_request *req,
+                              int64_t presign_expires_s, struct sigv4_result *out)
+{
+    enum kg_err err = check_context(ctx, req);
+    if (err != KG_OK)
+        return err;
+    struct signing g = {
+        .ctx = ctx,
+        .req = req,
+        .presign_expires_s = presign_expires_s,
+        .sign_token = has_token(ctx->creds) && !(ctx->flags & SIGV4_OMIT_SESSION_TOKEN),
+        .out = out,
+    };
+    state_init(&g.st);
+    /* Room for a typical request up front (growth from 64 bytes reallocates
+     * each buffer four or five times). */
+    if (kg_buf_reserve(&g.st.arena, 2048) != KG_OK ||
+        kg_buf_reserve(&out->canonical_request, 1024) != KG_OK)
+        abort(); /* far below the bounds */
+    err = sign_scope(&g);
+    if (err == KG_OK)
+        err = sign_headers_list(&g);
+    if (err == KG_OK)
+        err = sign_params(&g);
+    if (err == KG_OK)
+        err = sign_canonical_request(&g);
+    if (err == KG_OK)
+        err = sign_signature(&g);
+    if (err == KG_OK)
+        err = sign_output(&g);
+    state_free(&g.st);
     return err;
 }
 
