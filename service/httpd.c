@@ -10,14 +10,9 @@
  * path and query strictly (%00, bad escapes and, in the path, an encoded '/'
  * refused) instead of MHD silently truncating at a decoded NUL.
  *
- * MHD measures only inactivity, so a client that drips one byte per second
- * keeps a connection forever. Each connection therefore carries a small state
- * (its fd and when it started receiving the current request) in a registry; a
- * sweeper thread shuts down the socket of any connection that has been
- * receiving one request for longer than connection_timeout_s (MHD then sees the
- * socket fail and closes it itself). The registry lock is held both when MHD
- * reports the connection closed (before it closes the fd) and when the sweeper
- * calls shutdown(), so the sweeper never touches a reused descriptor.
+ * The request head is checked by httpd_head.c (pure functions) on the first
+ * call, from what MHD parsed. MHD measures only inactivity, so connections are
+ * kept in a registry and a sweeper closes slow ones (httpd_conn.c).
  */
 #include "service/httpd.h"
 
@@ -39,20 +34,14 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+#include "service/httpd_head.h"
+#include "service/httpd_impl.h"
 
 #define RESPONSE_HEADERS_MAX 24
 #define QUERY_ARGS_MAX 16
 #define METHOD_MAX 16
 #define PATH_MAX_BYTES 8192 /* the path (the query comes apart, from libmicrohttpd) */
 
-struct conn_state {
-    int fd;
-    char client_ip[INET6_ADDRSTRLEN]; /* formatted once per connection */
-    _Atomic int64_t phase_start_ms; /* when receiving the current request began */
-    _Atomic int busy;               /* a request is being handled or answered */
-    int shut;
-    struct conn_state *prev, *next;
-};
 
 struct query_arg {
     char *name;
@@ -94,25 +83,7 @@ struct httpd_request {
     void (*app_free)(void *);
 };
 
-struct httpd {
-    struct MHD_Daemon *d;
-    struct httpd_app app;
-    struct httpd_options opts;
-    unsigned port;
-    _Atomic int draining;
-    int listen_fd;
-    pthread_mutex_t conns_lock;
-    struct conn_state *conns;
-    pthread_t sweeper;
-    pthread_mutex_t sweeper_lock;
-    pthread_cond_t sweeper_cond;
-    int sweeper_stop;
-    int sweeper_started;
-    char *tls_cert;
-    char *tls_key;
-};
 
-static struct kg_metric *metric_slow_clients;
 
 /* ---- strict decoding -------------------------------------------------------------- */
 
@@ -123,16 +94,6 @@ static size_t unescape_noop(void *cls, struct MHD_Connection *c, char *s)
     return strlen(s);
 }
 
-char *httpd_decode_strict(const char *s, size_t max_len)
-{
-    struct kg_buf b;
-    kg_buf_init(&b, max_len);
-    if (kg_uri_decode(&b, s, strlen(s), 0) != KG_OK || memchr(b.data, '\0', b.len)) {
-        kg_buf_free(&b);
-        return NULL;
-    }
-    return kg_buf_take(&b, NULL);
-}
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value)
@@ -281,118 +242,18 @@ static void request_free(struct httpd_request *r)
     free(r);
 }
 
-static void client_ip(struct MHD_Connection *c, char *out, size_t n)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, n, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)n);
-}
 
-static struct conn_state *conn_state_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
 
-/* Parses a Content-Length value; -1 when malformed. */
-static long long parse_length(const char *s)
-{
-    long long v = 0;
-    if (!*s)
-        return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (1LL << 40))
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    return v;
-}
 
-/* ---- request-head hygiene ----------------------------------------------------------
- *
- * libmicrohttpd is lenient where request smuggling and header injection live,
- * so the head is checked here, on the first call, before anything reads it
- * (RFC 9112 §3.2, §5, §6.3; RFC 9110 §5.5): a request that fails is answered
- * at once with a problem+json 400 (or 431) and the connection is closed.
- *   - the method and header names are tokens, header values hold no control
- *     bytes but HTAB;
- *   - HTTP/1.1 requests carry exactly one Host, HTTP/1.0 at most one, and a
- *     Host is host[:port] (authority bytes, no userinfo, no spaces);
- *   - Authorization and Content-Type come at most once (we would read one, a
- *     proxy in front may have read the other);
- *   - Content-Length is digits, and repeated only with the same value;
- *   - Transfer-Encoding is "chunked" alone, and never with Content-Length;
- *   - the head (request line and headers) fits max_header_bytes. libmicrohttpd's
- *     own memory for a connection is set above that budget (httpd_start), so
- *     a head over the budget reaches us and gets our 431; only one past
- *     libmicrohttpd's memory still gets libmicrohttpd's plain-text 431. */
 
-struct head_scan {
-    size_t bytes;
-    unsigned host_count;
-    int bad_host;
-    unsigned length_count;
-    int length_conflict;
-    const char *length;
-    unsigned te_count;
-    const char *te;
-    unsigned auth_count;
-    unsigned ctype_count;
-    int bad_name;
-    int bad_value;
-};
 
-static int token_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+
+static enum MHD_Result head_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t key_len, const char *value, size_t value_len)
 {
     (void)kind;
-    struct head_scan *sc = cls;
-    sc->bytes += key_len + value_len + 4; /* ": " and CRLF */
-    if (key_len == 0)
-        sc->bad_name = 1;
-    for (size_t i = 0; i < key_len; i++)
-        if (!token_char((unsigned char)key[i]))
-            sc->bad_name = 1;
-    for (size_t i = 0; value && i < value_len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            sc->bad_value = 1;
-    }
-    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
-        sc->host_count++;
-        /* RFC 3986 authority bytes, without userinfo: host, [v6], :port. */
-        for (size_t i = 0; value && i < value_len; i++)
-            if (!token_char((unsigned char)value[i]) && !strchr(":[]()=;,@", value[i]))
-                sc->bad_host = 1;
-        if (value && memchr(value, '@', value_len))
-            sc->bad_host = 1;
-    }
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-        if (sc->length_count++ && value && sc->length && strcmp(value, sc->length) != 0)
-            sc->length_conflict = 1;
-        sc->length = value;
-    }
-    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        sc->te_count++;
-        sc->te = value;
-    }
-    if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
-        sc->auth_count++;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
-        sc->ctype_count++;
+    httpd_head_add(cls, key, key_len, value, value_len);
     return MHD_YES;
 }
 
@@ -400,53 +261,10 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 static enum kg_err check_head(struct httpd *h, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char **detail)
 {
-    struct head_scan sc;
-    memset(&sc, 0, sizeof sc);
-    sc.bytes = strlen(method) + strlen(url) + strlen(version ? version : "") + 4;
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, scan_header, &sc);
-    if (sc.bytes > h->opts.max_header_bytes) {
-        *detail = "the request headers are too large";
-        return KG_ERR_HEADERS_TOO_LARGE;
-    }
-    if (sc.bad_name || sc.bad_value) {
-        *detail = "a header name or value holds bytes HTTP does not allow";
-        return KG_ERR_BAD_REQUEST;
-    }
-    for (const char *m = method; *m; m++) {
-        if (!token_char((unsigned char)*m)) {
-            *detail = "the method is not a token";
-            return KG_ERR_BAD_REQUEST;
-        }
-    }
-    int http11 = version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
-    if ((http11 && sc.host_count != 1) || sc.host_count > 1) {
-        *detail = "an HTTP/1.1 request needs exactly one Host header";
-        return KG_ERR_BAD_REQUEST;
-    }
-    if (sc.bad_host) {
-        *detail = "the Host header is not a host[:port]";
-        return KG_ERR_BAD_REQUEST;
-    }
-    if (sc.auth_count > 1 || sc.ctype_count > 1) {
-        /* We read the first; a proxy in front may have read the last. */
-        *detail = "a repeated Authorization or Content-Type header";
-        return KG_ERR_BAD_REQUEST;
-    }
-    if (sc.length_conflict) {
-        *detail = "conflicting Content-Length headers";
-        return KG_ERR_BAD_REQUEST;
-    }
-    if (sc.te_count) {
-        if (sc.length_count) {
-            *detail = "Content-Length and Transfer-Encoding together";
-            return KG_ERR_BAD_REQUEST;
-        }
-        if (sc.te_count > 1 || !sc.te || strcasecmp(sc.te, "chunked") != 0) {
-            *detail = "only Transfer-Encoding: chunked is supported";
-            return KG_ERR_BAD_REQUEST;
-        }
-    }
-    return KG_OK;
+    struct httpd_head hd;
+    httpd_head_init(&hd, method, url, version);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, head_header, &hd);
+    return httpd_head_check(&hd, method, version, h->opts.max_header_bytes, detail);
 }
 
 static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection *conn,
@@ -455,7 +273,7 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
     struct httpd_request *r = kg_calloc(1, sizeof *r);
     r->h = h;
     r->conn = conn;
-    r->cs = conn_state_of(conn);
+    r->cs = httpd_conn_state(conn);
     r->started_us = kg_mono_us();
     size_t mlen = strlen(method);
     if (mlen >= sizeof r->method) {
@@ -484,7 +302,7 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
     if (r->cs)
         memcpy(r->client_ip, r->cs->client_ip, sizeof r->client_ip);
     else
-        client_ip(conn, r->client_ip, sizeof r->client_ip);
+        httpd_peer_address(conn, r->client_ip, sizeof r->client_ip);
     return r;
 }
 
@@ -519,7 +337,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        long long len = cl ? parse_length(cl) : 0;
+        long long len = cl ? httpd_parse_length(cl) : 0;
         if (len < 0 || (size_t)len > h->opts.max_body_bytes) {
             /* Answer before reading the body: MHD then skips it and closes. */
             r->limit_err = len < 0 ? KG_ERR_BAD_REQUEST : KG_ERR_PAYLOAD_TOO_LARGE;
@@ -556,7 +374,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     struct httpd *h = cls;
     struct httpd_request *r = *req_cls;
-    struct conn_state *cs = conn_state_of(conn);
+    struct conn_state *cs = httpd_conn_state(conn);
     if (cs) {
         atomic_store(&cs->phase_start_ms, kg_mono_ms());
         atomic_store(&cs->busy, 0);
@@ -569,82 +387,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     request_free(r);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    struct httpd *h = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        struct conn_state *cs = kg_calloc(1, sizeof *cs);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        cs->fd = ci ? ci->connect_fd : -1;
-        client_ip(conn, cs->client_ip, sizeof cs->client_ip);
-        atomic_store(&cs->phase_start_ms, kg_mono_ms());
-        pthread_mutex_lock(&h->conns_lock);
-        cs->next = h->conns;
-        if (h->conns)
-            h->conns->prev = cs;
-        h->conns = cs;
-        pthread_mutex_unlock(&h->conns_lock);
-        *socket_context = cs;
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        struct conn_state *cs = *socket_context;
-        if (!cs)
-            return;
-        pthread_mutex_lock(&h->conns_lock);
-        if (cs->prev)
-            cs->prev->next = cs->next;
-        else
-            h->conns = cs->next;
-        if (cs->next)
-            cs->next->prev = cs->prev;
-        pthread_mutex_unlock(&h->conns_lock);
-        free(cs);
-        *socket_context = NULL;
-    }
-}
-
-/* ---- the sweeper ------------------------------------------------------------------- */
-
-static void *sweeper_main(void *arg)
-{
-    struct httpd *h = arg;
-    const int64_t limit_ms = (int64_t)h->opts.connection_timeout_s * 1000;
-    pthread_mutex_lock(&h->sweeper_lock);
-    while (!h->sweeper_stop) {
-        kg_cond_wait_until(&h->sweeper_cond, &h->sweeper_lock, kg_mono_ms() + 250);
-        if (h->sweeper_stop)
-            break;
-        int64_t now = kg_mono_ms();
-        int draining = atomic_load(&h->draining);
-        unsigned closed = 0;
-        pthread_mutex_lock(&h->conns_lock);
-        for (struct conn_state *cs = h->conns; cs; cs = cs->next) {
-            if (cs->shut || cs->fd < 0 || atomic_load(&cs->busy))
-                continue;
-            int64_t age = now - atomic_load(&cs->phase_start_ms);
-            /* While draining, idle keep-alive connections are closed at once. */
-            if (age > limit_ms || (draining && age > 100)) {
-                shutdown(cs->fd, SHUT_RDWR);
-                cs->shut = 1;
-                if (!draining)
-                    closed++;
-            }
-        }
-        pthread_mutex_unlock(&h->conns_lock);
-        if (closed) {
-            kg_metric_add(metric_slow_clients, NULL, closed);
-            struct kg_log_line l;
-            if (kg_log_begin(&l, KG_LOG_WARN, "slow_clients_closed")) {
-                kg_log_int(&l, "connections", closed);
-                kg_log_int(&l, "limit_s", h->opts.connection_timeout_s);
-                kg_log_end(&l);
-            }
-        }
-    }
-    pthread_mutex_unlock(&h->sweeper_lock);
-    return NULL;
-}
 
 /* ---- daemon ------------------------------------------------------------------------ */
 
@@ -660,59 +402,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
     kg_log_msg(KG_LOG_DEBUG, "httpd", "%s", msg);
 }
 
-static enum kg_err parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
-                                int *v6)
-{
-    char host[128];
-    const char *colon;
-    if (!listen || !*listen)
-        return KG_ERR_BAD_REQUEST;
-    if (listen[0] == '[') {
-        const char *end = strchr(listen, ']');
-        if (!end || end[1] != ':' || (size_t)(end - listen - 1) >= sizeof host)
-            return KG_ERR_BAD_REQUEST;
-        memcpy(host, listen + 1, (size_t)(end - listen - 1));
-        host[end - listen - 1] = '\0';
-        colon = end + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon || (size_t)(colon - listen) >= sizeof host)
-            return KG_ERR_BAD_REQUEST;
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-    }
-    long port = 0;
-    const char *p = colon + 1;
-    if (!*p)
-        return KG_ERR_BAD_REQUEST;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return KG_ERR_BAD_REQUEST;
-        port = port * 10 + (*p - '0');
-        if (port > 65535)
-            return KG_ERR_BAD_REQUEST;
-    }
-    memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
-    if (!host[0] || inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)port);
-        if (!host[0])
-            in4->sin_addr.s_addr = htonl(INADDR_ANY);
-        *len = sizeof *in4;
-        *v6 = 0;
-        return KG_OK;
-    }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        *len = sizeof *in6;
-        *v6 = 1;
-        return KG_OK;
-    }
-    return KG_ERR_BAD_REQUEST;
-}
 
 /* libmicrohttpd's memory per connection: the header budget plus 16 KiB, so that
  * a head somewhat past the budget (up to about 14 KiB more, fewer with many
@@ -729,15 +418,11 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
     struct sockaddr_storage ss;
     socklen_t ss_len;
     int v6 = 0;
-    if (parse_listen(opts->listen, &ss, &ss_len, &v6) != KG_OK) {
+    if (httpd_parse_listen(opts->listen, &ss, &ss_len, &v6) != KG_OK) {
         snprintf(why, why_len, "'%s' is not HOST:PORT (an IP address and a port)",
                  opts->listen ? opts->listen : "");
         return KG_ERR_BAD_REQUEST;
     }
-    metric_slow_clients = kg_metric_counter(
-        "kvsgate_http_slow_clients_closed_total",
-        "Connections shut down for taking longer than the connection timeout to send a request.",
-        "");
     struct httpd *h = kg_calloc(1, sizeof *h);
     h->app = *app;
     h->opts = *opts;
@@ -755,8 +440,6 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
         h->opts.max_header_bytes = 32 * 1024;
     h->listen_fd = -1;
     pthread_mutex_init(&h->conns_lock, NULL);
-    pthread_mutex_init(&h->sweeper_lock, NULL);
-    kg_cond_init_mono(&h->sweeper_cond);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (v6)
@@ -782,7 +465,7 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->opts.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, httpd_mhd_memory(h->opts.max_header_bytes),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_NOTIFY_CONNECTION, httpd_conn_notify, h,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_noop, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
@@ -792,7 +475,8 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
         snprintf(why, why_len, "cannot listen on %s (%s)", opts->listen,
                  errno ? strerror(errno) : "libmicrohttpd refused the options");
         free(h->tls_cert);
-        free(h->tls_key);
+        kg_free_secret(h->tls_key);
+        pthread_mutex_destroy(&h->conns_lock);
         free(h);
         return KG_ERR_UNAVAILABLE;
     }
@@ -800,8 +484,7 @@ enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app
     h->port = di ? di->port : 0;
     const union MHD_DaemonInfo *li = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
     h->listen_fd = li ? li->listen_fd : -1;
-    if (pthread_create(&h->sweeper, NULL, sweeper_main, h) == 0)
-        h->sweeper_started = 1;
+    httpd_sweeper_start(h);
     *out = h;
     return KG_OK;
 }
@@ -836,19 +519,11 @@ void httpd_stop(struct httpd *h, int64_t timeout_ms)
             kg_log_end(&l);
         }
     }
-    if (h->sweeper_started) {
-        pthread_mutex_lock(&h->sweeper_lock);
-        h->sweeper_stop = 1;
-        pthread_cond_signal(&h->sweeper_cond);
-        pthread_mutex_unlock(&h->sweeper_lock);
-        pthread_join(h->sweeper, NULL);
-    }
+    httpd_sweeper_stop(h);
     MHD_stop_daemon(h->d);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     pthread_mutex_destroy(&h->conns_lock);
-    pthread_mutex_destroy(&h->sweeper_lock);
-    pthread_cond_destroy(&h->sweeper_cond);
     if (h->tls_key)
         kg_wipe(h->tls_key, strlen(h->tls_key));
     free(h->tls_key);

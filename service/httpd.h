@@ -135,9 +135,6 @@ void httpd_resume(struct httpd_request *r);
 
 /* ---- exposed for the fuzz targets and unit tests ------------------------------- */
 
-/* The strict percent-decoding of a path or of one query name or value (after
- * libmicrohttpd split the query and turned '+' into ' '): a new string, or NULL
- * on a bad escape, a decoded NUL or more than max_len decoded bytes. */
-char *httpd_decode_strict(const char *s, size_t max_len);
+/* httpd_decode_strict and the other head checks: service/httpd_head.h. */
 
 #endif

@@ -7,6 +7,8 @@ target_sources(kvsgate_lib PRIVATE
   service/config.c
   service/daemon.c
   service/httpd.c
+  service/httpd_conn.c
+  service/httpd_head.c
   service/ratelimit.c
   service/server.c
   service/workers.c)

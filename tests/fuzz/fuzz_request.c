@@ -25,7 +25,7 @@
 #include "core/buf.h"
 #include "core/encode.h"
 #include "core/log.h"
-#include "service/httpd.h"
+#include "service/httpd_head.h"
 
 static const char *const methods[] = {"GET", "PUT", "DELETE", "HEAD", "OPTIONS", "POST", "PATCH", "get"};
 

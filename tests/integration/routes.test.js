@@ -206,3 +206,24 @@ test('X-Request-Id is echoed when sane and replaced when not', async () => {
   const b = await api.get('/healthz', { headers: { 'x-request-id': 'bad id with spaces' } });
   assert.match(b.headers.get('x-request-id'), /^[0-9a-f]{24}$/);
 });
+
+// The drift of issue 17: iceServersExpireAt once used a fixed 30 s margin while
+// the cache used KVSGATE_ICE_REFRESH_MARGIN_S. With TURN credentials of 300 s
+// and a 100 s margin, they are handed out until 200 s after the fetch.
+test('iceServersExpireAt is the TURN TTL minus KVSGATE_ICE_REFRESH_MARGIN_S', async () => {
+  const e = await startEmulator({ iceTtl: 300 });
+  const g = await startKvsgate({ emulator: e, env: { KVSGATE_ICE_REFRESH_MARGIN_S: '100' } });
+  try {
+    const c = client(g.url);
+    assert.equal((await c.put('/v1/channels/cam-margin', { token: admin })).status, 201);
+    const before = Math.floor(Date.now() / 1000);
+    const r = await c.get('/v1/channels/cam-margin/master', { token: admin });
+    assert.equal(r.status, 200, r.text);
+    const after = Math.ceil(Date.now() / 1000);
+    const at = Date.parse(r.json.iceServersExpireAt) / 1000;
+    assert.ok(at >= before + 200 - 1 && at <= after + 200, `iceServersExpireAt ${r.json.iceServersExpireAt} is not fetch + 300 - 100`);
+  } finally {
+    await g.stop();
+    await e.stop();
+  }
+});
