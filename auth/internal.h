@@ -1,7 +1,7 @@
 /* kvsgate: what the auth/ files share with each other. Not a contract for
  * other layers (they use jwt.h, authz.h, principal.h, token.h).
  *
- *   json_in.c   strict JSON input: nesting bounded before jansson parses
+ *   strictjson.c   strict JSON input: nesting bounded before jansson parses
  *   keys.c      struct auth_key (one verification key), PEM loading, the
  *               refcounted immutable key set
  *   jwk.c       JWK (RFC 7517) to auth_key with OSSL_PARAM_BLD + EVP_PKEY_fromdata
@@ -41,17 +41,17 @@ const char *jwa_name(enum jwa a);
 /* "SHA256", "SHA384", "SHA512". */
 const char *jwa_digest_name(enum jwa a);
 
-/* ---- strict JSON (json_in.c) ----------------------------------------------- */
+/* ---- strict JSON (strictjson.c) ----------------------------------------------- */
 
 /* Nesting depth of objects and arrays never passes max_depth (strings are
  * skipped), and no string holds the escape \u0000. Cheap, linear, and run
  * before jansson so that a nested bomb never reaches its recursive parser.
  * Unbalanced input is left to jansson. */
-int json_in_depth_ok(const char *s, size_t n, int max_depth);
+int strictjson_shape_ok(const char *s, size_t n, int max_depth);
 /* Parses s[0..n) as one JSON object: nesting bounded by max_depth, duplicate
  * keys refused, no NUL in strings, nothing after the value. New reference, or
  * NULL. */
-json_t *json_in_object(const char *s, size_t n, int max_depth);
+json_t *strictjson_object(const char *s, size_t n, int max_depth);
 
 /* ---- keys (keys.c, jwk.c) --------------------------------------------------- */
 

@@ -112,7 +112,7 @@ enum kg_err jwks_parse(const char *body, size_t len,
     struct auth_key *keys[JWKS_MAX_KEYS];
     size_t count = 0;
     *out = NULL;
-    json_t *root = json_in_object(body, len, JWKS_MAX_DEPTH);
+    json_t *root = strictjson_object(body, len, JWKS_MAX_DEPTH);
     json_t *list = root ? json_object_get(root, "keys") : NULL;
     if (!json_is_array(list)) {
         *why = "not a JWKS document";

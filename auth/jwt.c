@@ -264,7 +264,7 @@ static const char *split_token(struct verify_state *st)
 /* Step 2: the header (alg, typ, crit, kid) and the payload's nesting. */
 static const char *read_header(struct verify_state *st)
 {
-    st->header = json_in_object(st->header_json.data, st->header_json.len, JWTV_HEADER_MAX_DEPTH);
+    st->header = strictjson_object(st->header_json.data, st->header_json.len, JWTV_HEADER_MAX_DEPTH);
     if (!st->header)
         return "malformed token";
     json_t *j_alg = json_object_get(st->header, "alg");
@@ -286,7 +286,7 @@ static const char *read_header(struct verify_state *st)
     /* The payload is read now (nesting bounded, duplicates refused, text that
      * is not UTF-8 refused), so that one libjwt cannot read never passes for a
      * bad signature; its claims are believed only once the signature holds. */
-    st->payload = json_in_object(st->payload_json.data, st->payload_json.len,
+    st->payload = strictjson_object(st->payload_json.data, st->payload_json.len,
                                  JWTV_PAYLOAD_MAX_DEPTH);
     return st->payload ? NULL : "malformed token";
 }

@@ -4,7 +4,7 @@
 target_sources(kvsgate_lib PRIVATE
   auth/authz.c
   auth/claims.c
-  auth/json_in.c
+  auth/strictjson.c
   auth/jwk.c
   auth/jwks.c
   auth/jws.c

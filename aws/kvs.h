@@ -172,8 +172,6 @@ KG_WARN_UNUSED enum kg_err kvs_get_ice_config(struct kvs_client *c, struct kvs_c
                                               const char *https_endpoint, const char *arn,
                                               const char *client_id, struct kvs_ice_config *out);
 void kvs_ice_config_cleanup(struct kvs_ice_config *cfg);
-/* Deep copy (the caches hand copies out). */
-void kvs_ice_config_copy(struct kvs_ice_config *dst, const struct kvs_ice_config *src);
 
 KG_WARN_UNUSED enum kg_err kvs_tag_resource(struct kvs_client *c, struct kvs_call *call,
                                             const char *arn, const struct kvs_tag *tags,

@@ -333,24 +333,6 @@ void kvs_ice_config_cleanup(struct kvs_ice_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-void kvs_ice_config_copy(struct kvs_ice_config *dst, const struct kvs_ice_config *src)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->count = src->count;
-    dst->fetched_at_s = src->fetched_at_s;
-    dst->min_ttl_s = src->min_ttl_s;
-    for (size_t i = 0; i < src->count && i < KVS_ICE_SERVERS_MAX; i++) {
-        const struct kvs_ice_server *s = &src->servers[i];
-        struct kvs_ice_server *d = &dst->servers[i];
-        d->uri_count = s->uri_count;
-        for (size_t k = 0; k < s->uri_count; k++)
-            d->uris[k] = kg_strdup(s->uris[k]);
-        d->username = s->username ? kg_strdup(s->username) : NULL;
-        d->password = s->password ? kg_strdup(s->password) : NULL;
-        d->ttl_s = s->ttl_s;
-    }
-}
-
 void kvs_tag_list_cleanup(struct kvs_tag_list *list)
 {
     for (size_t i = 0; i < list->count; i++) {

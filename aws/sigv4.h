@@ -1,7 +1,7 @@
 /* kvsgate: AWS Signature Version 4, header signing and query-string presigning.
  *
  * Written from the SigV4 specification and proven against AWS's own test data
- * (../shared/vectors): the 38 cases of the aws-c-auth suite in both modes and
+ * (tests/vectors): the 38 cases of the aws-c-auth suite in both modes and
  * the KVS presign and control-plane vectors computed by botocore.
  *
  * Inputs are raw (unencoded) path, query names and values; the signer encodes

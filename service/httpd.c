@@ -598,7 +598,6 @@ const char *httpd_query(const struct httpd_request *r, const char *name, enum kg
     return NULL;
 }
 
-size_t httpd_query_count(const struct httpd_request *r) { return r->query_count; }
 
 const char *httpd_body(const struct httpd_request *r, size_t *len)
 {

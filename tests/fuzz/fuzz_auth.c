@@ -87,7 +87,7 @@ static void signed_token(const char *in, size_t n)
         FUZZ_CHECK(err == KG_ERR_UNAUTHENTICATED && reason && reason[0]);
     }
     /* The verdict on the claims agrees with claims_check on the same payload. */
-    json_t *payload = json_in_object(pl, pn, 32);
+    json_t *payload = strictjson_object(pl, pn, 32);
     if (payload) {
         struct claims_policy pol = {"https://issuer.example", NULL, "kvs", 60, 0};
         struct auth_principal q;
@@ -132,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         signed_token(in, n);
         break;
     case 1: {
-        json_t *payload = json_in_object(in, n, 32);
+        json_t *payload = strictjson_object(in, n, 32);
         if (payload) {
             struct claims_policy pol = {"https://issuer.example", "kvsgate", "kvs", 60, 0};
             struct auth_principal p;

@@ -46,16 +46,6 @@ static void check_ice(const struct kvs_ice_config *ice)
         FUZZ_CHECK(s->username && s->username[0] && s->password && s->password[0]);
         FUZZ_CHECK(s->ttl_s >= 1 && s->ttl_s <= 86400 && s->ttl_s >= ice->min_ttl_s);
     }
-    struct kvs_ice_config copy;
-    kvs_ice_config_copy(&copy, ice);
-    FUZZ_CHECK(copy.count == ice->count && copy.min_ttl_s == ice->min_ttl_s);
-    for (size_t i = 0; i < ice->count; i++) {
-        FUZZ_CHECK(copy.servers[i].uri_count == ice->servers[i].uri_count);
-        for (size_t k = 0; k < ice->servers[i].uri_count; k++)
-            FUZZ_CHECK(strcmp(copy.servers[i].uris[k], ice->servers[i].uris[k]) == 0);
-        FUZZ_CHECK(strcmp(copy.servers[i].password, ice->servers[i].password) == 0);
-    }
-    kvs_ice_config_cleanup(&copy);
 }
 
 static void fuzz_error(unsigned sel, const char *data, size_t size)

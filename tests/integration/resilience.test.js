@@ -79,7 +79,7 @@ test('with every call throttled, warm requests succeed and cold ones fail fast w
     const t0 = Date.now();
     const cold = await api.get('/v1/channels/cam-cold-1/viewer', { token: admin });
     const took = Date.now() - t0;
-    assert.ok([429, 503].includes(cold.status), cold.text);
+    assert.equal(cold.status, 503, cold.text);
     assert.equal(cold.json.code, 'upstream_throttled');
     assert.ok(Number(cold.headers.get('retry-after')) >= 1);
     assert.ok(took < DEADLINE_MS + 1000, `took ${took} ms`);
@@ -97,7 +97,12 @@ test('with 30% 5xx and connection resets, retries make most cold requests succee
     const rs = await Promise.all(names.map((n) => api.get(`/v1/channels/${n}/viewer`, { token: admin })));
     for (const r of rs) {
       if (r.status === 200) ok++;
-      else assert.ok([502, 503, 504].includes(r.status), `${r.status} ${r.text}`);
+      else {
+        // 5xx and resets past the retries: upstream_unavailable, never a
+        // refusal (502) or a timeout (504: no latency is injected).
+        assert.equal(r.status, 503, r.text);
+        assert.equal(r.json.code, 'upstream_unavailable', r.text);
+      }
     }
   } finally {
     await emu.setFaults({ errorRate: 0, resetRate: 0, operations: null });

@@ -316,13 +316,9 @@ static void test_ice_goes_to_the_channel_endpoint_signed_with_the_client_region(
     T_INTEQ(ice.min_ttl_s, 120);
     T_INTEQ(ice.fetched_at_s, fixed_now);
 
-    struct kvs_ice_config copy;
-    kvs_ice_config_copy(&copy, &ice);
+    T_STREQ(ice.servers[1].username, "u2");
     kvs_ice_config_cleanup(&ice);
     T_INTEQ((long long)ice.count, 0);
-    T_STREQ(copy.servers[1].username, "u2");
-    T_STREQ(copy.servers[0].password, TURN_PASSWORD);
-    kvs_ice_config_cleanup(&copy);
 
     /* A master sends no ClientId. */
     fake_http_push(fx.http, 200, NULL, ice_ok);
@@ -587,13 +583,14 @@ static void test_not_found_and_invalid_argument_are_not_retried(void)
                             "{\"__type\":\"InvalidArgumentException\"}",
                             "{\"__type\":\"AccessDeniedException\"}"};
     long statuses[] = {404, 400, 401};
+    enum kg_err want[] = {KG_ERR_CHANNEL_NOT_FOUND, KG_ERR_BAD_REQUEST, KG_ERR_UPSTREAM_REFUSED};
     for (size_t i = 0; i < 3; i++) {
         fake_http_reset(fx.http);
         fake_http_route(fx.http, "POST", "/describeSignalingChannel", statuses[i], NULL,
                         bodies[i]);
         struct kvs_channel ch;
         struct kvs_call call = {0};
-        T_CHECK(kvs_describe_channel(fx.kvs, &call, "demo-channel", NULL, &ch) != KG_OK);
+        T_INTEQ(kvs_describe_channel(fx.kvs, &call, "demo-channel", NULL, &ch), want[i]);
         T_INTEQ(call.upstream_calls, 1);
         T_INTEQ(call.retries, 0);
         T_INTEQ(call.retry_after_s, 0);
@@ -1004,7 +1001,8 @@ static void test_no_secret_reaches_the_log(void)
     struct kvs_channel ch;
     struct kvs_ice_config ice;
     struct kvs_call call = {.request_id = "req-1"};
-    T_CHECK(kvs_describe_channel(fx.kvs, &call, "demo-channel", NULL, &ch) != KG_OK);
+    T_INTEQ(kvs_describe_channel(fx.kvs, &call, "demo-channel", NULL, &ch),
+            KG_ERR_UPSTREAM_REFUSED);
     T_INTEQ(kvs_get_ice_config(fx.kvs, &call, "https://r-1.example", ARN, "v1", &ice), KG_OK);
     const char *sig = strstr(fake_request_header(fake_http_request(fx.http, 0), "authorization"),
                              "Signature=");

@@ -2,14 +2,14 @@
  * payloads, JWKS documents).
  *
  * jansson's own limit is 2048 levels, which a ~5 KB token reaches and which
- * takes up to ~192 KiB of stack to parse (../shared/notes/LIBRARIES.md §5).
+ * takes up to ~192 KiB of stack to parse (measured on jansson 2.14).
  * Tokens and JWKS documents are shallow, so we bound the depth first with a
  * linear scan, then parse with JSON_REJECT_DUPLICATES so that
  * {"sub":"admin","sub":"u1"} cannot mean different things to different
  * readers. */
 #include "auth/internal.h"
 
-int json_in_depth_ok(const char *s, size_t n, int max_depth)
+int strictjson_shape_ok(const char *s, size_t n, int max_depth)
 {
     int depth = 0, in_string = 0;
     for (size_t i = 0; i < n; i++) {
@@ -48,9 +48,9 @@ int json_in_depth_ok(const char *s, size_t n, int max_depth)
     return 1;
 }
 
-json_t *json_in_object(const char *s, size_t n, int max_depth)
+json_t *strictjson_object(const char *s, size_t n, int max_depth)
 {
-    if (!json_in_depth_ok(s, n, max_depth))
+    if (!strictjson_shape_ok(s, n, max_depth))
         return NULL;
     json_error_t error;
     json_t *root = json_loadb(s, n, JSON_REJECT_DUPLICATES, &error);
