@@ -244,62 +244,34 @@ static int stale_allowed(enum kg_err err)
            err == KG_ERR_UPSTREAM_REFUSED || err == KG_ERR_UPSTREAM_TIMEOUT;
 }
 
-enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cache_load_fn load,
-                      void *load_arg, struct cache_ref **out, enum cache_outcome *outcome)
+/* Waits (c->lock held) for the load in flight f, at most until deadline_ms,
+ * and takes its answer; unlocks. */
+static enum kg_err flight_join(struct cache *c, struct flight *f, int64_t deadline_ms,
+                               struct cache_ref **out, enum cache_outcome *how)
 {
-    enum cache_outcome how = CACHE_MISS;
-    uint64_t h = key_hash(key);
-    pthread_mutex_lock(&c->lock);
-    struct cache_ref *r = fresh_locked(c, key, h, cache_now(c));
-    if (r) {
-        pthread_mutex_unlock(&c->lock);
-        count(c, "hit");
-        if (outcome)
-            *outcome = CACHE_HIT;
-        *out = r;
-        return KG_OK;
+    f->users++;
+    while (!f->done && !kg_cond_wait_until(&f->cond, &c->lock, deadline_ms))
+        ;
+    enum kg_err err = KG_ERR_UPSTREAM_TIMEOUT;
+    *how = CACHE_JOINED;
+    if (f->done) {
+        err = f->err;
+        if (err == KG_OK)
+            *out = ref_acquire(f->val);
+        if (f->stale)
+            *how = CACHE_STALE;
     }
-    struct flight *f = c->flights;
-    while (f && !(f->hash == h && strcmp(f->key, key) == 0))
-        f = f->next;
-    enum kg_err err;
-    if (f) {
-        /* Join the load in flight. */
-        f->users++;
-        while (!f->done && !kg_cond_wait_until(&f->cond, &c->lock, deadline_ms))
-            ;
-        if (f->done) {
-            err = f->err;
-            if (err == KG_OK)
-                *out = ref_acquire(f->val);
-            how = f->stale ? CACHE_STALE : CACHE_JOINED;
-        } else {
-            err = KG_ERR_UPSTREAM_TIMEOUT;
-            how = CACHE_JOINED;
-        }
-        flight_put(c, f);
-        pthread_mutex_unlock(&c->lock);
-        count(c, how == CACHE_STALE ? "stale" : "joined");
-        if (outcome)
-            *outcome = how;
-        return err;
-    }
-
-    /* Lead the load. */
-    f = kg_calloc(1, sizeof *f);
-    f->key = kg_strdup(key);
-    f->hash = h;
-    f->users = 1;
-    kg_cond_init_mono(&f->cond);
-    f->next = c->flights;
-    c->flights = f;
+    flight_put(c, f);
     pthread_mutex_unlock(&c->lock);
+    count(c, *how == CACHE_STALE ? "stale" : "joined");
+    return err;
+}
 
-    void *value = NULL;
-    int64_t ttl_ms = 0, stale_ms = 0;
-    err = load(load_arg, key, &value, &ttl_ms, &stale_ms);
-
-    pthread_mutex_lock(&c->lock);
+/* Stores what a load brought (c->lock held): a new entry, or, when AWS failed
+ * in a way that allows it, the entry past its TTL (stale). Fills f. */
+static enum kg_err flight_settle(struct cache *c, struct flight *f, const char *key, uint64_t h,
+                                 enum kg_err err, void *value, int64_t ttl_ms, int64_t stale_ms)
+{
     int64_t now = cache_now(c);
     if (err == KG_OK) {
         struct cache_ref *val = kg_calloc(1, sizeof *val);
@@ -315,7 +287,6 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
         if (e && now < e->stale_until) {
             f->val = ref_acquire(e->val);
             f->stale = 1;
-            how = CACHE_STALE;
             err = KG_OK;
         }
     }
@@ -327,11 +298,57 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
     while (*pp != f)
         pp = &(*pp)->next;
     *pp = f->next;
+    return err;
+}
+
+/* Leads a load (c->lock held, unlocks): registers the flight so others join
+ * it, loads without the lock, settles. */
+static enum kg_err flight_lead(struct cache *c, const char *key, uint64_t h, cache_load_fn load,
+                               void *load_arg, struct cache_ref **out, enum cache_outcome *how)
+{
+    struct flight *f = kg_calloc(1, sizeof *f);
+    f->key = kg_strdup(key);
+    f->hash = h;
+    f->users = 1;
+    kg_cond_init_mono(&f->cond);
+    f->next = c->flights;
+    c->flights = f;
+    pthread_mutex_unlock(&c->lock);
+
+    void *value = NULL;
+    int64_t ttl_ms = 0, stale_ms = 0;
+    enum kg_err err = load(load_arg, key, &value, &ttl_ms, &stale_ms);
+
+    pthread_mutex_lock(&c->lock);
+    err = flight_settle(c, f, key, h, err, value, ttl_ms, stale_ms);
+    *how = f->stale ? CACHE_STALE : CACHE_MISS;
     if (err == KG_OK)
         *out = ref_acquire(f->val);
     flight_put(c, f);
     pthread_mutex_unlock(&c->lock);
-    count(c, how == CACHE_STALE ? "stale" : "miss");
+    count(c, *how == CACHE_STALE ? "stale" : "miss");
+    return err;
+}
+
+enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cache_load_fn load,
+                      void *load_arg, struct cache_ref **out, enum cache_outcome *outcome)
+{
+    enum cache_outcome how = CACHE_HIT;
+    uint64_t h = key_hash(key);
+    pthread_mutex_lock(&c->lock);
+    struct cache_ref *r = fresh_locked(c, key, h, cache_now(c));
+    enum kg_err err = KG_OK;
+    if (r) {
+        pthread_mutex_unlock(&c->lock);
+        count(c, "hit");
+        *out = r;
+    } else {
+        struct flight *f = c->flights;
+        while (f && !(f->hash == h && strcmp(f->key, key) == 0))
+            f = f->next;
+        err = f ? flight_join(c, f, deadline_ms, out, &how)
+                : flight_lead(c, key, h, load, load_arg, out, &how);
+    }
     if (outcome)
         *outcome = how;
     return err;

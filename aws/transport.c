@@ -329,38 +329,33 @@ static const char *tp_proxy_for(const struct transport *t, const struct kg_http_
         }                                                                                       \
     } while (0)
 
-static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_request *req,
-                              struct kg_http_response *resp)
-{
-    struct transport *t = self->impl;
-    enum kg_err result = KG_ERR_BAD_REQUEST;
-    struct curl_slist *headers = NULL;
-    struct tp_xfer x = {.resp = resp, .too_large = 0};
-    CURL *easy = NULL;
+enum tp_method { TP_GET, TP_POST, TP_PUT, TP_DELETE };
 
+/* The request's method, or -1 when the request is malformed (no URL, no
+ * timeouts, a body on GET or DELETE, a scheme other than http(s)). */
+static int tp_method_of(const struct kg_http_request *req)
+{
     if (!req->method || !req->url || req->timeout_ms <= 0 || req->connect_timeout_ms <= 0 ||
         (req->body_len && !req->body) ||
         (strncmp(req->url, "http://", 7) != 0 && strncmp(req->url, "https://", 8) != 0))
-        goto cleanup;
-    int is_get = strcmp(req->method, "GET") == 0;
-    int is_post = strcmp(req->method, "POST") == 0;
-    int is_put = strcmp(req->method, "PUT") == 0;
-    int is_delete = strcmp(req->method, "DELETE") == 0;
-    if (!is_get && !is_post && !is_put && !is_delete)
-        goto cleanup;
-    if ((is_get || is_delete) && req->body_len)
-        goto cleanup;
-    result = tp_build_headers(req, &headers);
-    if (result != KG_OK)
-        goto cleanup;
+        return -1;
+    static const char *const names[] = {"GET", "POST", "PUT", "DELETE"};
+    for (int m = TP_GET; m <= TP_DELETE; m++)
+        if (strcmp(req->method, names[m]) == 0)
+            return (m == TP_GET || m == TP_DELETE) && req->body_len ? -1 : m;
+    return -1;
+}
 
-    easy = tp_thread_easy(t);
-    if (!easy) {
-        result = KG_ERR_INTERNAL;
-        goto cleanup;
-    }
-    curl_easy_reset(easy);
-    result = KG_ERR_INTERNAL; /* for TP_SETOPT */
+/* Every option of one transfer on the reset handle. */
+static enum kg_err tp_configure(const struct transport *t, CURL *easy,
+                                const struct kg_http_request *req, enum tp_method method,
+                                struct curl_slist *headers, struct tp_xfer *x)
+{
+    enum kg_err result = KG_ERR_INTERNAL; /* for TP_SETOPT */
+    /* Always set: "" also stops libcurl from reading proxies from the environment. */
+    const char *proxy = tp_proxy_for(t, req);
+    if (!proxy)
+        return KG_ERR_BAD_REQUEST;
     TP_SETOPT(easy, CURLOPT_URL, req->url);
     TP_SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     TP_SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
@@ -374,37 +369,35 @@ static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_
     TP_SETOPT(easy, CURLOPT_USERAGENT, t->user_agent);
     if (t->ca_file)
         TP_SETOPT(easy, CURLOPT_CAINFO, t->ca_file);
-    /* Always set: "" also stops libcurl from reading proxies from the environment. */
-    const char *proxy = tp_proxy_for(t, req);
-    if (!proxy) {
-        result = KG_ERR_BAD_REQUEST;
-        goto cleanup;
-    }
     TP_SETOPT(easy, CURLOPT_PROXY, proxy);
     if (*proxy && t->no_proxy)
         TP_SETOPT(easy, CURLOPT_NOPROXY, t->no_proxy);
     TP_SETOPT(easy, CURLOPT_HTTPHEADER, headers);
     TP_SETOPT(easy, CURLOPT_WRITEFUNCTION, tp_write_cb);
-    TP_SETOPT(easy, CURLOPT_WRITEDATA, &x);
+    TP_SETOPT(easy, CURLOPT_WRITEDATA, x);
     TP_SETOPT(easy, CURLOPT_HEADERFUNCTION, tp_header_cb);
-    TP_SETOPT(easy, CURLOPT_HEADERDATA, &x);
-    if (is_get) {
+    TP_SETOPT(easy, CURLOPT_HEADERDATA, x);
+    if (method == TP_GET) {
         TP_SETOPT(easy, CURLOPT_HTTPGET, 1L);
-    } else if (is_delete) {
+    } else if (method == TP_DELETE) {
         TP_SETOPT(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
     } else {
         TP_SETOPT(easy, CURLOPT_POST, 1L);
         TP_SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         TP_SETOPT(easy, CURLOPT_POSTFIELDS, req->body_len ? (const char *)req->body : "");
-        if (is_put)
+        if (method == TP_PUT)
             TP_SETOPT(easy, CURLOPT_CUSTOMREQUEST, "PUT");
     }
+    return KG_OK;
+cleanup:
+    return result;
+}
 
-    resp->body.max_len = req->max_response_len;
-    /* Bodies may carry credentials (STS, IMDS, TURN): wipe what growth lets go. */
-    resp->body.flags |= KG_BUF_SECRET;
+/* Runs the configured transfer and maps its outcome (core/http.h). */
+static enum kg_err tp_run(CURL *easy, const struct tp_xfer *x, struct kg_http_response *resp)
+{
     CURLcode rc = curl_easy_perform(easy);
-    result = tp_map_curl(rc, x.too_large);
+    enum kg_err result = tp_map_curl(rc, x->too_large);
     if (result == KG_OK) {
         long status = 0;
         if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status < 100)
@@ -419,11 +412,35 @@ static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_
             kg_log_end(&l);
         }
     }
-    /* The handle keeps pointers to our header list and the body: drop them. */
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *)NULL);
+    return result;
+}
 
-cleanup:
+static enum kg_err tp_perform(struct kg_http_client *self, const struct kg_http_request *req,
+                              struct kg_http_response *resp)
+{
+    struct transport *t = self->impl;
+    struct curl_slist *headers = NULL;
+    struct tp_xfer x = {.resp = resp, .too_large = 0};
+    int method = tp_method_of(req);
+    enum kg_err result = method < 0 ? KG_ERR_BAD_REQUEST : tp_build_headers(req, &headers);
+    CURL *easy = result == KG_OK ? tp_thread_easy(t) : NULL;
+    if (result == KG_OK && !easy)
+        result = KG_ERR_INTERNAL;
+    if (result == KG_OK) {
+        curl_easy_reset(easy);
+        result = tp_configure(t, easy, req, (enum tp_method)method, headers, &x);
+    }
+    if (result == KG_OK) {
+        resp->body.max_len = req->max_response_len;
+        /* Bodies may carry credentials (STS, IMDS, TURN): wipe what growth lets go. */
+        resp->body.flags |= KG_BUF_SECRET;
+        result = tp_run(easy, &x, resp);
+    }
+    if (easy) {
+        /* The handle keeps pointers to our header list and the body: drop them. */
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *)NULL);
+    }
     tp_slist_wipe_free(headers);
     if (result != KG_OK) {
         /* No half responses: a failed call leaves an empty response. */

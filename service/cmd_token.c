@@ -83,6 +83,49 @@ static int split_patterns(const char *flag, const char *value, struct pattern_li
 
 static int nonempty_max(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
 
+enum { F_SUB, F_MASTER, F_VIEWER, F_MANAGE, F_ANY, F_MANAGE_ANY, F_TTL, F_ISS, F_AUD, F_CLAIM,
+       F_COUNT };
+
+/* The flags that are not patterns: 1 when they hold (*ttl set from --ttl),
+ * else 0 after one line on stderr naming the flag. */
+static int flags_check(const char *cmd, const struct cli_flag *flags, long long *ttl)
+{
+    const char *sub = flags[F_SUB].value;
+    if (!sub) {
+        cli_usage_error(cmd, "sub", "required");
+        return 0;
+    }
+    if (!auth_sub_acceptable(sub, strlen(sub))) {
+        cli_usage_error(cmd, "sub", "must be 1..1024 bytes without control characters");
+        return 0;
+    }
+    if (flags[F_ANY].value && strcmp(flags[F_ANY].value, "true") != 0) {
+        cli_usage_error(cmd, "any-client-id", "takes no value");
+        return 0;
+    }
+    if (flags[F_MANAGE_ANY].value && strcmp(flags[F_MANAGE_ANY].value, "true") != 0) {
+        cli_usage_error(cmd, "manage-any", "takes no value");
+        return 0;
+    }
+    if (flags[F_TTL].value && !cli_parse_int(flags[F_TTL].value, 1, TOKEN_MAX_TTL_S, ttl)) {
+        cli_usage_error(cmd, "ttl", "must be an integer from 1 to 2592000 (30 days)");
+        return 0;
+    }
+    if (flags[F_ISS].value && !nonempty_max(flags[F_ISS].value, 1024)) {
+        cli_usage_error(cmd, "iss", "must be 1..1024 bytes");
+        return 0;
+    }
+    if (flags[F_AUD].value && !nonempty_max(flags[F_AUD].value, 1024)) {
+        cli_usage_error(cmd, "aud", "must be 1..1024 bytes");
+        return 0;
+    }
+    if (flags[F_CLAIM].value && !nonempty_max(flags[F_CLAIM].value, 256)) {
+        cli_usage_error(cmd, "claim", "must be 1..256 bytes");
+        return 0;
+    }
+    return 1;
+}
+
 int cmd_token(int argc, char **argv)
 {
     const char *cmd = "token";
@@ -90,8 +133,6 @@ int cmd_token(int argc, char **argv)
         fputs(token_help, stdout);
         return KG_EXIT_OK;
     }
-    enum { F_SUB, F_MASTER, F_VIEWER, F_MANAGE, F_ANY, F_MANAGE_ANY, F_TTL, F_ISS, F_AUD, F_CLAIM,
-           F_COUNT };
     struct cli_flag flags[F_COUNT] = {
         [F_SUB] = {"sub", NULL, 0},         [F_MASTER] = {"master", NULL, 0},
         [F_VIEWER] = {"viewer", NULL, 0},   [F_MANAGE] = {"manage", NULL, 0},
@@ -109,44 +150,12 @@ int cmd_token(int argc, char **argv)
     kg_buf_init_secret(&secret, CONFIG_SECRET_MAX_LEN);
     kg_buf_init_secret(&token, TOKEN_MAX_LEN);
 
-    const char *sub = flags[F_SUB].value;
-    if (!sub) {
-        cli_usage_error(cmd, "sub", "required");
-        goto cleanup;
-    }
-    if (!auth_sub_acceptable(sub, strlen(sub))) {
-        cli_usage_error(cmd, "sub", "must be 1..1024 bytes without control characters");
-        goto cleanup;
-    }
-    if (flags[F_ANY].value && strcmp(flags[F_ANY].value, "true") != 0) {
-        cli_usage_error(cmd, "any-client-id", "takes no value");
-        goto cleanup;
-    }
-    if (flags[F_MANAGE_ANY].value && strcmp(flags[F_MANAGE_ANY].value, "true") != 0) {
-        cli_usage_error(cmd, "manage-any", "takes no value");
-        goto cleanup;
-    }
-    if (!split_patterns("master", flags[F_MASTER].value, &master) ||
+    long long ttl = 3600;
+    if (!flags_check(cmd, flags, &ttl) ||
+        !split_patterns("master", flags[F_MASTER].value, &master) ||
         !split_patterns("viewer", flags[F_VIEWER].value, &viewer) ||
         !split_patterns("manage", flags[F_MANAGE].value, &manage))
         goto cleanup;
-    long long ttl = 3600;
-    if (flags[F_TTL].value && !cli_parse_int(flags[F_TTL].value, 1, TOKEN_MAX_TTL_S, &ttl)) {
-        cli_usage_error(cmd, "ttl", "must be an integer from 1 to 2592000 (30 days)");
-        goto cleanup;
-    }
-    if (flags[F_ISS].value && !nonempty_max(flags[F_ISS].value, 1024)) {
-        cli_usage_error(cmd, "iss", "must be 1..1024 bytes");
-        goto cleanup;
-    }
-    if (flags[F_AUD].value && !nonempty_max(flags[F_AUD].value, 1024)) {
-        cli_usage_error(cmd, "aud", "must be 1..1024 bytes");
-        goto cleanup;
-    }
-    if (flags[F_CLAIM].value && !nonempty_max(flags[F_CLAIM].value, 256)) {
-        cli_usage_error(cmd, "claim", "must be 1..256 bytes");
-        goto cleanup;
-    }
     char why[512];
     if (config_hs256_secret(NULL, &secret, why, sizeof why) != KG_OK) {
         cli_usage_error(cmd, NULL, why);
@@ -154,7 +163,7 @@ int cmd_token(int argc, char **argv)
     }
 
     struct token_request req = {
-        .sub = sub,
+        .sub = flags[F_SUB].value,
         .master = master.items,
         .master_count = master.count,
         .viewer = viewer.items,

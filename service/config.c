@@ -386,78 +386,80 @@ static int setting_raw(const struct setting *s, const char *(*get)(const char *)
     return 1;
 }
 
-enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
-                        FILE *err_out)
+/* The raw value of s: its variable (or _FILE), else a name the AWS SDKs read
+ * for it, else its default. 1 with *value (owned, NULL when unset), or 0 after
+ * printing an error. */
+static int setting_value(const struct setting *s, const char *(*get)(const char *), FILE *err_out,
+                         char **value)
 {
-    const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
-    memset(cfg, 0, sizeof *cfg);
-    int errors = 0;
-    for (size_t i = 0; i < SETTING_COUNT; i++) {
-        const struct setting *s = &settings[i];
-        char *value = NULL;
-        if (!setting_raw(s, get, err_out, &value)) {
-            errors++;
-            continue;
-        }
-        /* The other names the AWS SDKs read for a setting. */
-        for (size_t k = 0; !value && k < sizeof fallbacks / sizeof fallbacks[0]; k++) {
-            const char *d = strcmp(s->name, fallbacks[k].name) == 0 ? get(fallbacks[k].fallback)
-                                                                    : NULL;
-            if (d && *d)
-                value = kg_strdup(d);
-        }
-        char *field = (char *)cfg + s->offset;
-        char why[160] = "";
-        if (value && s->check && !s->check(value, why, sizeof why)) {
-            if (s->type != SET_LIST) {
-                fprintf(err_out, "%s: %s\n", s->name, why);
-                errors++;
-                kg_free_secret(value);
-                continue;
-            }
-        }
-        switch (s->type) {
-        case SET_STRING:
-            *(char **)(void *)field = value;
-            value = NULL;
-            break;
-        case SET_INT: {
-            int64_t v = 0;
-            if (value && !kg_parse_int64(value, s->min, s->max, &v)) {
-                fprintf(err_out, "%s: must be an integer from %lld to %lld\n", s->name,
-                        (long long)s->min, (long long)s->max);
-                errors++;
-            }
-            *(int64_t *)(void *)field = v;
-            break;
-        }
-        case SET_BOOL: {
-            int b = 0;
-            if (value && !parse_bool(value, &b)) {
-                fprintf(err_out, "%s: must be true or false\n", s->name);
-                errors++;
-            }
-            *(int *)(void *)field = b;
-            break;
-        }
-        case SET_LIST: {
-            size_t n = 0;
-            char **items = value ? split_list(value, &n) : NULL;
-            for (size_t k = 0; k < n && s->check; k++) {
-                if (!s->check(items[k], why, sizeof why)) {
-                    fprintf(err_out, "%s: '%s': %s\n", s->name, items[k], why);
-                    errors++;
-                }
-            }
-            *(char ***)(void *)field = items;
-            *(size_t *)(void *)((char *)cfg + s->count_offset) = n;
-            break;
-        }
-        }
-        kg_free_secret(value);
+    if (!setting_raw(s, get, err_out, value))
+        return 0;
+    for (size_t k = 0; !*value && k < sizeof fallbacks / sizeof fallbacks[0]; k++) {
+        const char *d = strcmp(s->name, fallbacks[k].name) == 0 ? get(fallbacks[k].fallback) : NULL;
+        if (d && *d)
+            *value = kg_strdup(d);
     }
+    return 1;
+}
 
-    /* Rules across settings. */
+/* Checks value (NULL: unset) against s and stores it in cfg; takes value.
+ * Returns the number of errors printed. */
+static int setting_store(const struct setting *s, char *value, struct kg_config *cfg,
+                         FILE *err_out)
+{
+    char *field = (char *)cfg + s->offset;
+    char why[160] = "";
+    int errors = 0;
+    if (value && s->check && s->type != SET_LIST && !s->check(value, why, sizeof why)) {
+        fprintf(err_out, "%s: %s\n", s->name, why);
+        kg_free_secret(value);
+        return 1;
+    }
+    switch (s->type) {
+    case SET_STRING:
+        *(char **)(void *)field = value;
+        return 0;
+    case SET_INT: {
+        int64_t v = 0;
+        if (value && !kg_parse_int64(value, s->min, s->max, &v)) {
+            fprintf(err_out, "%s: must be an integer from %lld to %lld\n", s->name,
+                    (long long)s->min, (long long)s->max);
+            errors++;
+        }
+        *(int64_t *)(void *)field = v;
+        break;
+    }
+    case SET_BOOL: {
+        int b = 0;
+        if (value && !parse_bool(value, &b)) {
+            fprintf(err_out, "%s: must be true or false\n", s->name);
+            errors++;
+        }
+        *(int *)(void *)field = b;
+        break;
+    }
+    case SET_LIST: {
+        size_t n = 0;
+        char **items = value ? split_list(value, &n) : NULL;
+        for (size_t k = 0; k < n && s->check; k++) {
+            if (!s->check(items[k], why, sizeof why)) {
+                fprintf(err_out, "%s: '%s': %s\n", s->name, items[k], why);
+                errors++;
+            }
+        }
+        *(char ***)(void *)field = items;
+        *(size_t *)(void *)((char *)cfg + s->count_offset) = n;
+        break;
+    }
+    }
+    kg_free_secret(value);
+    return errors;
+}
+
+/* The rules across settings. Returns the number of errors printed. */
+static int config_cross_checks(const struct kg_config *cfg, FILE *err_out)
+{
+    int errors = 0;
     if (!cfg->region) {
         fprintf(err_out, "AWS_REGION: required (the region of the signaling channels)\n");
         errors++;
@@ -483,6 +485,23 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
                 cfg->tls_cert_file ? "KVSGATE_TLS_KEY_FILE" : "KVSGATE_TLS_CERT_FILE");
         errors++;
     }
+    return errors;
+}
+
+enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
+                        FILE *err_out)
+{
+    const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
+    memset(cfg, 0, sizeof *cfg);
+    int errors = 0;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        char *value = NULL;
+        if (!setting_value(&settings[i], get, err_out, &value))
+            errors++;
+        else
+            errors += setting_store(&settings[i], value, cfg, err_out);
+    }
+    errors += config_cross_checks(cfg, err_out);
     if (errors)
         config_cleanup(cfg);
     return errors ? KG_ERR_BAD_REQUEST : KG_OK;
