@@ -40,6 +40,67 @@ static int container_token_ok(const char *t)
     return 1;
 }
 
+/* The endpoint from AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS) or _FULL_URI
+ * (ECS, EKS Pod Identity, local agents). */
+static enum kg_err container_url(const char *relative, const char *full,
+                                 char url[CONTAINER_URL_MAX])
+{
+    int n;
+    if (relative) {
+        if (relative[0] != '/') {
+            creds_log_failure("container", "config", KG_ERR_UPSTREAM_REFUSED, 0,
+                              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with /");
+            return KG_ERR_UPSTREAM_REFUSED;
+        }
+        n = snprintf(url, CONTAINER_URL_MAX, "%s%s", CONTAINER_ECS_BASE, relative);
+    } else {
+        if (!creds_container_uri_allowed(full)) {
+            creds_log_failure("container", "config", KG_ERR_UPSTREAM_REFUSED, 0,
+                              "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to "
+                              "loopback or the ECS/EKS container endpoint");
+            return KG_ERR_UPSTREAM_REFUSED;
+        }
+        n = snprintf(url, CONTAINER_URL_MAX, "%s", full);
+    }
+    if (n < 0 || (size_t)n >= CONTAINER_URL_MAX)
+        return KG_ERR_UPSTREAM_REFUSED;
+    struct url_parts check;
+    if (url_parse(url, URL_ALLOW_QUERY, &check) != KG_OK) {
+        creds_log_failure("container", "config", KG_ERR_UPSTREAM_REFUSED, 0,
+                          "the container credentials URI is not a URL we accept");
+        return KG_ERR_UPSTREAM_REFUSED;
+    }
+    return KG_OK;
+}
+
+/* The authorization token, from its file (EKS Pod Identity, re-read on every
+ * fetch: it rotates) or the variable; none is fine. */
+static enum kg_err container_token(const struct creds_ctx *ctx, struct kg_buf *token)
+{
+    kg_buf_init_secret(token, CREDS_TOKEN_FILE_MAX);
+    const char *token_file = creds_getenv(ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *token_env = creds_getenv(ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    if (token_file) {
+        enum kg_err err = creds_read_token_file(token_file, token);
+        if (err != KG_OK) {
+            creds_log_failure("container", "read_token_file", err, 0,
+                              "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is missing, empty or too "
+                              "large");
+            return err;
+        }
+    } else if (token_env && kg_buf_append_str(token, token_env) != KG_OK) {
+        kg_buf_free(token);
+        return KG_ERR_UPSTREAM_REFUSED;
+    }
+    if (!container_token_ok(token->data)) {
+        creds_log_failure("container", "read_token", KG_ERR_UPSTREAM_REFUSED, 0,
+                          "the authorization token holds a line break");
+        kg_buf_free(token);
+        return KG_ERR_UPSTREAM_REFUSED;
+    }
+    return KG_OK;
+}
+
 enum kg_err creds_container_fetch(const struct creds_ctx *ctx, struct creds_snapshot **out)
 {
     const char *relative = creds_getenv(ctx, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
@@ -51,59 +112,12 @@ enum kg_err creds_container_fetch(const struct creds_ctx *ctx, struct creds_snap
         return KG_ERR_INTERNAL;
     }
     char url[CONTAINER_URL_MAX];
-    if (relative) {
-        if (relative[0] != '/') {
-            creds_log_failure("container", "config", KG_ERR_UPSTREAM_REFUSED, 0,
-                              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with /");
-            return KG_ERR_UPSTREAM_REFUSED;
-        }
-        int n = snprintf(url, sizeof url, "%s%s", CONTAINER_ECS_BASE, relative);
-        if (n < 0 || (size_t)n >= sizeof url)
-            return KG_ERR_UPSTREAM_REFUSED;
-    } else {
-        if (!creds_container_uri_allowed(full)) {
-            creds_log_failure("container", "config", KG_ERR_UPSTREAM_REFUSED, 0,
-                              "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to "
-                              "loopback or the ECS/EKS container endpoint");
-            return KG_ERR_UPSTREAM_REFUSED;
-        }
-        int n = snprintf(url, sizeof url, "%s", full);
-        if (n < 0 || (size_t)n >= sizeof url)
-            return KG_ERR_UPSTREAM_REFUSED;
-    }
-    struct url_parts check;
-    if (url_parse(url, URL_ALLOW_QUERY, &check) != KG_OK) {
-        creds_log_failure("container", "config", KG_ERR_UPSTREAM_REFUSED, 0,
-                          "the container credentials URI is not a URL we accept");
-        return KG_ERR_UPSTREAM_REFUSED;
-    }
-
-    enum kg_err err;
+    enum kg_err err = container_url(relative, full, url);
+    if (err != KG_OK)
+        return err;
     struct kg_buf token;
-    kg_buf_init_secret(&token, CREDS_TOKEN_FILE_MAX);
-    const char *token_file = creds_getenv(ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    const char *token_env = creds_getenv(ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    if (token_file) {
-        err = creds_read_token_file(token_file, &token);
-        if (err != KG_OK) {
-            creds_log_failure("container", "read_token_file", err, 0,
-                              "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is missing, empty or too "
-                              "large");
-            return err;
-        }
-    } else if (token_env) {
-        err = kg_buf_append_str(&token, token_env);
-        if (err != KG_OK) {
-            kg_buf_free(&token);
-            return KG_ERR_UPSTREAM_REFUSED;
-        }
-    }
-    if (!container_token_ok(token.data)) {
-        creds_log_failure("container", "read_token", KG_ERR_UPSTREAM_REFUSED, 0,
-                          "the authorization token holds a line break");
-        kg_buf_free(&token);
-        return KG_ERR_UPSTREAM_REFUSED;
-    }
+    if ((err = container_token(ctx, &token)) != KG_OK)
+        return err;
 
     struct kg_http_header headers[2] = {{"accept", "application/json"},
                                         {"authorization", token.data}};

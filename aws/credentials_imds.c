@@ -73,6 +73,9 @@ static int imds_token_ok(const char *s, size_t n)
     return 1;
 }
 
+/* Longer than a screen on purpose: the three IMDSv2 calls (token, role,
+ * credentials) in their order, sharing the token, the URL buffer and one
+ * response; split, each step would take all of them as arguments. */
 enum kg_err creds_imds_fetch(const struct creds_ctx *ctx, struct creds_snapshot **out)
 {
     const char *disabled = creds_getenv(ctx, "AWS_EC2_METADATA_DISABLED");

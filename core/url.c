@@ -17,6 +17,8 @@ static int url_host_char(char c)
  * '?'. Percent signs are kept as they are. */
 static int url_path_char(unsigned char c) { return c > 0x20 && c < 0x7f && c != '#'; }
 
+/* Longer than a screen on purpose: one pass over the URL, part by part
+ * (scheme, host, port, authority, path, query), each refusing before the next. */
 enum kg_err url_parse(const char *url, unsigned flags, struct url_parts *out)
 {
     memset(out, 0, sizeof *out);

@@ -33,6 +33,8 @@ static int has_control(const char *s)
     return 0;
 }
 
+/* Longer than a screen on purpose: one check per flag, in the order of the
+ * help text, each ending the command with its own message. */
 int cmd_presign(int argc, char **argv)
 {
     const char *cmd = "presign";

@@ -412,6 +412,8 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
  * under load and a sixth of the throughput (bench/README.md). */
 static size_t httpd_mhd_memory(size_t max_header_bytes) { return max_header_bytes + 16 * 1024; }
 
+/* Longer than a screen on purpose: most of it is the one MHD_start_daemon
+ * call with its options, which reads best whole. */
 enum kg_err httpd_start(const struct httpd_options *opts, const struct httpd_app *app,
                         struct httpd **out, char *why, size_t why_len)
 {

@@ -300,9 +300,9 @@ static enum kg_err authenticate(struct srv_req *r)
     return KG_OK;
 }
 
-static enum httpd_action on_request(struct httpd_request *h, void *app)
+/* The per-request state: request id, client address, path. */
+static struct srv_req *srv_req_new(struct server *s, struct httpd_request *h)
 {
-    struct server *s = app;
     struct srv_req *r = kg_calloc(1, sizeof *r);
     r->srv = s;
     r->http = h;
@@ -310,16 +310,23 @@ static enum httpd_action on_request(struct httpd_request *h, void *app)
     api_request_init(&r->api, s->opts.deps);
     httpd_set_app_data(h, r, srv_req_free);
     kg_metric_add(s->in_flight, NULL, 1);
-
     request_id(httpd_header(h, "X-Request-Id"), r->api.request_id);
     clientaddr_resolve(s->opts.trusted_proxies, httpd_client_ip(h),
                        s->opts.trusted_proxies ? httpd_header_last(h, "X-Forwarded-For") : NULL,
                        r->client_ip);
     const char *path = httpd_path(h);
-    const char *method = httpd_method(h);
-    r->api.method = method;
+    r->api.method = httpd_method(h);
     r->is_v1 = strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
     r->instance = path; /* lives as long as the request */
+    return r;
+}
+
+static enum httpd_action on_request(struct httpd_request *h, void *app)
+{
+    struct server *s = app;
+    struct srv_req *r = srv_req_new(s, h);
+    const char *path = httpd_path(h);
+    const char *method = r->api.method;
     enum kg_err err = httpd_path_error(h);
     if (err != KG_OK) {
         r->instance = NULL;
