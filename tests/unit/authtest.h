@@ -24,6 +24,7 @@
 #include "core/encode.h"
 #include "core/http.h"
 #include "core/mem.h"
+#include "testlib.h"
 
 #define AT_UNUSED __attribute__((unused))
 
@@ -67,18 +68,7 @@ AT_UNUSED static char *at_pubkey_pem(EVP_PKEY *k)
 }
 
 /* Writes text to a fresh temp file; returns its path (malloc'ed). */
-AT_UNUSED static char *at_temp_file(const char *text)
-{
-    char tmpl[] = "/tmp/kvsgate-authtest-XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd < 0)
-        abort();
-    size_t n = strlen(text);
-    if (write(fd, text, n) != (ssize_t)n)
-        abort();
-    close(fd);
-    return kg_strdup(tmpl);
-}
+AT_UNUSED static char *at_temp_file(const char *text) { return t_temp_file(text); }
 
 AT_UNUSED static char *at_pubkey_file(EVP_PKEY *k)
 {

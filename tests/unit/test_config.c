@@ -39,20 +39,6 @@ static const char *load(struct kg_config *cfg, enum kg_err *err)
     return text;
 }
 
-/* A file holding text, for _FILE settings (malloc'ed path). */
-static char *temp_file(const char *text)
-{
-    char tmpl[] = "/tmp/kvsgate-config-XXXXXX";
-    int fd = mkstemp(tmpl);
-    if (fd < 0)
-        abort();
-    size_t n = strlen(text);
-    if (write(fd, text, n) != (ssize_t)n)
-        abort();
-    close(fd);
-    return strdup(tmpl);
-}
-
 static void test_the_hs256_secret_comes_from_the_variable_or_the_file(void)
 {
     struct kg_buf s;
@@ -72,7 +58,7 @@ static void test_the_hs256_secret_comes_from_the_variable_or_the_file(void)
     T_STREQ(s.data, "0123456789abcdef0123456789abcdef");
 
     /* A file: one trailing newline (or CRLF) is not part of the secret. */
-    char *path = temp_file("file-secret-file-secret-file-secret\n\n");
+    char *path = t_temp_file("file-secret-file-secret-file-secret\n\n");
     env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
     T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);
     T_CHECK(strstr(why, "set only one") != NULL);
@@ -82,14 +68,14 @@ static void test_the_hs256_secret_comes_from_the_variable_or_the_file(void)
     T_STREQ(s.data, "file-secret-file-secret-file-secret\n");
     unlink(path);
     free(path);
-    path = temp_file("file-secret-file-secret-file-secret\r\n");
+    path = t_temp_file("file-secret-file-secret-file-secret\r\n");
     env_clear();
     env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
     T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_OK);
     T_STREQ(s.data, "file-secret-file-secret-file-secret");
     unlink(path);
     free(path);
-    path = temp_file("short\n");
+    path = t_temp_file("short\n");
     env_clear();
     env_set("KVSGATE_JWT_HS256_SECRET_FILE", path);
     T_INTEQ(config_hs256_secret(env_get, &s, why, sizeof why), KG_ERR_BAD_REQUEST);

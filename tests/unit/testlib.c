@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int t_failures;
 
@@ -97,4 +98,17 @@ int t_main(const struct t_case *cases, size_t count, int argc, char **argv)
     }
     printf("%d of %d cases passed\n", ran - failed, ran);
     return failed ? 1 : 0;
+}
+
+char *t_temp_file(const char *text)
+{
+    char tmpl[] = "/tmp/kvsgate-test-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        abort();
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n)
+        abort();
+    close(fd);
+    return strdup(tmpl);
 }

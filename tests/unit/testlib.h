@@ -31,6 +31,9 @@ int t_memeq(const char *file, int line, const char *what, const void *got, size_
             const void *want, size_t want_len);
 int t_main(const struct t_case *cases, size_t count, int argc, char **argv);
 
+/* A new file under /tmp holding text; its path (free() it, unlink() the file). */
+char *t_temp_file(const char *text);
+
 /* Reads a whole file; NULL on error. *len gets the size. Free with free(). */
 char *t_read_file(const char *path, size_t *len);
 
