@@ -27,18 +27,18 @@
 
 /* ---- algorithms (jws.c) ---------------------------------------------------- */
 
-enum jwa { JWA_HS256 = 0, JWA_RS256, JWA_RS384, JWA_RS512, JWA_PS256, JWA_ES256, JWA_ES384,
-           JWA__COUNT };
+enum jwa { JWA_HS256 = 0, JWA_RS256, JWA_RS384, JWA_RS512, JWA_PS256, JWA_PS384, JWA_PS512,
+           JWA_ES256, JWA_ES384, JWA_ES512, JWA_EDDSA, JWA__COUNT };
 #define JWA_BIT(a) (1u << (unsigned)(a))
 #define JWA_RSA_FAMILY (JWA_BIT(JWA_RS256) | JWA_BIT(JWA_RS384) | JWA_BIT(JWA_RS512) | \
-                        JWA_BIT(JWA_PS256))
+                        JWA_BIT(JWA_PS256) | JWA_BIT(JWA_PS384) | JWA_BIT(JWA_PS512))
 
 /* Exact, case-sensitive match of s[0..n) against the allow-list. "none",
  * "hs256", "HS384", "ES512"... return 0. */
 int jwa_parse(const char *s, size_t n, enum jwa *out);
 /* "HS256", ... Static storage. */
 const char *jwa_name(enum jwa a);
-/* "SHA256", "SHA384", "SHA512". */
+/* "SHA256", "SHA384", "SHA512"; NULL for EdDSA (no separate digest). */
 const char *jwa_digest_name(enum jwa a);
 
 /* ---- strict JSON (strictjson.c) ----------------------------------------------- */
@@ -55,7 +55,8 @@ json_t *strictjson_object(const char *s, size_t n, int max_depth);
 
 /* ---- keys (keys.c, jwk.c) --------------------------------------------------- */
 
-enum auth_key_kind { AUTH_KEY_HMAC = 0, AUTH_KEY_RSA, AUTH_KEY_EC_P256, AUTH_KEY_EC_P384 };
+enum auth_key_kind { AUTH_KEY_HMAC = 0, AUTH_KEY_RSA, AUTH_KEY_EC_P256, AUTH_KEY_EC_P384,
+                     AUTH_KEY_EC_P521, AUTH_KEY_ED25519 };
 
 #define AUTH_KID_MAX 256
 #define AUTH_RSA_MIN_BITS 2048

@@ -4,8 +4,9 @@
  * does not), big-endian bytes. n and e go through BIGNUMs into OSSL_PARAM_BLD
  * (OSSL_PARAM_construct_BN would want native-endian bytes); the EC point is
  * built as 0x04||x||y and EVP_PKEY_fromdata refuses points that are not on the
- * curve. Everything a JWK may say about its purpose is enforced: kty RSA or
- * EC (oct is refused outright: a symmetric key taken from a URL would let an
+ * curve; an Ed25519 key (kty OKP, RFC 8037) is its 32 raw bytes. Everything a
+ * JWK may say about its purpose is enforced: kty RSA, EC or OKP (oct is
+ * refused outright: a symmetric key taken from a URL would let an
  * HS256 token in), use "sig", key_ops holding "verify", alg one of ours that
  * fits the key and curve, no private parts. */
 #include <openssl/bn.h>
@@ -100,8 +101,11 @@ static EVP_PKEY *jwk_ec(json_t *jwk, const char **why)
     } else if (strcmp(json_string_value(crv), "P-384") == 0) {
         group = "secp384r1";
         coord_len = 48;
+    } else if (strcmp(json_string_value(crv), "P-521") == 0) {
+        group = "secp521r1";
+        coord_len = 66; /* RFC 7518 6.2.1.2: ceil(521 / 8) */
     } else {
-        *why = "EC JWK curve other than P-256 or P-384";
+        *why = "EC JWK curve other than P-256, P-384 or P-521";
         return NULL;
     }
     struct kg_buf x, y;
@@ -114,7 +118,7 @@ static EVP_PKEY *jwk_ec(json_t *jwk, const char **why)
         *why = "EC JWK y missing or of the wrong length";
         return NULL;
     }
-    unsigned char point[1 + 2 * 48];
+    unsigned char point[1 + 2 * 66];
     point[0] = 0x04; /* uncompressed */
     memcpy(point + 1, x.data, coord_len);
     memcpy(point + 1 + coord_len, y.data, coord_len);
@@ -129,6 +133,28 @@ static EVP_PKEY *jwk_ec(json_t *jwk, const char **why)
     OSSL_PARAM_BLD_free(bld);
     kg_buf_free(&x);
     kg_buf_free(&y);
+    return pkey;
+}
+
+/* RFC 8037: {"kty":"OKP","crv":"Ed25519","x": 32 bytes}. Ed448 is not taken. */
+static EVP_PKEY *jwk_okp(json_t *jwk, const char **why)
+{
+    json_t *crv = json_object_get(jwk, "crv");
+    if (!json_is_string(crv) || strcmp(json_string_value(crv), "Ed25519") != 0) {
+        *why = "OKP JWK curve other than Ed25519";
+        return NULL;
+    }
+    struct kg_buf x;
+    if (!jwk_bytes(jwk, "x", &x, 32, 32)) {
+        *why = "OKP JWK x missing or not 32 bytes";
+        return NULL;
+    }
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+                                                 (const unsigned char *)x.data, x.len);
+    ERR_clear_error();
+    if (!pkey)
+        *why = "OKP JWK refused by OpenSSL";
+    kg_buf_free(&x);
     return pkey;
 }
 
@@ -154,7 +180,8 @@ enum kg_err auth_key_from_jwk(json_t *jwk, struct auth_key **out, char **kid_out
     }
     const char *k = json_string_value(kty);
     int is_rsa = strcmp(k, "RSA") == 0, is_ec = strcmp(k, "EC") == 0;
-    if (!is_rsa && !is_ec) {
+    int is_okp = strcmp(k, "OKP") == 0;
+    if (!is_rsa && !is_ec && !is_okp) {
         *why = strcmp(k, "oct") == 0 ? "symmetric (oct) keys are never taken from a JWKS"
                                      : "unsupported kty";
         return KG_ERR_BAD_REQUEST;
@@ -198,7 +225,7 @@ enum kg_err auth_key_from_jwk(json_t *jwk, struct auth_key **out, char **kid_out
         return KG_ERR_BAD_REQUEST;
     }
 
-    EVP_PKEY *pkey = is_rsa ? jwk_rsa(jwk, why) : jwk_ec(jwk, why);
+    EVP_PKEY *pkey = is_rsa ? jwk_rsa(jwk, why) : is_ec ? jwk_ec(jwk, why) : jwk_okp(jwk, why);
     if (!pkey)
         return KG_ERR_BAD_REQUEST;
     if (auth_key_from_pkey(pkey, alg ? json_string_value(alg) : NULL, out, why) != KG_OK) {

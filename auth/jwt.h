@@ -2,8 +2,8 @@
  *
  * The key decides the algorithm, never the token:
  *   - the header is decoded by us (strict base64url, JSON without duplicate
- *     keys); `alg` must be one of HS256, RS256, RS384, RS512, PS256, ES256,
- *     ES384 (exact, case-sensitive) and equal the algorithm bound to the key
+ *     keys); `alg` must be one of HS256, RS256, RS384, RS512, PS256, PS384,
+ *     PS512, ES256, ES384, ES512, EdDSA (exact, case-sensitive) and equal the algorithm bound to the key
  *     that `kid` selects (or, without `kid`, to a configured key of that kind);
  *   - `none` is always refused; an HS* token is never checked against a public
  *     key (the algorithm-confusion attack);

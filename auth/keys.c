@@ -4,7 +4,8 @@
  * (~230 us of the ~300 us an RS256 verification costs there); we parse once
  * into an EVP_PKEY and keep it, so a verification is only EVP_DigestVerify.
  * A key carries the set of algorithms it may verify, decided from the key
- * itself (RSA: RS256/384/512 and PS256; P-256: ES256; P-384: ES384; a secret:
+ * itself (RSA: RS256/384/512 and PS256/384/512; P-256: ES256; P-384: ES384;
+ * P-521: ES512; Ed25519: EdDSA; a secret:
  * HS256) or pinned by a JWK's "alg": the token's "alg" must be in that set,
  * which is what ties HS* to secrets and each ES* to its curve. */
 #include <errno.h>
@@ -98,14 +99,23 @@ enum kg_err auth_key_from_pkey(EVP_PKEY *pkey, const char *alg_hint, struct auth
             kind = AUTH_KEY_EC_P384;
             algs = JWA_BIT(JWA_ES384);
             sig_len = 96;
+        } else if (strcmp(group, "secp521r1") == 0) {
+            kind = AUTH_KEY_EC_P521;
+            algs = JWA_BIT(JWA_ES512);
+            sig_len = 132; /* RFC 7518 3.4: 66 bytes each for r and s */
         } else {
-            *why = "EC curve other than P-256 or P-384";
+            *why = "EC curve other than P-256, P-384 or P-521";
             return KG_ERR_BAD_REQUEST;
         }
         break;
     }
+    case EVP_PKEY_ED25519:
+        kind = AUTH_KEY_ED25519;
+        algs = JWA_BIT(JWA_EDDSA);
+        sig_len = 64;
+        break;
     default:
-        *why = "unsupported key type (RSA, P-256 or P-384 only)";
+        *why = "unsupported key type (RSA, P-256, P-384, P-521 or Ed25519 only)";
         return KG_ERR_BAD_REQUEST;
     }
     if (!pkey_public_check(pkey)) {

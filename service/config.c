@@ -191,7 +191,8 @@ static const struct setting settings[] = {
      "HS256 secret (at least 32 bytes); or KVSGATE_JWT_HS256_SECRET_FILE"},
     {"KVSGATE_JWT_PUBLIC_KEY_FILE", SET_LIST, NULL, 0, 0, 0, NULL, OFF(jwt_public_key_files),
      OFF(jwt_public_key_file_count),
-     "comma-separated PEM files of public keys (RS256/384/512, PS256, ES256/384)"},
+     "comma-separated PEM files of public keys (RS256/384/512, PS256/384/512, ES256/384/512, "
+     "EdDSA)"},
     {"KVSGATE_JWKS_URL", SET_STRING, NULL, 0, 0, 0, check_url, OFF(jwks_url), 0,
      "JWKS URL (Cognito, Auth0, Keycloak, ...)"},
     {"KVSGATE_JWKS_REFRESH_S", SET_INT, "600", 10, 86400, 0, NULL, OFF(jwks_refresh_s), 0,

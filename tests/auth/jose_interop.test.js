@@ -58,7 +58,8 @@ function check(token, args = [], extraEnv = {}) {
   return verdict;
 }
 
-const pemArgs = () => ['--pem', keys.rsa.file, '--pem', keys.p256.file, '--pem', keys.p384.file];
+const pemArgs = () => ['--pem', keys.rsa.file, '--pem', keys.p256.file, '--pem', keys.p384.file,
+  '--pem', keys.p521.file, '--pem', keys.ed25519.file];
 const allArgs = () => [...pemArgs(), '--hs256-from-env', '--iss', ISS, '--aud', AUD];
 const secretEnv = { KVSGATE_JWT_HS256_SECRET: SECRET };
 
@@ -66,7 +67,8 @@ const grants = { viewer: ['cam-*'], master: ['user-{sub}.*'], manage: ['lobby'] 
 
 async function signingKey(alg) {
   if (alg === 'HS256') return new TextEncoder().encode(SECRET);
-  const name = alg.startsWith('ES384') ? 'p384' : alg.startsWith('ES') ? 'p256' : 'rsa';
+  const name = alg === 'EdDSA' ? 'ed25519' : alg.startsWith('ES512') ? 'p521'
+    : alg.startsWith('ES384') ? 'p384' : alg.startsWith('ES') ? 'p256' : 'rsa';
   return jose.importPKCS8(keys[name].privatePem, alg);
 }
 
@@ -104,6 +106,8 @@ before(async () => {
   makeKey('rsa2', 'rsa', { modulusLength: 3072 });
   makeKey('p256', 'ec', { namedCurve: 'P-256' });
   makeKey('p384', 'ec', { namedCurve: 'P-384' });
+  makeKey('p521', 'ec', { namedCurve: 'P-521' });
+  makeKey('ed25519', 'ed25519', {});
   makeKey('rsa1024', 'rsa', { modulusLength: 1024 });
 });
 
@@ -111,7 +115,7 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('the jwt_check driver is built', () => assert.ok(fs.existsSync(checker), checker));
 
-for (const alg of ['HS256', 'RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384']) {
+for (const alg of ['HS256', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']) {
   test(`a jose ${alg} token from PEM keys verifies with the right principal`, async () => {
     const token = await mint(alg);
     const v = check(token, [...allArgs(), '--channel', 'cam-1'], secretEnv);
@@ -134,7 +138,8 @@ test('jose tokens verify through a JWKS by kid, with the JWK alg pinning the alg
     return { ...j, kid, use: 'sig', ...(alg ? { alg } : {}) };
   };
   const jwks = { keys: [await jwk('rsa', 'rsa-1', 'RS256'), await jwk('rsa2', 'rsa-2'),
-    await jwk('p256', 'ec-1', 'ES256'), await jwk('p384', 'ec-2'), await jwk('rsa1024', 'weak')] };
+    await jwk('p256', 'ec-1', 'ES256'), await jwk('p384', 'ec-2'), await jwk('rsa1024', 'weak'),
+    await jwk('p521', 'ec-3'), await jwk('ed25519', 'ed-1', 'EdDSA')] };
   const file = writeFile('jwks.json', JSON.stringify(jwks));
   const args = ['--jwks', file, '--iss', ISS, '--aud', AUD];
   const rsa2 = (alg) => jose.importPKCS8(keys.rsa2.privatePem, alg);
@@ -144,6 +149,10 @@ test('jose tokens verify through a JWKS by kid, with the JWK alg pinning the alg
     ['PS256', 'rsa-2', await rsa2('PS256'), true],
     ['ES256', 'ec-1', await signingKey('ES256'), true],
     ['ES384', 'ec-2', await signingKey('ES384'), true],
+    ['ES512', 'ec-3', await signingKey('ES512'), true],
+    ['EdDSA', 'ed-1', await signingKey('EdDSA'), true],
+    ['PS512', 'rsa-2', await rsa2('PS512'), true],
+    ['ES384', 'ec-3', await signingKey('ES384'), 'algorithm does not match key'],
     ['PS256', 'rsa-1', await signingKey('PS256'), 'algorithm does not match key'],
     ['RS256', 'rsa-2', await signingKey('RS256'), 'bad signature'],
     ['RS256', 'nobody', await signingKey('RS256'), 'unknown key id'],

@@ -556,18 +556,21 @@ static void test_bad_jwks_are_skipped_one_by_one(void)
     json_decref(ej);
     char *y_short = jwk_with(ec, "y", yshort);
 
+    char *p521_plain = at_jwk(p521, "p521", "");
     struct {
         const char *name;
         char *jwk;
     } bad[] = {
         {"RSA 1024 bits", at_jwk(small, "small", "")},
-        {"P-521", at_jwk(p521, "p521", "")},
+        {"P-521 with alg ES384", jwk_with(p521_plain, "alg", "ES384")},
         {"point not on the curve", off_curve},
         {"y too short", y_short},
         {"crv P-384 with P-256 coordinates", jwk_with(ec, "crv", "P-384")},
         {"crv secp256k1", jwk_with(ec, "crv", "secp256k1")},
         {"kty oct", kg_strdup("{\"kty\":\"oct\",\"kid\":\"s\",\"k\":\"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\"}")},
-        {"kty OKP", kg_strdup("{\"kty\":\"OKP\",\"kid\":\"ed\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}")},
+        {"kty OKP Ed448", kg_strdup("{\"kty\":\"OKP\",\"kid\":\"ed\",\"crv\":\"Ed448\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}")},
+        {"kty OKP x of 31 bytes", kg_strdup("{\"kty\":\"OKP\",\"kid\":\"ed\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHUQ\"}")},
+        {"alg EdDSA on an RSA key", jwk_with(good, "alg", "EdDSA")},
         {"kty lowercase", jwk_with(good, "kty", "rsa")},
         {"kty missing", jwk_without(good, "kty")},
         {"use enc", jwk_with(good, "use", "enc")},
@@ -575,7 +578,7 @@ static void test_bad_jwks_are_skipped_one_by_one(void)
         {"alg HS256 on an RSA key", jwk_with(good, "alg", "HS256")},
         {"alg ES384 on a P-256 key", jwk_with(ec, "alg", "ES384")},
         {"alg ES256 on a P-384 key", jwk_with(ec384, "alg", "ES256")},
-        {"alg PS384 (not ours)", jwk_with(good, "alg", "PS384")},
+        {"alg PS384 on an EC key", jwk_with(ec, "alg", "PS384")},
         {"alg RSA-OAEP", jwk_with(good, "alg", "RSA-OAEP")},
         {"alg none", jwk_with(good, "alg", "none")},
         {"private RSA (d)", jwk_with(good, "d", "AQAB")},
@@ -595,6 +598,14 @@ static void test_bad_jwks_are_skipped_one_by_one(void)
     char *doc = jwks_doc(good, ec, ec384, NULL);
     T_INTEQ(parsed_count(doc, &why), 3);
     free(doc);
+    /* P-521 (ES512) and Ed25519 (EdDSA, RFC 8037) load too. */
+    char *p521_jwk = at_jwk(p521, "p521", "");
+    char *ed = kg_strdup("{\"kty\":\"OKP\",\"kid\":\"ed\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}");
+    doc = jwks_doc(p521_jwk, ed, NULL);
+    T_INTEQ(parsed_count(doc, &why), 2);
+    free(doc);
+    free(p521_jwk);
+    free(ed);
     for (size_t i = 0; i < T_COUNT(bad); i++) {
         doc = jwks_doc(bad[i].jwk, NULL);
         size_t n = parsed_count(doc, &why);
@@ -610,6 +621,7 @@ static void test_bad_jwks_are_skipped_one_by_one(void)
         free(doc);
         free(bad[i].jwk);
     }
+    free(p521_plain);
     /* A duplicate kid: the first wins. */
     char *dup = at_jwk(rsa_b, "good", "");
     doc = jwks_doc(good, dup, NULL);

@@ -19,8 +19,8 @@
 static const unsigned char secret[] = "0123456789abcdef0123456789abcdef-hs256";
 #define SECRET_LEN (sizeof secret - 1)
 
-static EVP_PKEY *rsa, *ec256, *ec384;
-static char *rsa_file, *ec256_file, *ec384_file, *rsa_pem;
+static EVP_PKEY *rsa, *ec256, *ec384, *ec521, *ed25519;
+static char *rsa_file, *ec256_file, *ec384_file, *ec521_file, *ed25519_file, *rsa_pem;
 
 static void keys_once(void)
 {
@@ -29,9 +29,15 @@ static void keys_once(void)
     rsa = at_rsa(2048);
     ec256 = at_ec("P-256");
     ec384 = at_ec("P-384");
+    ec521 = at_ec("P-521");
+    ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    if (!ed25519)
+        abort();
     rsa_file = at_pubkey_file(rsa);
     ec256_file = at_pubkey_file(ec256);
     ec384_file = at_pubkey_file(ec384);
+    ec521_file = at_pubkey_file(ec521);
+    ed25519_file = at_pubkey_file(ed25519);
     rsa_pem = at_pubkey_pem(rsa);
 }
 
@@ -55,12 +61,12 @@ static struct jwtv *verifier_with(const unsigned char *sec, const char *const *f
     return v;
 }
 
-/* Secret + RSA + P-256 + P-384, issuer and audience enforced. */
+/* Secret + RSA + P-256 + P-384 + P-521 + Ed25519, issuer and audience enforced. */
 static struct jwtv *verifier_all(void)
 {
     keys_once();
-    const char *files[] = {rsa_file, ec256_file, ec384_file};
-    return verifier_with(secret, files, 3, ISS, AUD, NULL);
+    const char *files[] = {rsa_file, ec256_file, ec384_file, ec521_file, ed25519_file};
+    return verifier_with(secret, files, 5, ISS, AUD, NULL);
 }
 
 /* The same keys, no issuer or audience. */
@@ -73,6 +79,10 @@ static struct jwtv *verifier_open(void)
 
 static EVP_PKEY *key_for(const char *alg)
 {
+    if (strcmp(alg, "EdDSA") == 0)
+        return ed25519;
+    if (strncmp(alg, "ES512", 5) == 0)
+        return ec521;
     if (strncmp(alg, "ES384", 5) == 0)
         return ec384;
     if (alg[0] == 'E')
@@ -116,7 +126,8 @@ static const char *verdict(struct jwtv *v, const char *tok, int64_t now)
 static void test_every_supported_algorithm_verifies_and_fills_the_principal(void)
 {
     struct jwtv *v = verifier_all();
-    const char *algs[] = {"HS256", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384"};
+    const char *algs[] = {"HS256", "RS256", "RS384", "RS512", "PS256", "PS384",
+                          "PS512", "ES256", "ES384", "ES512", "EdDSA"};
     char *payload = good_payload();
     for (size_t i = 0; i < T_COUNT(algs); i++) {
         char *tok = sign_as(algs[i], payload);
@@ -325,10 +336,9 @@ static void test_algorithms_outside_the_exact_allow_list_are_refused(void)
         {"{\"alg\":\"rs256\"}", "RS256"},
         {"{\"alg\":\"HS384\"}", "HS384"},
         {"{\"alg\":\"HS512\"}", "HS512"},
-        {"{\"alg\":\"ES512\"}", "ES256"},
-        {"{\"alg\":\"PS384\"}", "RS384"},
-        {"{\"alg\":\"PS512\"}", "RS512"},
-        {"{\"alg\":\"EdDSA\"}", "HS256"},
+        {"{\"alg\":\"eddsa\"}", "HS256"},
+        {"{\"alg\":\"ES256K\"}", "ES256"},
+        {"{\"alg\":\"Ed25519\"}", "HS256"},
         {"{\"alg\":\"HS256 \"}", "HS256"},
         {"{\"alg\":\"\"}", "HS256"},
         {"{\"alg\":[\"HS256\"]}", "HS256"},
@@ -450,7 +460,8 @@ static void test_tampered_tokens_and_wrong_signature_shapes_are_refused(void)
 {
     struct jwtv *v = verifier_all();
     char *payload = good_payload();
-    const char *algs[] = {"HS256", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384"};
+    const char *algs[] = {"HS256", "RS256", "RS384", "RS512", "PS256", "PS384",
+                          "PS512", "ES256", "ES384", "ES512", "EdDSA"};
     char other[512];
     snprintf(other, sizeof other,
              "{\"sub\":\"mallory\",\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":%lld,"
@@ -943,7 +954,7 @@ static void test_configuration_errors_name_the_setting_and_pem_kinds_load(void)
     o.jwks_url = NULL;
 
     /* PEM files: each refusal names the variable and the file. */
-    EVP_PKEY *small = at_rsa(1024), *p521 = at_ec("P-521");
+    EVP_PKEY *small = at_rsa(1024), *p521 = at_ec("secp256k1"); /* a curve we do not take */
     char *small_file = at_pubkey_file(small), *p521_file = at_pubkey_file(p521);
     BIO *bio = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(bio, ec256, NULL, NULL, 0, NULL, NULL);
@@ -958,7 +969,7 @@ static void test_configuration_errors_name_the_setting_and_pem_kinds_load(void)
         const char *file, *want;
     } cases[] = {
         {small_file, "RSA key shorter than 2048 bits"},
-        {p521_file, "EC curve other than P-256 or P-384"},
+        {p521_file, "EC curve other than P-256, P-384 or P-521"},
         {priv_file, "private key"},
         {garbage_file, "no PEM public key found"},
         {empty_file, "no PEM public key found"},
@@ -1095,7 +1106,8 @@ static void *verify_loop(void *p)
 static void test_threads_verify_concurrently_with_shared_keys(void)
 {
     struct thread_arg a = {.v = verifier_all()};
-    const char *algs[] = {"HS256", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384"};
+    const char *algs[] = {"HS256", "RS256", "RS384", "RS512", "PS256", "PS384",
+                          "PS512", "ES256", "ES384", "ES512", "EdDSA"};
     char *payload = good_payload();
     for (int i = 0; i < 7; i++)
         a.good[i] = sign_as(algs[i], payload);
