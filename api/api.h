@@ -87,8 +87,10 @@ struct api_request {
     struct auth_principal principal;
     int64_t deadline_ms; /* kg_mono_ms clock */
     struct kvs_call call;
-    /* for the access log */
+    /* for the access log (the audit of every URL handed out) */
     const char *role;  /* "MASTER", "VIEWER" or NULL */
+    char signed_client_id[AUTH_CLIENT_ID_MAX + 1]; /* the viewer's id in the URL, or "" */
+    int64_t url_expires_at_s;                      /* when the URL handed out expires, or 0 */
     const char *cache; /* "hit", "joined", "miss", "stale" or NULL */
     /* outcome */
     struct api_response resp;

@@ -48,11 +48,10 @@ static enum kg_err check_owner(struct api_request *req, const char *arn)
     enum kg_err err = kvs_list_tags(req->deps->kvs, &req->call, arn, &tags);
     if (err != KG_OK)
         return err;
-    char me[AUTH_OWNER_ID_MAX + 1];
-    auth_owner_id(req->principal.sub, me);
     int mine = 0;
     for (size_t i = 0; i < tags.count; i++)
-        if (strcmp(tags.tags[i].key, OWNER_TAG) == 0 && strcmp(tags.tags[i].value, me) == 0)
+        if (strcmp(tags.tags[i].key, OWNER_TAG) == 0 &&
+            strcmp(tags.tags[i].value, req->principal.owner_id) == 0)
             mine = 1;
     kvs_tag_list_cleanup(&tags);
     if (mine)
@@ -157,8 +156,7 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
     if (err != KG_ERR_CHANNEL_NOT_FOUND)
         goto cleanup;
 
-    char owner[AUTH_OWNER_ID_MAX + 1];
-    auth_owner_id(req->principal.sub, owner);
+    const char *owner = req->principal.owner_id;
     body.tags[body.tag_count].key = OWNER_TAG;
     body.tags[body.tag_count].value = owner;
     char arn[KVS_ARN_MAX + 1];

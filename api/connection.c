@@ -242,6 +242,9 @@ static enum kg_err conn_presign(struct api_request *req, const struct conn_parts
             err = KG_ERR_INTERNAL;
         }
         *expires_at_s = now + expires;
+        req->url_expires_at_s = *expires_at_s;
+        if (c->client_id)
+            snprintf(req->signed_client_id, sizeof req->signed_client_id, "%s", c->client_id);
     }
     creds_release(creds);
     return err;

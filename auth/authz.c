@@ -61,6 +61,17 @@ void auth_owner_id(const char *sub, char out[AUTH_OWNER_ID_MAX + 1])
         hashed_id(sub, n, out);
 }
 
+void auth_qualified_id(const char *iss, const char *sub, char out[AUTH_CLIENT_ID_MAX + 1])
+{
+    struct kg_buf b;
+    kg_buf_init(&b, 2 * AUTH_SUB_MAX_LEN + 4096);
+    if (kg_buf_append_str(&b, iss ? iss : "") != KG_OK || kg_buf_append_char(&b, '\n') != KG_OK ||
+        kg_buf_append_str(&b, sub ? sub : "") != KG_OK)
+        abort(); /* iss and sub are bounded far below */
+    hashed_id(b.data, b.len, out);
+    kg_buf_free(&b);
+}
+
 int auth_sub_acceptable(const char *sub, size_t len)
 {
     if (len == 0 || len > AUTH_SUB_MAX_LEN)
@@ -123,7 +134,20 @@ enum kg_err authz_viewer_client_id(const struct auth_principal *p, const char *r
     return KG_OK;
 }
 
-enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, char **out)
+/* Appends the id that replaces a placeholder: made of name characters, never
+ * a '.' (derived ids never hold one: what closes it in a pattern). */
+static enum kg_err append_id(struct kg_buf *b, const char *id)
+{
+    if (!id || !*id)
+        return KG_ERR_BAD_REQUEST;
+    for (const char *c = id; *c; c++)
+        if (!kg_kvs_name_char((unsigned char)*c) || *c == '.')
+            return KG_ERR_BAD_REQUEST; /* not a derived id: it could not be closed */
+    return kg_buf_append_str(b, id);
+}
+
+enum kg_err authz_pattern_expand_with(const char *pattern, const char *client_id,
+                                      const char *value_id, char **out)
 {
     *out = NULL;
     if (!pattern || !*pattern || strlen(pattern) > PATTERN_RAW_MAX)
@@ -134,16 +158,14 @@ enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, cha
     struct kg_buf b;
     kg_buf_init_fixed(&b, storage, sizeof storage);
     for (const char *p = pattern; *p;) {
-        if (strncmp(p, "{sub}", 5) == 0) {
+        size_t ph = strncmp(p, "{sub}", 5) == 0 ? 5 : strncmp(p, "{value}", 7) == 0 ? 7 : 0;
+        if (ph) {
             /* The boundary (authz.h): with a '*', the id must be closed by '.'. */
-            if (star && p[5] != '.')
+            if (star && p[ph] != '.')
                 return KG_ERR_BAD_REQUEST;
-            if (!client_id || !*client_id || kg_buf_append_str(&b, client_id) != KG_OK)
+            if (append_id(&b, ph == 5 ? client_id : value_id) != KG_OK)
                 return KG_ERR_BAD_REQUEST;
-            for (const char *c = client_id; *c; c++)
-                if (!kg_kvs_name_char((unsigned char)*c) || *c == '.')
-                    return KG_ERR_BAD_REQUEST; /* not a derived id: it could not be closed */
-            p += 5;
+            p += ph;
         } else if (*p == '*') {
             if (p[1] != '\0')
                 return KG_ERR_BAD_REQUEST; /* '*' only at the end */
@@ -164,4 +186,9 @@ enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, cha
         return KG_ERR_BAD_REQUEST;
     *out = kg_strndup(b.data, b.len);
     return KG_OK;
+}
+
+enum kg_err authz_pattern_expand(const char *pattern, const char *client_id, char **out)
+{
+    return authz_pattern_expand_with(pattern, client_id, NULL, out);
 }

@@ -25,6 +25,12 @@ void auth_derive_client_id(const char *sub, char out[AUTH_CLIENT_ID_MAX + 1]);
  * two subjects never share an owner value. */
 void auth_owner_id(const char *sub, char out[AUTH_OWNER_ID_MAX + 1]);
 
+/* A subject of a secondary issuer (not the first of the policy): '_' + 40 hex
+ * digits of SHA-256(iss "\n" sub), its client id and its owner value both. A
+ * sub never holds '\n', so this never equals the hash of a primary subject;
+ * it starts with '_', so it never equals a raw id or owner value. */
+void auth_qualified_id(const char *iss, const char *sub, char out[AUTH_CLIENT_ID_MAX + 1]);
+
 /* 1 when the sub is one kvsgate accepts: 1..AUTH_SUB_MAX_LEN bytes, no C0
  * control character, no DEL and no C1 control (U+0080..U+009F). The caller has
  * already checked it is UTF-8 (jansson refuses the rest). */
@@ -57,5 +63,10 @@ KG_WARN_UNUSED enum kg_err authz_viewer_client_id(const struct auth_principal *p
  * ("user-{sub}-cam"). */
 KG_WARN_UNUSED enum kg_err authz_pattern_expand(const char *pattern, const char *client_id,
                                                 char **out);
+/* The same with a second placeholder, {value}: value_id, a claim value made
+ * an id (auth_derive_client_id of the value: no '.'), under the same boundary
+ * rule. NULL value_id: a pattern with {value} is refused. */
+KG_WARN_UNUSED enum kg_err authz_pattern_expand_with(const char *pattern, const char *client_id,
+                                                     const char *value_id, char **out);
 
 #endif

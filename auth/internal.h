@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/jwt.h"
 #include "auth/principal.h"
 #include "core/err.h"
 #include "core/http.h"
@@ -128,13 +129,33 @@ int jws_verify(const struct auth_key *k, enum jwa alg, const char *token, size_t
 /* ---- JWKS fetcher (jwks.c) --------------------------------------------------- */
 
 struct jwks_options {
-    const char *url;
+    const char *url;              /* the JWKS; NULL with discovery_issuer */
+    const char *discovery_issuer; /* non-NULL: the JWKS URL is discovered (OIDC Discovery
+                                     1.0 §4) from <issuer>/.well-known/openid-configuration
+                                     before every fetch */
+    const char *name;             /* the issuer's name, for metrics and logs */
     struct kg_http_client *http;
     int64_t refresh_s;
     int64_t min_refetch_s;
     int64_t timeout_ms;
     int64_t (*now_fn)(void);
 };
+
+#define JWKS_URL_MAX 2048
+
+/* https, or http to a loopback host only (a local IdP in tests and demos):
+ * keys fetched in clear text from elsewhere could be swapped on the way.
+ * Through core/url.c, so userinfo and anything it does not understand is
+ * refused and the host checked is the one libcurl connects to. */
+int jwks_url_ok(const char *url);
+
+/* An OpenID Provider's discovery document (OIDC Discovery 1.0 §3, §4.3): its
+ * "issuer" must be exactly issuer, its "jwks_uri" a URL jwks_url_ok accepts,
+ * which is copied into jwks_uri. KG_ERR_BAD_REQUEST with a static *why
+ * otherwise. Exposed for the fuzz target. */
+KG_WARN_UNUSED enum kg_err jwks_discovery_parse(const char *body, size_t len, const char *issuer,
+                                                char jwks_uri[JWKS_URL_MAX + 1],
+                                                const char **why);
 
 #define JWKS_MAX_RESPONSE_LEN (512 * 1024)
 #define JWKS_MAX_KEYS 64
@@ -163,12 +184,36 @@ KG_WARN_UNUSED enum kg_err jwks_parse(const char *body, size_t len,
 
 /* ---- claims (claims.c) -------------------------------------------------------- */
 
+/* A claim-to-grants rule (jwtv_rule, owned copy). */
+struct claims_rule {
+    char **path;
+    size_t path_len;
+    char *equals; /* NULL: every string value, as {value} */
+    char **patterns[AUTHZ_PERM_COUNT];
+    size_t counts[AUTHZ_PERM_COUNT];
+    int any_client_id, manage_any;
+};
+
+/* What one issuer's tokens must say, and how their claims become grants. */
 struct claims_policy {
     const char *issuer;   /* NULL: not checked */
-    const char *audience; /* NULL: not checked */
-    const char *grants_claim;
+    const char *const *aud;
+    size_t aud_count;     /* 0: aud not checked */
+    const char *const *client_id;
+    size_t client_id_count;
+    const char *const *azp;
+    size_t azp_count;
+    const char *token_use; /* NULL: not checked */
+    const char *grants_claim; /* NULL: none */
+    const char *scope_prefix; /* "" for none */
+    const char *const *scope_claims;
+    size_t scope_claim_count;
+    const struct claims_rule *rules;
+    size_t rule_count;
+    int secondary;        /* ids hashed with iss (auth_qualified_id) */
+    const char *issuer_name; /* copied into the principal */
     int64_t leeway_s;
-    int64_t max_lifetime_s; /* > 0: exp at most this far past now */
+    int64_t max_lifetime_s; /* > 0: exp at most this far past now (and past iat) */
 };
 
 #define CLAIMS_MAX_SUB_LEN AUTH_SUB_MAX_LEN
@@ -181,6 +226,33 @@ struct claims_policy {
 KG_WARN_UNUSED enum kg_err claims_check(json_t *payload, const struct claims_policy *pol,
                                         int64_t now_s, struct auth_principal *out,
                                         const char **reason);
+
+/* ---- trusted issuers, one generation of them (jwt.c) --------------------------- */
+
+#define AUTH_ISSUER_MAX_STATIC_KEYS 16
+
+/* One issuer as the verifier holds it: an owned copy of its jwtv_issuer, its
+ * keys, and the claims policy that views them. */
+struct auth_issuer {
+    char *name, *issuer, *token_use, *grants_claim, *scope_prefix;
+    char **aud, **client_id, **azp, **scope_claims;
+    size_t aud_count, client_id_count, azp_count, scope_claim_count;
+    struct claims_rule *rules;
+    size_t rule_count;
+    struct claims_policy claims;
+    struct auth_key *static_keys[AUTH_ISSUER_MAX_STATIC_KEYS];
+    size_t static_count;
+    struct jwks *jwks; /* the verifier's (shared across generations), or NULL */
+};
+
+/* What the verifier trusts, immutable once built; requests hold a reference
+ * for one verification, a reload swaps in a new generation. */
+struct auth_policy {
+    int refs; /* atomic */
+    uint64_t generation;
+    size_t count;
+    struct auth_issuer issuers[JWTV_MAX_ISSUERS];
+};
 
 /* ---- verified-token cache (token_cache.c) ------------------------------------ */
 
@@ -195,8 +267,10 @@ struct tokcache;
 struct tokcache *tokcache_new(size_t max_entries, int64_t ttl_s);
 void tokcache_free(struct tokcache *c);
 size_t tokcache_capacity(const struct tokcache *c);
-/* The key of a token: SHA-256 of token[0..len), byte for byte. */
-void tokcache_digest(const char *token, size_t len, unsigned char out[32]);
+/* The key of a token under a policy generation: HMAC-SHA256 keyed with the
+ * generation over token[0..len), byte for byte. A reload (a new generation)
+ * makes every earlier entry unreachable; they age out. */
+void tokcache_digest(uint64_t generation, const char *token, size_t len, unsigned char out[32]);
 /* 1 and a deep copy of the principal in *out (auth_principal_cleanup it) when
  * a token with this digest was stored at or before now_s and its entry still
  * answers (now_s < min(exp, stored + ttl)); 0 and *out untouched otherwise.

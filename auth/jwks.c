@@ -26,13 +26,16 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+#include "core/url.h"
 
 #define JWKS_MAX_DEPTH 16
 #define JWKS_MAX_INTERNED 1024
 #define JWKS_CONNECT_TIMEOUT_MS 3000
 
 struct jwks {
-    char *url;
+    char *url;              /* guarded by fetch_lock once discovery may change it */
+    char *discovery_issuer; /* NULL: url is fixed */
+    char *name;
     struct kg_http_client *http;
     int64_t refresh_s, min_refetch_s, timeout_ms;
     int64_t (*now_fn)(void);
@@ -60,7 +63,9 @@ static struct kg_metric *metric_refreshes, *metric_keys;
 struct jwks *jwks_new(const struct jwks_options *opts)
 {
     struct jwks *j = kg_calloc(1, sizeof *j);
-    j->url = kg_strdup(opts->url);
+    j->url = kg_strdup(opts->url ? opts->url : "");
+    j->discovery_issuer = opts->discovery_issuer ? kg_strdup(opts->discovery_issuer) : NULL;
+    j->name = kg_strdup(opts->name ? opts->name : "default");
     j->http = opts->http;
     j->refresh_s = opts->refresh_s;
     j->min_refetch_s = opts->min_refetch_s;
@@ -72,11 +77,12 @@ struct jwks *jwks_new(const struct jwks_options *opts)
     kg_cond_init_mono(&j->cond);
     j->interned = kg_calloc(JWKS_MAX_INTERNED, sizeof(char *));
     metric_refreshes = kg_metric_counter("kvsgate_jwks_refreshes_total",
-                                         "JWKS fetches by outcome (ok, network_error, "
-                                         "http_error, invalid).",
-                                         "outcome");
+                                         "JWKS fetches by issuer and outcome (ok, network_error, "
+                                         "http_error, invalid, discovery_error).",
+                                         "issuer,outcome");
     metric_keys = kg_metric_gauge("kvsgate_jwks_keys_loaded",
-                                  "Keys from the JWKS currently usable for verification.", "");
+                                  "Keys from an issuer's JWKS usable for verification now.",
+                                  "issuer");
     return j;
 }
 
@@ -204,6 +210,72 @@ static void log_url(struct kg_log_line *l, const char *url)
     kg_log_strn(l, "url", url, strcspn(url, "?#"));
 }
 
+int jwks_url_ok(const char *url)
+{
+    struct url_parts u;
+    if (!url || strlen(url) > JWKS_URL_MAX || url_parse(url, URL_ALLOW_QUERY, &u) != KG_OK)
+        return 0;
+    return strcmp(u.scheme, "https") == 0 || url_host_is_loopback(u.host);
+}
+
+enum kg_err jwks_discovery_parse(const char *body, size_t len, const char *issuer,
+                                 char jwks_uri[JWKS_URL_MAX + 1], const char **why)
+{
+    json_t *doc = strictjson_object(body, len, JWKS_MAX_DEPTH);
+    enum kg_err err = KG_ERR_BAD_REQUEST;
+    if (!doc) {
+        *why = "the discovery document is not a JSON object";
+        return err;
+    }
+    json_t *iss = json_object_get(doc, "issuer"), *uri = json_object_get(doc, "jwks_uri");
+    if (!json_is_string(iss) || strcmp(json_string_value(iss), issuer) != 0)
+        *why = "the discovery document names another issuer";
+    else if (!json_is_string(uri) || !jwks_url_ok(json_string_value(uri)))
+        *why = "the discovery document's jwks_uri is not an https:// URL";
+    else {
+        memcpy(jwks_uri, json_string_value(uri), json_string_length(uri) + 1);
+        err = KG_OK;
+    }
+    json_decref(doc);
+    return err;
+}
+
+/* <issuer>/.well-known/openid-configuration (a trailing '/' of the issuer
+ * dropped first, §4.1), then j->url from its jwks_uri. fetch_lock held. */
+static enum kg_err jwks_discover(struct jwks *j, const char **why)
+{
+    char url[JWKS_URL_MAX + 64];
+    size_t n = strlen(j->discovery_issuer);
+    while (n && j->discovery_issuer[n - 1] == '/')
+        n--;
+    snprintf(url, sizeof url, "%.*s/.well-known/openid-configuration", (int)n, j->discovery_issuer);
+    const struct kg_http_header headers[] = {{"Accept", "application/json"}};
+    struct kg_http_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .header_count = 1,
+        .timeout_ms = j->timeout_ms,
+        .connect_timeout_ms = j->timeout_ms < JWKS_CONNECT_TIMEOUT_MS ? j->timeout_ms
+                                                                      : JWKS_CONNECT_TIMEOUT_MS,
+        .max_response_len = JWKS_MAX_RESPONSE_LEN,
+    };
+    struct kg_http_response resp;
+    kg_http_response_init(&resp);
+    enum kg_err err = kg_http_perform(j->http, &req, &resp);
+    char found[JWKS_URL_MAX + 1];
+    if (err != KG_OK || resp.status != 200) {
+        *why = err != KG_OK ? "the discovery document did not come" : "discovery: HTTP status other than 200";
+        err = KG_ERR_UPSTREAM_UNAVAILABLE;
+    } else if ((err = jwks_discovery_parse(resp.body.data, resp.body.len, j->discovery_issuer,
+                                           found, why)) == KG_OK && strcmp(found, j->url) != 0) {
+        free(j->url);
+        j->url = kg_strdup(found);
+    }
+    kg_http_response_cleanup(&resp);
+    return err;
+}
+
 enum kg_err jwks_fetch_now(struct jwks *j)
 {
     pthread_mutex_lock(&j->fetch_lock);
@@ -212,6 +284,23 @@ enum kg_err jwks_fetch_now(struct jwks *j)
     j->last_attempt_s = now;
     j->have_attempted = 1;
     pthread_mutex_unlock(&j->lock);
+    const char *discovery_why = NULL;
+    if (j->discovery_issuer && jwks_discover(j, &discovery_why) != KG_OK && !j->url[0]) {
+        /* Nothing discovered yet: no JWKS to fetch (a known URL is tried on). */
+        kg_metric_inc(metric_refreshes, (const char *[]){j->name, "discovery_error"});
+        pthread_mutex_lock(&j->lock);
+        j->fetch_failed++;
+        j->next_fetch_s = now + (j->min_refetch_s < j->refresh_s ? j->min_refetch_s : j->refresh_s);
+        pthread_mutex_unlock(&j->lock);
+        struct kg_log_line l;
+        if (kg_log_begin(&l, KG_LOG_WARN, "jwks_discovery_failed")) {
+            kg_log_str(&l, "issuer", j->name);
+            kg_log_str(&l, "why", discovery_why);
+            kg_log_end(&l);
+        }
+        pthread_mutex_unlock(&j->fetch_lock);
+        return KG_ERR_UPSTREAM_UNAVAILABLE;
+    }
 
     const struct kg_http_header headers[] = {{"Accept", "application/json"}};
     struct kg_http_request req = {
@@ -241,7 +330,7 @@ enum kg_err jwks_fetch_now(struct jwks *j)
     } else if (jwks_parse(resp.body.data, resp.body.len, jwks_intern, j, &set, &why) != KG_OK) {
         outcome = "invalid";
     }
-    kg_metric_inc(metric_refreshes, (const char *[]){outcome});
+    kg_metric_inc(metric_refreshes, (const char *[]){j->name, outcome});
 
     struct auth_keyset *old = NULL;
     size_t key_count = 0;
@@ -262,15 +351,17 @@ enum kg_err jwks_fetch_now(struct jwks *j)
 
     struct kg_log_line l;
     if (set) {
-        kg_metric_set(metric_keys, NULL, (double)key_count);
+        kg_metric_set(metric_keys, (const char *[]){j->name}, (double)key_count);
         log_rotation(old, set);
         if (kg_log_begin(&l, KG_LOG_INFO, "jwks_refresh_ok")) {
+            kg_log_str(&l, "issuer", j->name);
             log_url(&l, j->url);
             kg_log_int(&l, "keys", (int64_t)key_count);
             kg_log_end(&l);
         }
         auth_keyset_release(old);
     } else if (kg_log_begin(&l, KG_LOG_WARN, "jwks_refresh_failed")) {
+        kg_log_str(&l, "issuer", j->name);
         log_url(&l, j->url);
         kg_log_str(&l, "outcome", outcome);
         kg_log_str(&l, "why", why);
@@ -372,6 +463,8 @@ void jwks_free(struct jwks *j)
         free(j->interned[i]);
     free(j->interned);
     free(j->url);
+    free(j->discovery_issuer);
+    free(j->name);
     pthread_cond_destroy(&j->cond);
     pthread_mutex_destroy(&j->fetch_lock);
     pthread_mutex_destroy(&j->lock);

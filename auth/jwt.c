@@ -23,6 +23,7 @@
 #include "auth/jwt.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +32,37 @@
 #include "auth/internal.h"
 #include "core/buf.h"
 #include "core/encode.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/url.h"
 
-#define JWTV_MAX_STATIC_KEYS 16
 #define JWTV_HEADER_MAX_DEPTH 4
 #define JWTV_PAYLOAD_MAX_DEPTH 32
 #define JWTV_MAX_TOKEN_LEN_LIMIT 65536
 #define JWTV_MAX_LEEWAY_S 300
 #define JWTV_MAX_CLAIM_NAME_LEN 256
 
-struct jwtv {
-    struct auth_key *static_keys[JWTV_MAX_STATIC_KEYS];
-    size_t static_count;
+/* A JWKS fetcher of the verifier, shared by every generation that names the
+ * same URL (or discovery issuer): a reload does not refetch what it keeps. */
+struct jwks_slot {
+    char *key; /* "u <url>" or "d <issuer>" */
     struct jwks *jwks;
-    char *issuer, *audience, *grants_claim;
-    struct claims_policy policy;
+};
+#define JWTV_MAX_JWKS 32
+
+struct jwtv {
+    pthread_mutex_t lock; /* guards current, slots and started */
+    struct auth_policy *current;
+    uint64_t generation;
+    struct jwks_slot slots[JWTV_MAX_JWKS];
+    size_t slot_count;
+    int started;
+    /* what every generation shares */
+    struct kg_http_client *http;
+    int64_t refresh_s, refetch_s, timeout_ms;
+    int64_t (*now_fn)(void);
+    int64_t leeway_s, max_lifetime_s;
     size_t max_token_len;
     struct tokcache *cache; /* NULL: every token is verified in full */
 };
@@ -59,17 +74,262 @@ static enum kg_err config_error(char *why, size_t why_len, const char *msg)
     return KG_ERR_BAD_REQUEST;
 }
 
-/* https, or http to this host only (a local IdP in tests and demos): keys
- * fetched in clear text from elsewhere could be swapped on the way. Parsed by
- * the project's URL splitter, so userinfo ("http://127.0.0.1:x@idp/") and
- * anything else it does not understand is refused, and the host checked is
- * the host libcurl connects to. */
-static int jwks_url_ok(const char *url)
+static char **copy_list(const char *const *list, size_t n)
 {
-    struct url_parts u;
-    if (url_parse(url, URL_ALLOW_QUERY, &u) != KG_OK)
-        return 0;
-    return strcmp(u.scheme, "https") == 0 || url_host_is_loopback(u.host);
+    char **out = n ? kg_calloc(n, sizeof *out) : NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = kg_strdup(list[i]);
+    return out;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static void issuer_cleanup(struct auth_issuer *is)
+{
+    free(is->name);
+    free(is->issuer);
+    free(is->token_use);
+    free(is->grants_claim);
+    free(is->scope_prefix);
+    free_list(is->aud, is->aud_count);
+    free_list(is->client_id, is->client_id_count);
+    free_list(is->azp, is->azp_count);
+    free_list(is->scope_claims, is->scope_claim_count);
+    for (size_t r = 0; r < is->rule_count; r++) {
+        struct claims_rule *rule = &is->rules[r];
+        free_list(rule->path, rule->path_len);
+        free(rule->equals);
+        for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++)
+            free_list(rule->patterns[perm], rule->counts[perm]);
+    }
+    free(is->rules);
+    for (size_t i = 0; i < is->static_count; i++)
+        auth_key_free(is->static_keys[i]);
+    memset(is, 0, sizeof *is);
+}
+
+static void policy_release(struct auth_policy *p)
+{
+    if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    for (size_t i = 0; i < p->count; i++)
+        issuer_cleanup(&p->issuers[i]);
+    free(p);
+}
+
+static struct auth_policy *policy_acquire(struct jwtv *v)
+{
+    pthread_mutex_lock(&v->lock);
+    struct auth_policy *p = v->current;
+    __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&v->lock);
+    return p;
+}
+
+/* The verifier's fetcher for this issuer's JWKS, made (and, once the
+ * verifier runs, fetched and started) when no generation had it yet. v->lock
+ * held. */
+static struct jwks *jwks_for(struct jwtv *v, const struct jwtv_issuer *in, int *fresh)
+{
+    char key[JWKS_URL_MAX + 8];
+    snprintf(key, sizeof key, "%s %s", in->discovery ? "d" : "u",
+             in->discovery ? in->issuer : in->jwks_url);
+    for (size_t i = 0; i < v->slot_count; i++)
+        if (strcmp(v->slots[i].key, key) == 0)
+            return v->slots[i].jwks;
+    if (v->slot_count == JWTV_MAX_JWKS)
+        return NULL;
+    struct jwks_options jo = {
+        .url = in->discovery ? NULL : in->jwks_url,
+        .discovery_issuer = in->discovery ? in->issuer : NULL,
+        .name = in->name,
+        .http = v->http,
+        .refresh_s = v->refresh_s,
+        .min_refetch_s = v->refetch_s,
+        .timeout_ms = v->timeout_ms,
+        .now_fn = v->now_fn,
+    };
+    struct jwks *j = jwks_new(&jo);
+    v->slots[v->slot_count].key = kg_strdup(key);
+    v->slots[v->slot_count++].jwks = j;
+    *fresh = 1;
+    return j;
+}
+
+/* "KVSGATE_X: msg" for the environment's lone issuer, "issuer NAME: msg" for
+ * a policy file's. */
+static enum kg_err issuer_error(const struct jwtv_issuer *in, int from_env, const char *env_var,
+                                const char *msg, char *why, size_t why_len)
+{
+    if (why && why_len) {
+        if (from_env)
+            snprintf(why, why_len, "%s: %s", env_var ? env_var : "KVSGATE_JWT", msg);
+        else
+            snprintf(why, why_len, "issuer %s: %s", in->name ? in->name : "?", msg);
+    }
+    return KG_ERR_BAD_REQUEST;
+}
+
+static void rules_copy(struct auth_issuer *is, const struct jwtv_issuer *in)
+{
+    is->rule_count = in->rule_count;
+    is->rules = in->rule_count ? kg_calloc(in->rule_count, sizeof *is->rules) : NULL;
+    for (size_t r = 0; r < in->rule_count; r++) {
+        const struct jwtv_rule *src = &in->rules[r];
+        struct claims_rule *dst = &is->rules[r];
+        dst->path = copy_list(src->claim_path, src->claim_path_len);
+        dst->path_len = src->claim_path_len;
+        dst->equals = src->equals ? kg_strdup(src->equals) : NULL;
+        for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++) {
+            dst->patterns[perm] = copy_list(src->patterns[perm], src->pattern_counts[perm]);
+            dst->counts[perm] = src->pattern_counts[perm];
+        }
+        dst->any_client_id = src->any_client_id;
+        dst->manage_any = src->manage_any;
+    }
+}
+
+/* Checks one issuer's options and builds it: keys loaded, JWKS fetcher found
+ * or made. v->lock held (the fetcher registry). */
+static enum kg_err issuer_build(struct jwtv *v, const struct jwtv_issuer *in, size_t index,
+                                int from_env, struct auth_issuer *is, int *fresh_jwks, char *why,
+                                size_t why_len)
+{
+    if (in->hs256_secret && in->hs256_secret_len < JWTV_HS256_SECRET_MIN_LEN)
+        return issuer_error(in, from_env, "KVSGATE_JWT_HS256_SECRET",
+                            "must be at least 32 bytes", why, why_len);
+    if (!in->hs256_secret && !in->public_key_file_count && !in->jwks_url && !in->discovery)
+        return from_env ? config_error(why, why_len,
+                                       "no JWT key: set KVSGATE_JWT_HS256_SECRET(_FILE), "
+                                       "KVSGATE_JWT_PUBLIC_KEY_FILE or KVSGATE_JWKS_URL")
+                        : issuer_error(in, 0, NULL, "no keys (a secret, PEM files, a JWKS URL "
+                                                    "or discovery)", why, why_len);
+    if (in->jwks_url && in->discovery)
+        return issuer_error(in, from_env, NULL, "a JWKS URL or discovery, not both", why, why_len);
+    if (in->jwks_url && !jwks_url_ok(in->jwks_url))
+        return issuer_error(in, from_env, "KVSGATE_JWKS_URL",
+                            "must be an https:// URL (http:// only to localhost)", why, why_len);
+    if (in->discovery && (!in->issuer || !jwks_url_ok(in->issuer)))
+        return issuer_error(in, from_env, NULL,
+                            "discovery needs an https:// issuer (http:// only to localhost)", why,
+                            why_len);
+    if ((in->jwks_url || in->discovery) && !v->http)
+        return issuer_error(in, from_env, "KVSGATE_JWKS_URL", "no HTTP client", why, why_len);
+    if (in->issuer && !*in->issuer)
+        return issuer_error(in, from_env, "KVSGATE_JWT_ISSUER", "must not be empty", why, why_len);
+    if (in->grants_claim && (strlen(in->grants_claim) > JWTV_MAX_CLAIM_NAME_LEN ||
+                             (from_env && !*in->grants_claim)))
+        return issuer_error(in, from_env, "KVSGATE_JWT_GRANTS_CLAIM", "must be 1..256 bytes", why,
+                            why_len);
+    is->name = kg_strdup(in->name ? in->name : "default");
+    if (in->hs256_secret)
+        is->static_keys[is->static_count++] =
+            auth_key_new_hmac(in->hs256_secret, in->hs256_secret_len);
+    for (size_t i = 0; i < in->public_key_file_count; i++)
+        if (auth_keys_load_pem_file(in->public_key_files[i], is->static_keys, &is->static_count,
+                                    AUTH_ISSUER_MAX_STATIC_KEYS, why, why_len) != KG_OK)
+            return KG_ERR_BAD_REQUEST;
+    if ((in->jwks_url || in->discovery) && !(is->jwks = jwks_for(v, in, fresh_jwks)))
+        return issuer_error(in, from_env, NULL, "too many JWKS URLs", why, why_len);
+    is->issuer = in->issuer ? kg_strdup(in->issuer) : NULL;
+    is->token_use = in->token_use ? kg_strdup(in->token_use) : NULL;
+    is->grants_claim = kg_strdup(in->grants_claim ? in->grants_claim : "kvs");
+    is->scope_prefix = kg_strdup(in->scope_prefix ? in->scope_prefix : "");
+    is->aud = copy_list(in->aud, in->aud_count);
+    is->aud_count = in->aud_count;
+    is->client_id = copy_list(in->client_id, in->client_id_count);
+    is->client_id_count = in->client_id_count;
+    is->azp = copy_list(in->azp, in->azp_count);
+    is->azp_count = in->azp_count;
+    is->scope_claims = copy_list(in->scope_claims, in->scope_claim_count);
+    is->scope_claim_count = in->scope_claim_count;
+    rules_copy(is, in);
+    is->claims = (struct claims_policy){
+        .issuer = is->issuer,
+        .aud = (const char *const *)is->aud,
+        .aud_count = is->aud_count,
+        .client_id = (const char *const *)is->client_id,
+        .client_id_count = is->client_id_count,
+        .azp = (const char *const *)is->azp,
+        .azp_count = is->azp_count,
+        .token_use = is->token_use,
+        .grants_claim = is->grants_claim[0] ? is->grants_claim : NULL,
+        .scope_prefix = is->scope_prefix,
+        .scope_claims = (const char *const *)is->scope_claims,
+        .scope_claim_count = is->scope_claim_count,
+        .rules = is->rules,
+        .rule_count = is->rule_count,
+        .secondary = index > 0,
+        .issuer_name = is->name,
+        .leeway_s = v->leeway_s,
+        .max_lifetime_s = v->max_lifetime_s,
+    };
+    return KG_OK;
+}
+
+/* The lone issuer the environment's settings describe. */
+static struct jwtv_issuer env_issuer(const struct jwtv_options *o, const char *const *aud)
+{
+    return (struct jwtv_issuer){
+        .name = "default",
+        .issuer = o->issuer,
+        .hs256_secret = o->hs256_secret,
+        .hs256_secret_len = o->hs256_secret_len,
+        .public_key_files = o->public_key_files,
+        .public_key_file_count = o->public_key_file_count,
+        .jwks_url = o->jwks_url,
+        .aud = aud,
+        .aud_count = o->audience ? 1 : 0,
+        .grants_claim = o->grants_claim,
+    };
+}
+
+/* A new generation from opts. v->lock held. The fetchers it made are listed
+ * in fresh[] for the caller to fetch and start. */
+static enum kg_err policy_build(struct jwtv *v, const struct jwtv_options *opts,
+                                struct auth_policy **out, struct jwks **fresh, size_t *fresh_count,
+                                char *why, size_t why_len)
+{
+    const char *aud[1] = {opts->audience};
+    struct jwtv_issuer single = env_issuer(opts, aud);
+    const struct jwtv_issuer *list = opts->issuer_count ? opts->issuers : &single;
+    size_t n = opts->issuer_count ? opts->issuer_count : 1;
+    if (n > JWTV_MAX_ISSUERS)
+        return config_error(why, why_len, "at most 16 issuers");
+    if (opts->audience && !*opts->audience)
+        return config_error(why, why_len, "KVSGATE_JWT_AUDIENCE: must not be empty");
+    struct auth_policy *p = kg_calloc(1, sizeof *p);
+    p->refs = 1;
+    *fresh_count = 0;
+    enum kg_err err = KG_OK;
+    for (size_t i = 0; i < n && err == KG_OK; i++) {
+        if (n > 1 && !list[i].issuer)
+            err = issuer_error(&list[i], 0, NULL, "needs its iss when there are several issuers",
+                               why, why_len);
+        for (size_t k = 0; k < i && err == KG_OK; k++)
+            if (strcmp(list[k].name, list[i].name) == 0 ||
+                (list[k].issuer && list[i].issuer && strcmp(list[k].issuer, list[i].issuer) == 0))
+                err = issuer_error(&list[i], 0, NULL, "the same name or iss as another issuer",
+                                   why, why_len);
+        int fresh_jwks = 0;
+        if (err == KG_OK)
+            err = issuer_build(v, &list[i], i, !opts->issuer_count, &p->issuers[i], &fresh_jwks,
+                               why, why_len);
+        if (fresh_jwks)
+            fresh[(*fresh_count)++] = p->issuers[i].jwks;
+        p->count = i + 1;
+    }
+    if (err != KG_OK) {
+        policy_release(p);
+        return err;
+    }
+    *out = p;
+    return KG_OK;
 }
 
 enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *why, size_t why_len)
@@ -79,29 +339,10 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
         why[0] = '\0';
     if (!opts)
         return config_error(why, why_len, "no JWT options");
-    if (opts->hs256_secret && opts->hs256_secret_len < JWTV_HS256_SECRET_MIN_LEN)
-        return config_error(why, why_len,
-                            "KVSGATE_JWT_HS256_SECRET: must be at least 32 bytes");
-    if (!opts->hs256_secret && !opts->public_key_file_count && !opts->jwks_url)
-        return config_error(why, why_len,
-                            "no JWT key: set KVSGATE_JWT_HS256_SECRET(_FILE), "
-                            "KVSGATE_JWT_PUBLIC_KEY_FILE or KVSGATE_JWKS_URL");
-    if (opts->jwks_url && !jwks_url_ok(opts->jwks_url))
-        return config_error(why, why_len,
-                            "KVSGATE_JWKS_URL: must be an https:// URL (http:// only to localhost)");
-    if (opts->jwks_url && !opts->http)
-        return config_error(why, why_len, "KVSGATE_JWKS_URL: no HTTP client");
-    if (opts->issuer && !*opts->issuer)
-        return config_error(why, why_len, "KVSGATE_JWT_ISSUER: must not be empty");
-    if (opts->audience && !*opts->audience)
-        return config_error(why, why_len, "KVSGATE_JWT_AUDIENCE: must not be empty");
     if (opts->max_lifetime_s < 0)
         return config_error(why, why_len, "KVSGATE_JWT_MAX_LIFETIME_S: must not be negative");
     if (opts->leeway_s < 0 || opts->leeway_s > JWTV_MAX_LEEWAY_S)
         return config_error(why, why_len, "KVSGATE_JWT_LEEWAY_S: must be 0..300");
-    if (opts->grants_claim &&
-        (!*opts->grants_claim || strlen(opts->grants_claim) > JWTV_MAX_CLAIM_NAME_LEN))
-        return config_error(why, why_len, "KVSGATE_JWT_GRANTS_CLAIM: must be 1..256 bytes");
     int64_t refresh_s = opts->jwks_refresh_s ? opts->jwks_refresh_s : 600;
     int64_t refetch_s = opts->jwks_min_refetch_s ? opts->jwks_min_refetch_s : 30;
     int64_t timeout_ms = opts->jwks_timeout_ms ? opts->jwks_timeout_ms : 5000;
@@ -122,59 +363,126 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
     json_object_seed(0);
 
     struct jwtv *v = kg_calloc(1, sizeof *v);
-    if (opts->hs256_secret)
-        v->static_keys[v->static_count++] =
-            auth_key_new_hmac(opts->hs256_secret, opts->hs256_secret_len);
-    for (size_t i = 0; i < opts->public_key_file_count; i++) {
-        if (auth_keys_load_pem_file(opts->public_key_files[i], v->static_keys, &v->static_count,
-                                    JWTV_MAX_STATIC_KEYS, why, why_len) != KG_OK) {
-            jwtv_free(v);
-            return KG_ERR_BAD_REQUEST;
-        }
-    }
-    v->issuer = opts->issuer ? kg_strdup(opts->issuer) : NULL;
-    v->audience = opts->audience ? kg_strdup(opts->audience) : NULL;
-    v->grants_claim = kg_strdup(opts->grants_claim ? opts->grants_claim : "kvs");
-    v->policy = (struct claims_policy){v->issuer, v->audience, v->grants_claim, opts->leeway_s,
-                                       opts->max_lifetime_s};
+    pthread_mutex_init(&v->lock, NULL);
+    v->http = opts->http;
+    v->refresh_s = refresh_s;
+    v->refetch_s = refetch_s;
+    v->timeout_ms = timeout_ms;
+    v->now_fn = opts->now_fn;
+    v->leeway_s = opts->leeway_s;
+    v->max_lifetime_s = opts->max_lifetime_s;
     v->max_token_len = max_len;
+    struct jwks *fresh[JWTV_MAX_ISSUERS];
+    size_t fresh_count;
+    pthread_mutex_lock(&v->lock);
+    enum kg_err err = policy_build(v, opts, &v->current, fresh, &fresh_count, why, why_len);
+    pthread_mutex_unlock(&v->lock);
+    if (err != KG_OK) {
+        jwtv_free(v);
+        return err;
+    }
+    v->generation = v->current->generation = 1;
     if (opts->token_cache_ttl_s >= 0)
         v->cache = tokcache_new(opts->token_cache_entries, opts->token_cache_ttl_s);
-    if (opts->jwks_url) {
-        struct jwks_options jo = {opts->jwks_url, opts->http, refresh_s, refetch_s, timeout_ms,
-                                  opts->now_fn};
-        v->jwks = jwks_new(&jo);
-    }
     *out = v;
     return KG_OK;
 }
 
-enum kg_err jwtv_start(struct jwtv *v)
+/* The first fetch of each fetcher (a failure is logged and retried by its
+ * thread), then its thread. */
+static void jwks_run(struct jwks *j)
 {
-    if (!v->jwks)
-        return KG_OK;
-    if (jwks_fetch_now(v->jwks) != KG_OK) {
+    if (jwks_fetch_now(j) != KG_OK) {
         /* logged inside; the thread retries and jwtv_ready tells */
     }
-    return jwks_start(v->jwks);
+    if (jwks_start(j) != KG_OK)
+        kg_log_msg(KG_LOG_ERROR, "jwks_thread_failed", "cannot start a JWKS refresher");
+}
+
+enum kg_err jwtv_start(struct jwtv *v)
+{
+    pthread_mutex_lock(&v->lock);
+    v->started = 1;
+    size_t n = v->slot_count;
+    struct jwks *all[JWTV_MAX_JWKS];
+    for (size_t i = 0; i < n; i++)
+        all[i] = v->slots[i].jwks;
+    pthread_mutex_unlock(&v->lock);
+    for (size_t i = 0; i < n; i++)
+        jwks_run(all[i]);
+    return KG_OK;
+}
+
+enum kg_err jwtv_reload(struct jwtv *v, const struct jwtv_options *opts, uint64_t *generation,
+                        char *why, size_t why_len)
+{
+    if (why && why_len)
+        why[0] = '\0';
+    struct auth_policy *p = NULL;
+    struct jwks *fresh[JWTV_MAX_ISSUERS];
+    size_t fresh_count = 0;
+    pthread_mutex_lock(&v->lock);
+    enum kg_err err = policy_build(v, opts, &p, fresh, &fresh_count, why, why_len);
+    int started = v->started;
+    pthread_mutex_unlock(&v->lock);
+    if (err != KG_OK)
+        return err;
+    /* New issuers' keys first, so that the swap never makes a gap. */
+    for (size_t i = 0; started && i < fresh_count; i++)
+        jwks_run(fresh[i]);
+    pthread_mutex_lock(&v->lock);
+    struct auth_policy *old = v->current;
+    p->generation = ++v->generation;
+    v->current = p;
+    if (generation)
+        *generation = p->generation;
+    pthread_mutex_unlock(&v->lock);
+    policy_release(old);
+    return KG_OK;
+}
+
+uint64_t jwtv_generation(struct jwtv *v)
+{
+    pthread_mutex_lock(&v->lock);
+    uint64_t g = v->generation;
+    pthread_mutex_unlock(&v->lock);
+    return g;
 }
 
 int jwtv_ready(struct jwtv *v)
 {
-    if (v->static_count)
-        return 1;
-    struct jwtv_stats s;
-    jwtv_get_stats(v, &s);
-    return s.keys_loaded > 0;
+    struct auth_policy *p = policy_acquire(v);
+    int ready = p->count > 0;
+    for (size_t i = 0; i < p->count && ready; i++) {
+        const struct auth_issuer *is = &p->issuers[i];
+        size_t keys = 0;
+        if (is->jwks) {
+            uint64_t ok, failed;
+            jwks_stats(is->jwks, &ok, &failed, &keys);
+        }
+        ready = is->static_count + keys > 0;
+    }
+    policy_release(p);
+    return ready;
 }
 
 void jwtv_get_stats(struct jwtv *v, struct jwtv_stats *out)
 {
     memset(out, 0, sizeof *out);
-    size_t jwks_keys = 0;
-    if (v->jwks)
-        jwks_stats(v->jwks, &out->jwks_fetch_ok, &out->jwks_fetch_failed, &jwks_keys);
-    out->keys_loaded = v->static_count + jwks_keys;
+    struct auth_policy *p = policy_acquire(v);
+    for (size_t i = 0; i < p->count; i++)
+        out->keys_loaded += p->issuers[i].static_count;
+    policy_release(p);
+    pthread_mutex_lock(&v->lock);
+    for (size_t i = 0; i < v->slot_count; i++) {
+        uint64_t ok, failed;
+        size_t keys;
+        jwks_stats(v->slots[i].jwks, &ok, &failed, &keys);
+        out->jwks_fetch_ok += ok;
+        out->jwks_fetch_failed += failed;
+        out->keys_loaded += keys;
+    }
+    pthread_mutex_unlock(&v->lock);
     if (v->cache) {
         struct tokcache_stats ts;
         tokcache_stats(v->cache, &ts);
@@ -189,13 +497,13 @@ void jwtv_free(struct jwtv *v)
 {
     if (!v)
         return;
-    jwks_free(v->jwks);
+    policy_release(v->current);
+    for (size_t i = 0; i < v->slot_count; i++) {
+        jwks_free(v->slots[i].jwks);
+        free(v->slots[i].key);
+    }
     tokcache_free(v->cache);
-    for (size_t i = 0; i < v->static_count; i++)
-        auth_key_free(v->static_keys[i]);
-    free(v->issuer);
-    free(v->audience);
-    free(v->grants_claim);
+    pthread_mutex_destroy(&v->lock);
     free(v);
 }
 
@@ -292,13 +600,28 @@ static const char *read_header(struct verify_state *st)
 }
 
 /* Step 3: the key decides (design note 4), then the signature. */
-static const char *check_signature(struct jwtv *v, struct verify_state *st)
+/* Step 3: the issuer the token names (its iss, unverified until step 4),
+ * whose keys alone may verify it. NULL when none of the trusted ones. */
+static const struct auth_issuer *pick_issuer(const struct auth_policy *p, json_t *payload)
 {
-    const struct auth_key *cands[JWTV_MAX_STATIC_KEYS + 1];
+    json_t *iss = json_object_get(payload, "iss");
+    const char *name = json_is_string(iss) ? json_string_value(iss) : NULL;
+    for (size_t i = 0; name && i < p->count; i++)
+        if (p->issuers[i].issuer && strcmp(p->issuers[i].issuer, name) == 0)
+            return &p->issuers[i];
+    /* A lone issuer answers for every token: its claims check says "wrong
+     * issuer" when it names one. */
+    return p->count == 1 ? &p->issuers[0] : NULL;
+}
+
+/* Step 4: the key decides (design note 4), then the signature. */
+static const char *check_signature(const struct auth_issuer *is, struct verify_state *st)
+{
+    const struct auth_key *cands[AUTH_ISSUER_MAX_STATIC_KEYS + 1];
     size_t n_cands = 0;
     int kid_unknown = 0;
-    if (st->kid && v->jwks) {
-        st->set = jwks_acquire(v->jwks);
+    if (st->kid && is->jwks) {
+        st->set = jwks_acquire(is->jwks);
         const struct auth_key *k = auth_keyset_find(st->set, st->kid, st->kid_len);
         if (k && !(k->algs & JWA_BIT(st->alg)))
             return "algorithm does not match key";
@@ -308,9 +631,9 @@ static const char *check_signature(struct jwtv *v, struct verify_state *st)
             kid_unknown = 1;
     }
     if (n_cands == 0)
-        for (size_t i = 0; i < v->static_count; i++)
-            if (v->static_keys[i]->algs & JWA_BIT(st->alg))
-                cands[n_cands++] = v->static_keys[i];
+        for (size_t i = 0; i < is->static_count; i++)
+            if (is->static_keys[i]->algs & JWA_BIT(st->alg))
+                cands[n_cands++] = is->static_keys[i];
     for (size_t i = 0; i < n_cands && !st->verified_by; i++)
         if (jws_verify(cands[i], st->alg, st->token, st->token_len, st->signing_input_len,
                        (const unsigned char *)st->sig.data, st->sig.len))
@@ -318,12 +641,46 @@ static const char *check_signature(struct jwtv *v, struct verify_state *st)
     if (st->verified_by)
         return NULL;
     if (kid_unknown) {
-        jwks_request_refetch(v->jwks);
+        jwks_request_refetch(is->jwks);
         return "unknown key id";
     }
     if (n_cands)
         return "bad signature";
-    return !st->kid && v->jwks ? "missing key id" : "algorithm does not match key";
+    return !st->kid && is->jwks ? "missing key id" : "algorithm does not match key";
+}
+
+/* Steps 1-5 on a token the cache did not know, under generation p. */
+static const char *verify_full(const struct auth_policy *p, const char *token, size_t token_len,
+                               int64_t now_s, struct auth_principal *out, enum jwa *alg,
+                               const char **key_id)
+{
+    struct verify_state st = {.token = token, .token_len = token_len};
+    kg_buf_init(&st.header_json, token_len);
+    kg_buf_init(&st.payload_json, token_len);
+    kg_buf_init(&st.sig, token_len);
+    const struct auth_issuer *is = NULL;
+    const char *why = split_token(&st);
+    if (!why)
+        why = read_header(&st);
+    if (!why && !(is = pick_issuer(p, st.payload)))
+        why = "wrong issuer";
+    if (!why)
+        why = check_signature(is, &st);
+    /* 5. Claims, now that they are known to be the issuer's. */
+    if (!why && claims_check(st.payload, &is->claims, now_s, out, &why) == KG_OK)
+        why = NULL;
+    if (!why) {
+        *alg = st.alg;
+        *key_id = st.verified_by->kid ? st.verified_by->kid : "";
+    }
+    auth_keyset_release(st.set);
+    json_decref(st.header);
+    json_decref(st.payload);
+    kg_buf_free(&st.header_json);
+    st.payload_json.flags |= KG_BUF_SECRET;
+    kg_buf_free(&st.payload_json);
+    kg_buf_free(&st.sig);
+    return why;
 }
 
 enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,
@@ -342,46 +699,36 @@ enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int6
         *reason = "token too large";
         return KG_ERR_UNAUTHENTICATED;
     }
+    struct auth_policy *p = policy_acquire(v);
 
-    /* 0. Seen and accepted shortly before, byte for byte. */
+    /* 0. Seen and accepted shortly before, byte for byte, under this generation. */
     unsigned char digest[32];
+    enum kg_err result = KG_ERR_UNAUTHENTICATED;
     if (v->cache) {
-        tokcache_digest(token, token_len, digest);
-        if (tokcache_get(v->cache, digest, now_s, out))
-            return KG_OK;
+        tokcache_digest(p->generation, token, token_len, digest);
+        if (tokcache_get(v->cache, digest, now_s, out)) {
+            result = KG_OK;
+            goto done;
+        }
     }
     if (cached_only) {
         *reason = "not verified: too many failed authentications";
-        return KG_ERR_RATE_LIMITED;
+        result = KG_ERR_RATE_LIMITED;
+        goto done;
     }
-
-    struct verify_state st = {.token = token, .token_len = token_len};
-    kg_buf_init(&st.header_json, token_len);
-    kg_buf_init(&st.payload_json, token_len);
-    kg_buf_init(&st.sig, token_len);
-    const char *why = split_token(&st);
-    if (!why)
-        why = read_header(&st);
-    if (!why)
-        why = check_signature(v, &st);
-    /* 4. Claims, now that they are known to be the issuer's. */
-    if (!why && claims_check(st.payload, &v->policy, now_s, out, &why) == KG_OK)
-        why = NULL;
-    if (!why) {
-        out->alg = jwa_name(st.alg);
-        out->key_id = st.verified_by->kid ? st.verified_by->kid : "";
+    enum jwa alg = JWA_HS256;
+    const char *key_id = "";
+    *reason = verify_full(p, token, token_len, now_s, out, &alg, &key_id);
+    if (!*reason) {
+        out->alg = jwa_name(alg);
+        out->key_id = key_id;
         if (v->cache)
             tokcache_put(v->cache, digest, now_s, out);
+        result = KG_OK;
     }
-    *reason = why;
-    auth_keyset_release(st.set);
-    json_decref(st.header);
-    json_decref(st.payload);
-    kg_buf_free(&st.header_json);
-    st.payload_json.flags |= KG_BUF_SECRET;
-    kg_buf_free(&st.payload_json);
-    kg_buf_free(&st.sig);
-    return why ? KG_ERR_UNAUTHENTICATED : KG_OK;
+done:
+    policy_release(p);
+    return result;
 }
 
 enum kg_err jwtv_verify(struct jwtv *v, const char *token, size_t token_len, int64_t now_s,

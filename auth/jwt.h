@@ -54,7 +54,57 @@
 #define JWTV_JWKS_REFRESH_MIN_S 10
 #define JWTV_JWKS_REFRESH_MAX_S 86400
 
+/* A rule of an issuer's policy: values of one claim to grants. */
+struct jwtv_rule {
+    const char *const *claim_path; /* ["cognito:groups"], ["realm_access", "roles"], ... */
+    size_t claim_path_len;         /* 1..8 */
+    const char *equals;            /* the value (or an element of the array) that grants; NULL:
+                                      every string value, as {value} in the patterns */
+    const char *const *patterns[AUTHZ_PERM_COUNT]; /* with {sub} and {value} (authz.h) */
+    size_t pattern_counts[AUTHZ_PERM_COUNT];
+    int any_client_id;
+    int manage_any;
+};
+
+/* One trusted issuer: where its keys come from, how its tokens name their
+ * audience, and how their claims become grants. */
+struct jwtv_issuer {
+    const char *name;    /* [a-z0-9-]{1,32}, unique: logs, metrics, `kvsgate auth check` */
+    const char *issuer;  /* the exact iss; NULL: any (allowed for a lone issuer only) */
+    /* keys: any mix */
+    const unsigned char *hs256_secret;
+    size_t hs256_secret_len;
+    const char *const *public_key_files;
+    size_t public_key_file_count;
+    const char *jwks_url;
+    int discovery;       /* jwks_uri from <issuer>/.well-known/openid-configuration */
+    /* the audience: every list given must hold the token's value */
+    const char *const *aud;       /* aud (string or array) holds one of these */
+    size_t aud_count;
+    const char *const *client_id; /* the client_id claim is one of these (Cognito access) */
+    size_t client_id_count;
+    const char *const *azp;       /* azp is one of these */
+    size_t azp_count;
+    const char *token_use;        /* token_use must be this ("access", "id": Cognito) */
+    /* grants */
+    const char *grants_claim;     /* the {"master": [...], ...} claim; NULL: "kvs"; "": none */
+    const char *scope_prefix;     /* before kvs:<perm>:<pattern> in scopes; NULL: "" */
+    const char *const *scope_claims; /* claims holding scopes (string or array); 0: scope, scp */
+    size_t scope_claim_count;
+    const struct jwtv_rule *rules;
+    size_t rule_count;
+};
+
+#define JWTV_MAX_ISSUERS 16
+
 struct jwtv_options {
+    /* Several issuers (a policy file), or, when issuer_count is 0, one from
+     * the fields below (the environment's settings). The first issuer is the
+     * primary one: its subjects' client ids and owner values come from sub
+     * alone; every other issuer's are hashed with its iss, so the same sub
+     * from two issuers is two subjects. */
+    const struct jwtv_issuer *issuers;
+    size_t issuer_count;
     const unsigned char *hs256_secret; /* NULL: no HS256 key */
     size_t hs256_secret_len;           /* >= JWTV_HS256_SECRET_MIN_LEN required */
     const char *const *public_key_files; /* PEM files, each one or more public keys */
@@ -82,10 +132,22 @@ struct jwtv;
  * (e.g. "KVSGATE_JWT_PUBLIC_KEY_FILE: /x.pem: not a public key") into why. */
 KG_WARN_UNUSED enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *why,
                                     size_t why_len);
-/* Fetches the JWKS once (when configured) and starts the refresh thread. A
- * failed first fetch is logged and retried by the thread; jwtv_ready tells. */
+/* Fetches each JWKS once (discovering it first where asked) and starts their
+ * refresh threads. A failed first fetch is logged and retried by the thread;
+ * jwtv_ready tells. */
 KG_WARN_UNUSED enum kg_err jwtv_start(struct jwtv *v);
-/* True when at least one key is usable (secret, PEM, or a fetched JWKS). */
+/* Builds a new generation from opts (keys and files read again, new issuers'
+ * JWKS fetched first) and swaps it in atomically: requests in flight finish
+ * on the old one, the next ones use the new one, tokens verified under the
+ * old one are verified again. On an error nothing changes: the old
+ * generation keeps serving and why says what was refused. *generation
+ * (optional) gets the new generation's number. Thread-safe. */
+KG_WARN_UNUSED enum kg_err jwtv_reload(struct jwtv *v, const struct jwtv_options *opts,
+                                       uint64_t *generation, char *why, size_t why_len);
+/* The number of the generation in use (1 at start, +1 per reload). */
+uint64_t jwtv_generation(struct jwtv *v);
+/* True when every issuer has a usable key (a secret, PEM keys, or a fetched
+ * JWKS: once fetched, its keys stay through failures). */
 int jwtv_ready(struct jwtv *v);
 void jwtv_free(struct jwtv *v);
 

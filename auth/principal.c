@@ -10,6 +10,7 @@ void auth_principal_cleanup(struct auth_principal *p)
     if (!p)
         return;
     free(p->sub);
+    free(p->issuer);
     for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++) {
         for (size_t i = 0; i < p->grants.counts[perm]; i++)
             free(p->grants.patterns[perm][i]);
@@ -22,7 +23,9 @@ void auth_principal_copy(struct auth_principal *dst, const struct auth_principal
 {
     memset(dst, 0, sizeof *dst);
     dst->sub = src->sub ? kg_strdup(src->sub) : NULL;
+    dst->issuer = src->issuer ? kg_strdup(src->issuer) : NULL;
     memcpy(dst->client_id, src->client_id, sizeof dst->client_id);
+    memcpy(dst->owner_id, src->owner_id, sizeof dst->owner_id);
     for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++) {
         size_t n = src->grants.counts[perm];
         dst->grants.counts[perm] = n;

@@ -25,7 +25,10 @@ struct authz_grants {
 
 struct auth_principal {
     char *sub;                               /* owned; the token's subject */
-    char client_id[AUTH_CLIENT_ID_MAX + 1];  /* derived from sub (auth_derive_client_id) */
+    char *issuer;                            /* owned; the name of the issuer that signed it */
+    char client_id[AUTH_CLIENT_ID_MAX + 1];  /* derived from sub (auth_derive_client_id), or
+                                                for a secondary issuer auth_qualified_id */
+    char owner_id[AUTH_OWNER_ID_MAX + 1];    /* the kvsgate:owner value of the subject */
     struct authz_grants grants;
     int64_t expires_at_s;                    /* the token's exp */
     const char *key_id;                      /* kid of the key that verified it, or "" (static

@@ -102,9 +102,13 @@ void tokcache_free(struct tokcache *c)
 
 size_t tokcache_capacity(const struct tokcache *c) { return c->set_count * TOKCACHE_WAYS; }
 
-void tokcache_digest(const char *token, size_t len, unsigned char out[KG_SHA256_LEN])
+void tokcache_digest(uint64_t generation, const char *token, size_t len,
+                     unsigned char out[KG_SHA256_LEN])
 {
-    kg_sha256(token, len, out);
+    unsigned char key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(generation >> (56 - 8 * i));
+    kg_hmac_sha256(key, sizeof key, token, len, out);
 }
 
 static struct tok_set *set_of(struct tokcache *c, const unsigned char *digest)

@@ -402,12 +402,21 @@ static void access_log(struct srv_req *r, int status, double seconds, int comple
     kg_log_int(&l, "duration_us", (int64_t)(seconds * 1e6));
     kg_log_int(&l, "bytes", (int64_t)httpd_response_bytes(r->http));
     kg_log_str(&l, "client_ip", r->client_ip);
-    if (a->authenticated)
+    if (a->authenticated) {
+        kg_log_str(&l, "issuer", a->principal.issuer);
         kg_log_str(&l, "subject", a->principal.sub);
+    }
     if (a->channel[0])
         kg_log_str(&l, "channel", a->channel);
     if (a->role)
         kg_log_str(&l, "role", a->role);
+    if (a->signed_client_id[0])
+        kg_log_str(&l, "client_id", a->signed_client_id);
+    if (a->url_expires_at_s) {
+        char at[KG_ISO8601_LEN + 1];
+        kg_time_format_iso8601(a->url_expires_at_s, at);
+        kg_log_str(&l, "url_expires_at", at);
+    }
     if (a->cache)
         kg_log_str(&l, "cache", a->cache);
     kg_log_int(&l, "upstream_calls", a->call.upstream_calls);

@@ -89,7 +89,8 @@ static void signed_token(const char *in, size_t n)
     /* The verdict on the claims agrees with claims_check on the same payload. */
     json_t *payload = strictjson_object(pl, pn, 32);
     if (payload) {
-        struct claims_policy pol = {"https://issuer.example", NULL, "kvs", 60, 0};
+        struct claims_policy pol = {.issuer = "https://issuer.example", .grants_claim = "kvs",
+                                    .scope_prefix = "", .leeway_s = 60};
         struct auth_principal q;
         memset(&q, 0, sizeof q);
         const char *why;
@@ -134,7 +135,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1: {
         json_t *payload = strictjson_object(in, n, 32);
         if (payload) {
-            struct claims_policy pol = {"https://issuer.example", "kvsgate", "kvs", 60, 0};
+            static const char *const aud[] = {"kvsgate"};
+            struct claims_policy pol = {.issuer = "https://issuer.example", .aud = aud,
+                                        .aud_count = 1, .grants_claim = "kvs",
+                                        .scope_prefix = "", .leeway_s = 60};
             struct auth_principal p;
             memset(&p, 0, sizeof p);
             const char *reason;

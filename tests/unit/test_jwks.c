@@ -375,12 +375,12 @@ static void test_a_removed_key_stops_verifying_cached_tokens_within_the_cache_tt
 static void test_failed_fetches_keep_the_old_keys_and_are_counted_by_outcome(void)
 {
     keys_once();
-    struct kg_metric *m = kg_metric_counter("kvsgate_jwks_refreshes_total", "", "outcome");
-    struct kg_metric *g = kg_metric_gauge("kvsgate_jwks_keys_loaded", "", "");
+    struct kg_metric *m = kg_metric_counter("kvsgate_jwks_refreshes_total", "", "issuer,outcome");
+    struct kg_metric *g = kg_metric_gauge("kvsgate_jwks_keys_loaded", "", "issuer");
     const char *outcomes[] = {"ok", "network_error", "http_error", "invalid"};
     double before[4];
     for (int i = 0; i < 4; i++)
-        before[i] = kg_metric_value(m, (const char *[]){outcomes[i]});
+        before[i] = kg_metric_value(m, (const char *[]){"default", outcomes[i]});
 
     struct at_fake_http f;
     at_fake_init(&f);
@@ -391,7 +391,7 @@ static void test_failed_fetches_keep_the_old_keys_and_are_counted_by_outcome(voi
     at_fake_set(&f, 200, KG_OK, doc_a);
     struct jwtv *v = jwks_verifier(&f, NULL, 0);
     T_INTEQ(jwtv_start(v), KG_OK);
-    T_INTEQ(kg_metric_value(g, NULL), 1);
+    T_INTEQ(kg_metric_value(g, (const char *[]){"default"}), 1);
     char *payload = payload_now();
     char *tok_a = at_token("RS256", "a", payload, rsa_a, NULL, 0);
     char *tok_b = at_token("RS256", "b", payload, rsa_b, NULL, 0);
@@ -442,7 +442,7 @@ static void test_failed_fetches_keep_the_old_keys_and_are_counted_by_outcome(voi
 
     double want[4] = {2, 2, 2, 6}; /* ok; unavailable+timeout; 500+404; the rest */
     for (int i = 0; i < 4; i++) {
-        double got = kg_metric_value(m, (const char *[]){outcomes[i]}) - before[i];
+        double got = kg_metric_value(m, (const char *[]){"default", outcomes[i]}) - before[i];
         if (got != want[i])
             t_fail(__FILE__, __LINE__, "outcome %s: %.0f, want %.0f", outcomes[i], got, want[i]);
     }

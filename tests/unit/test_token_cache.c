@@ -57,7 +57,7 @@ static void test_a_stored_principal_comes_back_as_a_deep_copy(void)
 {
     struct tokcache *c = tokcache_new(64, 60);
     unsigned char d[32];
-    tokcache_digest("a.b.c", 5, d);
+    tokcache_digest(1, "a.b.c", 5, d);
     struct auth_principal p = principal("alice", NOW + 3600);
     struct auth_principal out;
     T_CHECK(!tokcache_get(c, d, NOW, &out)); /* nothing yet */
@@ -90,8 +90,8 @@ static void test_an_entry_answers_until_exp_or_the_ttl_whichever_is_first(void)
 {
     struct tokcache *c = tokcache_new(64, 60);
     unsigned char long_lived[32], short_lived[32];
-    tokcache_digest("long", 4, long_lived);
-    tokcache_digest("short", 5, short_lived);
+    tokcache_digest(1, "long", 4, long_lived);
+    tokcache_digest(1, "short", 5, short_lived);
     struct auth_principal a = principal("a", NOW + 3600), b = principal("b", NOW + 10);
     tokcache_put(c, long_lived, NOW, &a);
     tokcache_put(c, short_lived, NOW, &b);
@@ -110,7 +110,7 @@ static void test_an_entry_answers_until_exp_or_the_ttl_whichever_is_first(void)
     T_CHECK(has(c, long_lived, NOW + 100));
     /* A token already past exp is not stored. */
     unsigned char dead[32];
-    tokcache_digest("dead", 4, dead);
+    tokcache_digest(1, "dead", 4, dead);
     struct auth_principal e = principal("e", NOW);
     tokcache_put(c, dead, NOW, &e);
     T_CHECK(!has(c, dead, NOW));
@@ -125,20 +125,20 @@ static void test_a_digest_differing_in_one_byte_misses(void)
     struct tokcache *c = tokcache_new(64, 60);
     const char *tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
     unsigned char d[32], d2[32];
-    tokcache_digest(tok, strlen(tok), d);
+    tokcache_digest(1, tok, strlen(tok), d);
     struct auth_principal p = principal("a", NOW + 3600);
     tokcache_put(c, d, NOW, &p);
     auth_principal_cleanup(&p);
     char *copy = kg_strdup(tok);
     for (size_t i = 0; i < strlen(tok); i++) {
         copy[i] ^= 1;
-        tokcache_digest(copy, strlen(copy), d2);
+        tokcache_digest(1, copy, strlen(copy), d2);
         if (has(c, d2, NOW))
             t_fail(__FILE__, __LINE__, "a token differing at byte %zu hit", i);
         copy[i] ^= 1;
     }
     /* A longer or shorter spelling is another key too. */
-    tokcache_digest(tok, strlen(tok) - 1, d2);
+    tokcache_digest(1, tok, strlen(tok) - 1, d2);
     T_CHECK(!has(c, d2, NOW));
     T_CHECK(has(c, d, NOW));
     free(copy);
@@ -197,7 +197,7 @@ static void test_the_size_is_bounded_and_the_least_recently_used_goes(void)
     for (unsigned i = 0; i < 5000; i++) {
         char tok[32];
         snprintf(tok, sizeof tok, "t%u", i);
-        tokcache_digest(tok, strlen(tok), d);
+        tokcache_digest(1, tok, strlen(tok), d);
         tokcache_put(c, d, NOW, &p);
     }
     tokcache_stats(c, &st);
@@ -384,7 +384,7 @@ static void *hammer_main(void *arg)
         char sub[16];
         snprintf(sub, sizeof sub, "user-%u", id);
         unsigned char d[32];
-        tokcache_digest(sub, strlen(sub), d);
+        tokcache_digest(1, sub, strlen(sub), d);
         struct auth_principal out;
         if (tokcache_get(h->c, d, NOW, &out)) {
             h->hits++;
