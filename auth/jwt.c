@@ -48,6 +48,7 @@
 struct jwks_slot {
     char *key; /* "u <url>" or "d <issuer>" */
     struct jwks *jwks;
+    size_t refs; /* issuers of live generations using it; 0: freed by the next sweep */
 };
 #define JWTV_MAX_JWKS 32
 
@@ -113,13 +114,56 @@ static void issuer_cleanup(struct auth_issuer *is)
     memset(is, 0, sizeof *is);
 }
 
-static void policy_release(struct auth_policy *p)
+/* The slot of fetcher j. v->lock held. */
+static struct jwks_slot *slot_of(struct jwtv *v, const struct jwks *j)
+{
+    for (size_t i = 0; i < v->slot_count; i++)
+        if (v->slots[i].jwks == j)
+            return &v->slots[i];
+    return NULL;
+}
+
+/* Frees a generation nobody holds. v->lock held (the slots' counts). */
+static void policy_free_locked(struct jwtv *v, struct auth_policy *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        struct jwks_slot *slot = p->issuers[i].jwks ? slot_of(v, p->issuers[i].jwks) : NULL;
+        if (slot)
+            slot->refs--;
+        issuer_cleanup(&p->issuers[i]);
+    }
+    free(p);
+}
+
+static void policy_release(struct jwtv *v, struct auth_policy *p)
 {
     if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (size_t i = 0; i < p->count; i++)
-        issuer_cleanup(&p->issuers[i]);
-    free(p);
+    pthread_mutex_lock(&v->lock);
+    policy_free_locked(v, p);
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* Frees the fetchers no live generation uses (their issuers were removed, or
+ * a reload that made them was refused). Joins their threads, so it runs in
+ * the reloading thread, never in a request's. */
+static void slots_sweep(struct jwtv *v)
+{
+    struct jwks *unused[JWTV_MAX_JWKS];
+    size_t n = 0;
+    pthread_mutex_lock(&v->lock);
+    for (size_t i = 0; i < v->slot_count;) {
+        if (v->slots[i].refs == 0) {
+            unused[n++] = v->slots[i].jwks;
+            free(v->slots[i].key);
+            v->slots[i] = v->slots[--v->slot_count];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&v->lock);
+    for (size_t i = 0; i < n; i++)
+        jwks_free(unused[i]);
 }
 
 static struct auth_policy *policy_acquire(struct jwtv *v)
@@ -140,8 +184,10 @@ static struct jwks *jwks_for(struct jwtv *v, const struct jwtv_issuer *in, int *
     snprintf(key, sizeof key, "%s %s", in->discovery ? "d" : "u",
              in->discovery ? in->issuer : in->jwks_url);
     for (size_t i = 0; i < v->slot_count; i++)
-        if (strcmp(v->slots[i].key, key) == 0)
+        if (strcmp(v->slots[i].key, key) == 0) {
+            v->slots[i].refs++;
             return v->slots[i].jwks;
+        }
     if (v->slot_count == JWTV_MAX_JWKS)
         return NULL;
     struct jwks_options jo = {
@@ -156,6 +202,7 @@ static struct jwks *jwks_for(struct jwtv *v, const struct jwtv_issuer *in, int *
     };
     struct jwks *j = jwks_new(&jo);
     v->slots[v->slot_count].key = kg_strdup(key);
+    v->slots[v->slot_count].refs = 1;
     v->slots[v->slot_count++].jwks = j;
     *fresh = 1;
     return j;
@@ -325,7 +372,7 @@ static enum kg_err policy_build(struct jwtv *v, const struct jwtv_options *opts,
         p->count = i + 1;
     }
     if (err != KG_OK) {
-        policy_release(p);
+        policy_free_locked(v, p);
         return err;
     }
     *out = p;
@@ -413,6 +460,27 @@ enum kg_err jwtv_start(struct jwtv *v)
     return KG_OK;
 }
 
+/* The first fetch of a reload's new fetchers: all must succeed, or the
+ * reload is refused (the running generation has keys; the new one would
+ * have none for that issuer). */
+static enum kg_err fresh_fetch(const struct auth_policy *p, struct jwks *const *fresh,
+                               size_t fresh_count, char *why, size_t why_len)
+{
+    for (size_t i = 0; i < fresh_count; i++) {
+        if (jwks_fetch_now(fresh[i]) == KG_OK)
+            continue;
+        const char *name = "?";
+        for (size_t k = 0; k < p->count; k++)
+            if (p->issuers[k].jwks == fresh[i])
+                name = p->issuers[k].name;
+        if (why && why_len)
+            snprintf(why, why_len, "issuer %s: its JWKS could not be fetched (see jwks_fetch_failed)",
+                     name);
+        return KG_ERR_BAD_REQUEST;
+    }
+    return KG_OK;
+}
+
 enum kg_err jwtv_reload(struct jwtv *v, const struct jwtv_options *opts, uint64_t *generation,
                         char *why, size_t why_len)
 {
@@ -425,11 +493,17 @@ enum kg_err jwtv_reload(struct jwtv *v, const struct jwtv_options *opts, uint64_
     enum kg_err err = policy_build(v, opts, &p, fresh, &fresh_count, why, why_len);
     int started = v->started;
     pthread_mutex_unlock(&v->lock);
-    if (err != KG_OK)
-        return err;
     /* New issuers' keys first, so that the swap never makes a gap. */
+    if (err == KG_OK && started)
+        err = fresh_fetch(p, fresh, fresh_count, why, why_len);
+    if (err != KG_OK) {
+        policy_release(v, p);
+        slots_sweep(v);
+        return err;
+    }
     for (size_t i = 0; started && i < fresh_count; i++)
-        jwks_run(fresh[i]);
+        if (jwks_start(fresh[i]) != KG_OK)
+            kg_log_msg(KG_LOG_ERROR, "jwks_thread_failed", "cannot start a JWKS refresher");
     pthread_mutex_lock(&v->lock);
     struct auth_policy *old = v->current;
     p->generation = ++v->generation;
@@ -437,7 +511,8 @@ enum kg_err jwtv_reload(struct jwtv *v, const struct jwtv_options *opts, uint64_
     if (generation)
         *generation = p->generation;
     pthread_mutex_unlock(&v->lock);
-    policy_release(old);
+    policy_release(v, old);
+    slots_sweep(v);
     return KG_OK;
 }
 
@@ -462,7 +537,7 @@ int jwtv_ready(struct jwtv *v)
         }
         ready = is->static_count + keys > 0;
     }
-    policy_release(p);
+    policy_release(v, p);
     return ready;
 }
 
@@ -472,7 +547,7 @@ void jwtv_get_stats(struct jwtv *v, struct jwtv_stats *out)
     struct auth_policy *p = policy_acquire(v);
     for (size_t i = 0; i < p->count; i++)
         out->keys_loaded += p->issuers[i].static_count;
-    policy_release(p);
+    policy_release(v, p);
     pthread_mutex_lock(&v->lock);
     for (size_t i = 0; i < v->slot_count; i++) {
         uint64_t ok, failed;
@@ -497,7 +572,8 @@ void jwtv_free(struct jwtv *v)
 {
     if (!v)
         return;
-    policy_release(v->current);
+    if (v->current)
+        policy_release(v, v->current);
     for (size_t i = 0; i < v->slot_count; i++) {
         jwks_free(v->slots[i].jwks);
         free(v->slots[i].key);
@@ -727,7 +803,7 @@ enum kg_err jwtv_check(struct jwtv *v, const char *token, size_t token_len, int6
         result = KG_OK;
     }
 done:
-    policy_release(p);
+    policy_release(v, p);
     return result;
 }
 

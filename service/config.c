@@ -187,6 +187,14 @@ static const struct setting settings[] = {
      0, "owner: deleting or re-creating a channel another subject created needs manageAny or "
         "the kvs:admin scope; any: a manage grant is enough"},
     /* JWT */
+    {"KVSGATE_POLICY_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(policy_file), 0,
+     "policy file (YAML or JSON) of one or more issuers, their keys, audiences and claim "
+     "rules (docs/identity-providers.md); replaces the issuer, audience, grants-claim and key "
+     "settings below"},
+    {"KVSGATE_AUTH_WATCH_MS", SET_INT, "1000", 0, 60000, 0, NULL, OFF(auth_watch_ms), 0,
+     "how often the policy file and the key and secret files it or the settings below name "
+     "are checked for changes (reloaded without a restart; SIGHUP reloads at once); 0: only "
+     "on SIGHUP"},
     {"KVSGATE_JWT_HS256_SECRET", SET_STRING, NULL, 0, 0, 1, NULL, OFF(jwt_hs256_secret), 0,
      "HS256 secret (at least 32 bytes); or KVSGATE_JWT_HS256_SECRET_FILE"},
     {"KVSGATE_JWT_PUBLIC_KEY_FILE", SET_LIST, NULL, 0, 0, 0, NULL, OFF(jwt_public_key_files),
@@ -337,6 +345,15 @@ enum kg_err config_secret_read(const char *name, const char *(*getenv_fn)(const 
     return KG_OK;
 }
 
+const char *config_secret_file(const char *name, const char *(*getenv_fn)(const char *name))
+{
+    const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
+    char file_var[128];
+    snprintf(file_var, sizeof file_var, "%s_FILE", name);
+    const char *path = get(file_var);
+    return path && *path ? path : NULL;
+}
+
 enum kg_err config_hs256_secret(const char *(*getenv_fn)(const char *name), struct kg_buf *out,
                                 char *why, size_t why_len)
 {
@@ -457,14 +474,29 @@ static int setting_store(const struct setting *s, char *value, struct kg_config 
     return errors;
 }
 
-/* The rules across settings. Returns the number of errors printed. */
-static int config_cross_checks(const struct kg_config *cfg, FILE *err_out)
+/* With a policy file, the issuer settings belong to it: one place each. */
+static int policy_file_cross_checks(const char *(*get)(const char *), FILE *err_out)
+{
+    static const char *const owned[] = {
+        "KVSGATE_JWT_HS256_SECRET", "KVSGATE_JWT_HS256_SECRET_FILE", "KVSGATE_JWT_PUBLIC_KEY_FILE",
+        "KVSGATE_JWKS_URL",         "KVSGATE_JWT_ISSUER",            "KVSGATE_JWT_ANY_ISSUER",
+        "KVSGATE_JWT_AUDIENCE",     "KVSGATE_JWT_GRANTS_CLAIM"};
+    int errors = 0;
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        const char *v = get(owned[i]);
+        if (v && *v) {
+            fprintf(err_out, "%s: set in the policy file (KVSGATE_POLICY_FILE) instead\n",
+                    owned[i]);
+            errors++;
+        }
+    }
+    return errors;
+}
+
+/* Without one, the settings describe one issuer. */
+static int env_issuer_cross_checks(const struct kg_config *cfg, FILE *err_out)
 {
     int errors = 0;
-    if (!cfg->region) {
-        fprintf(err_out, "AWS_REGION: required (the region of the signaling channels)\n");
-        errors++;
-    }
     if (!cfg->jwt_hs256_secret && !cfg->jwt_public_key_file_count && !cfg->jwks_url) {
         fprintf(err_out, "KVSGATE_JWT_HS256_SECRET: no JWT key configured; set it, "
                          "KVSGATE_JWT_PUBLIC_KEY_FILE or KVSGATE_JWKS_URL\n");
@@ -481,6 +513,20 @@ static int config_cross_checks(const struct kg_config *cfg, FILE *err_out)
                 JWTV_HS256_SECRET_MIN_LEN);
         errors++;
     }
+    return errors;
+}
+
+/* The rules across settings. Returns the number of errors printed. */
+static int config_cross_checks(const struct kg_config *cfg, const char *(*get)(const char *),
+                               FILE *err_out)
+{
+    int errors = 0;
+    if (!cfg->region) {
+        fprintf(err_out, "AWS_REGION: required (the region of the signaling channels)\n");
+        errors++;
+    }
+    errors += cfg->policy_file ? policy_file_cross_checks(get, err_out)
+                               : env_issuer_cross_checks(cfg, err_out);
     if (!cfg->tls_cert_file != !cfg->tls_key_file) {
         fprintf(err_out, "%s: set KVSGATE_TLS_CERT_FILE and KVSGATE_TLS_KEY_FILE together\n",
                 cfg->tls_cert_file ? "KVSGATE_TLS_KEY_FILE" : "KVSGATE_TLS_CERT_FILE");
@@ -502,7 +548,7 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
         else
             errors += setting_store(&settings[i], value, cfg, err_out);
     }
-    errors += config_cross_checks(cfg, err_out);
+    errors += config_cross_checks(cfg, get, err_out);
     if (errors)
         config_cleanup(cfg);
     return errors ? KG_ERR_BAD_REQUEST : KG_OK;

@@ -57,6 +57,8 @@ struct kg_config {
     int64_t auth_failure_burst;
     char *owner_policy;
     /* JWT */
+    char *policy_file;      /* the issuers, instead of the KVSGATE_JWT_* key settings */
+    int64_t auth_watch_ms;  /* how often the policy and key files are checked; 0: only SIGHUP */
     char *jwt_hs256_secret; /* secret */
     char **jwt_public_key_files;
     size_t jwt_public_key_file_count;
@@ -109,6 +111,9 @@ void config_print_help(FILE *out);
 KG_WARN_UNUSED enum kg_err config_secret_read(const char *name,
                                               const char *(*getenv_fn)(const char *name),
                                               struct kg_buf *out, char *why, size_t why_len);
+/* The file NAME_FILE names (getenv_fn NULL: getenv), or NULL: what the
+ * reloader watches. */
+const char *config_secret_file(const char *name, const char *(*getenv_fn)(const char *name));
 /* KVSGATE_JWT_HS256_SECRET(_FILE), required and at least
  * JWTV_HS256_SECRET_MIN_LEN bytes (else KG_ERR_BAD_REQUEST and why). */
 KG_WARN_UNUSED enum kg_err config_hs256_secret(const char *(*getenv_fn)(const char *name),

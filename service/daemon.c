@@ -30,6 +30,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "core/version.h"
+#include "service/authcfg.h"
 #include "service/cli.h"
 #include "service/config.h"
 #include "service/daemon.h"
@@ -65,7 +66,9 @@ static void log_startup_error(const char *event, const char *why)
 struct serve {
     struct kg_config cfg;
     struct kg_http_client *http;
+    struct authcfg *auth; /* until the watcher takes it */
     struct jwtv *jwt;
+    struct authwatch *authwatch;
     struct creds_provider *creds;
     struct kvs_client *kvs;
     struct workers *workers;
@@ -78,31 +81,27 @@ struct serve {
     struct httpd *httpd;
 };
 
-/* The JWT verifier and the warnings about what it does not check. */
-static int serve_start_auth(struct serve *sv)
+/* The warnings about what the verifier does not check. */
+static void serve_auth_warnings(const struct kg_config *cfg, const struct jwtv_options *o)
 {
-    const struct kg_config *cfg = &sv->cfg;
-    char why[512] = "";
-    struct jwtv_options jopts = {
-        .hs256_secret = (const unsigned char *)cfg->jwt_hs256_secret,
-        .hs256_secret_len = cfg->jwt_hs256_secret ? strlen(cfg->jwt_hs256_secret) : 0,
-        .public_key_files = (const char *const *)cfg->jwt_public_key_files,
-        .public_key_file_count = cfg->jwt_public_key_file_count,
-        .jwks_url = cfg->jwks_url,
-        .http = sv->http,
-        .jwks_refresh_s = cfg->jwks_refresh_s,
-        .jwks_min_refetch_s = cfg->jwks_min_refetch_s,
-        .issuer = cfg->jwt_issuer,
-        .audience = cfg->jwt_audience,
-        .leeway_s = cfg->jwt_leeway_s,
-        .max_lifetime_s = cfg->jwt_max_lifetime_s,
-        .grants_claim = cfg->jwt_grants_claim,
-        .max_token_len = (size_t)cfg->jwt_max_bytes,
-    };
-    if (jwtv_new(&jopts, &sv->jwt, why, sizeof why) != KG_OK) {
-        fprintf(stderr, "%s\n", why);
-        return KG_EXIT_USAGE;
+    for (size_t i = 0; i < o->issuer_count; i++) {
+        const struct jwtv_issuer *is = &o->issuers[i];
+        struct kg_log_line l;
+        if (!is->aud_count && !is->client_id_count && !is->azp_count &&
+            kg_log_begin(&l, KG_LOG_WARN, "jwt_audience_unchecked")) {
+            kg_log_str(&l, "issuer", is->name);
+            kg_log_str(&l, "msg", "audience: any: tokens the keys sign for any audience (other "
+                                  "applications of the same IdP) are accepted");
+            kg_log_end(&l);
+        }
+        if (!is->issuer && kg_log_begin(&l, KG_LOG_WARN, "jwt_issuer_unchecked")) {
+            kg_log_str(&l, "issuer", is->name);
+            kg_log_str(&l, "msg", "anyIssuer: tokens of any issuer its keys sign for are accepted");
+            kg_log_end(&l);
+        }
     }
+    if (cfg->policy_file)
+        return;
     if (!cfg->jwt_audience)
         kg_log_msg(KG_LOG_WARN, "jwt_audience_unchecked",
                    "KVSGATE_JWT_AUDIENCE is not set: tokens the keys sign for any audience "
@@ -111,6 +110,20 @@ static int serve_start_auth(struct serve *sv)
         kg_log_msg(KG_LOG_WARN, "jwt_issuer_unchecked",
                    "KVSGATE_JWT_ANY_ISSUER is set: tokens of any issuer the JWKS keys sign for "
                    "are accepted");
+}
+
+/* The auth settings read (the policy file or the KVSGATE_JWT_* settings) and
+ * the JWT verifier built from them. */
+static int serve_start_auth(struct serve *sv)
+{
+    const struct kg_config *cfg = &sv->cfg;
+    char why[512] = "";
+    if (authcfg_load(cfg, sv->http, &sv->auth, why, sizeof why) != KG_OK ||
+        jwtv_new(authcfg_options(sv->auth), &sv->jwt, why, sizeof why) != KG_OK) {
+        fprintf(stderr, "%s%s\n", cfg->policy_file ? "KVSGATE_POLICY_FILE: " : "", why);
+        return KG_EXIT_USAGE;
+    }
+    serve_auth_warnings(cfg, authcfg_options(sv->auth));
     return KG_EXIT_OK;
 }
 
@@ -158,6 +171,8 @@ static int serve_start_aws(struct serve *sv)
         log_startup_error("startup_failed", "cannot start the JWKS refresher");
         return KG_EXIT_FAILURE;
     }
+    sv->authwatch = authwatch_start(cfg, sv->http, sv->jwt, sv->auth);
+    sv->auth = NULL;
     if (workers_new((unsigned)cfg->upstream_workers, (size_t)cfg->upstream_queue, &sv->workers) !=
         KG_OK) {
         log_startup_error("startup_failed", "cannot start the AWS workers");
@@ -264,12 +279,14 @@ static int serve_start_http(struct serve *sv)
     return KG_EXIT_OK;
 }
 
-/* Waits for SIGTERM or SIGINT, then stops as the design note says. */
-static void serve_until_stopped(struct serve *sv, const sigset_t *stop_signals)
+/* Reloads the issuers on SIGHUP; waits for SIGTERM or SIGINT, then stops as
+ * the design note says. */
+static void serve_until_stopped(struct serve *sv, const sigset_t *signals)
 {
     int sig = 0;
-    while (sigwait(stop_signals, &sig) != 0)
-        ;
+    while (sigwait(signals, &sig) != 0 || sig == SIGHUP)
+        if (sig == SIGHUP)
+            authwatch_reload_now(sv->authwatch);
     struct kg_log_line l;
     if (kg_log_begin(&l, KG_LOG_INFO, "draining")) {
         kg_log_str(&l, "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -289,6 +306,8 @@ static void serve_cleanup(struct serve *sv)
 {
     if (sv->httpd)
         httpd_stop(sv->httpd, 0);
+    authwatch_stop(sv->authwatch);
+    authcfg_free(sv->auth);
     workers_free(sv->workers);
     server_free(sv->server);
     ratelimit_free(sv->ratelimit);
@@ -330,6 +349,7 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     kg_crypto_init();

@@ -1,5 +1,6 @@
 # service/: daemon, HTTP server, settings, logs, metrics, command line.
 target_sources(kvsgate_lib PRIVATE
+  service/authcfg.c
   service/cli.c
   service/clientaddr.c
   service/cmd_presign.c
@@ -9,6 +10,7 @@ target_sources(kvsgate_lib PRIVATE
   service/httpd.c
   service/httpd_conn.c
   service/httpd_head.c
+  service/policy.c
   service/ratelimit.c
   service/server.c
   service/workers.c)
