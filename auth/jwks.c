@@ -228,9 +228,12 @@ enum kg_err jwks_discovery_parse(const char *body, size_t len, const char *issue
         return err;
     }
     json_t *iss = json_object_get(doc, "issuer"), *uri = json_object_get(doc, "jwks_uri");
-    if (!json_is_string(iss) || strcmp(json_string_value(iss), issuer) != 0)
+    if (!json_is_string(iss) || json_string_length(iss) != strlen(issuer) ||
+        memcmp(json_string_value(iss), issuer, strlen(issuer)) != 0)
         *why = "the discovery document names another issuer";
-    else if (!json_is_string(uri) || !jwks_url_ok(json_string_value(uri)))
+    else if (!json_is_string(uri) || json_string_length(uri) > JWKS_URL_MAX ||
+             strlen(json_string_value(uri)) != json_string_length(uri) ||
+             !jwks_url_ok(json_string_value(uri)))
         *why = "the discovery document's jwks_uri is not an https:// URL";
     else {
         memcpy(jwks_uri, json_string_value(uri), json_string_length(uri) + 1);

@@ -85,6 +85,9 @@ static void print_help(FILE *out)
             "                [--any-client-id] [--ttl SECONDS] [--iss I] [--aud A] [--claim NAME]\n"
             "      Print a development HS256 JWT with grants (patterns: name, prefix*, {sub}).\n"
             "      Secret: KVSGATE_JWT_HS256_SECRET or KVSGATE_JWT_HS256_SECRET_FILE.\n"
+            "  kvsgate auth check [--token-file FILE] [--at EPOCH_SECONDS]\n"
+            "      Verify a JWT (FILE or stdin) with the service's settings and print what it\n"
+            "      grants or why it is refused (exit 0 accepted, 1 refused).\n"
             "  kvsgate --help | --version\n\n",
             KVSGATE_VERSION);
     config_print_help(out);
@@ -109,6 +112,8 @@ int kvsgate_main(int argc, char **argv)
         return cmd_presign(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "auth") == 0)
+        return cmd_auth(argc - 1, argv + 1);
     fprintf(stderr, "kvsgate: unknown command '%s' (see kvsgate --help)\n", cmd);
     return KG_EXIT_USAGE;
 }

@@ -34,5 +34,6 @@ int cli_usage_error(const char *cmd, const char *flag, const char *why);
 /* Subcommands. argv[0] is the subcommand name. */
 int cmd_presign(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_auth(int argc, char **argv);
 
 #endif

@@ -518,10 +518,10 @@ static int env_issuer_cross_checks(const struct kg_config *cfg, FILE *err_out)
 
 /* The rules across settings. Returns the number of errors printed. */
 static int config_cross_checks(const struct kg_config *cfg, const char *(*get)(const char *),
-                               FILE *err_out)
+                               int auth_only, FILE *err_out)
 {
     int errors = 0;
-    if (!cfg->region) {
+    if (!cfg->region && !auth_only) {
         fprintf(err_out, "AWS_REGION: required (the region of the signaling channels)\n");
         errors++;
     }
@@ -535,8 +535,8 @@ static int config_cross_checks(const struct kg_config *cfg, const char *(*get)(c
     return errors;
 }
 
-enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
-                        FILE *err_out)
+static enum kg_err load_scoped(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
+                               int auth_only, FILE *err_out)
 {
     const char *(*get)(const char *) = getenv_fn ? getenv_fn : env_getenv;
     memset(cfg, 0, sizeof *cfg);
@@ -548,10 +548,22 @@ enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const ch
         else
             errors += setting_store(&settings[i], value, cfg, err_out);
     }
-    errors += config_cross_checks(cfg, get, err_out);
+    errors += config_cross_checks(cfg, get, auth_only, err_out);
     if (errors)
         config_cleanup(cfg);
     return errors ? KG_ERR_BAD_REQUEST : KG_OK;
+}
+
+enum kg_err config_load(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
+                        FILE *err_out)
+{
+    return load_scoped(cfg, getenv_fn, 0, err_out);
+}
+
+enum kg_err config_load_auth(struct kg_config *cfg, const char *(*getenv_fn)(const char *name),
+                             FILE *err_out)
+{
+    return load_scoped(cfg, getenv_fn, 1, err_out);
 }
 
 static void free_list(char **items, size_t n)

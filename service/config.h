@@ -93,6 +93,11 @@ struct kg_config {
 KG_WARN_UNUSED enum kg_err config_load(struct kg_config *cfg,
                                        const char *(*getenv_fn)(const char *name),
                                        FILE *err_out);
+/* The same for the commands that only verify tokens (`kvsgate auth check`):
+ * the settings an AWS call needs (AWS_REGION) are not required. */
+KG_WARN_UNUSED enum kg_err config_load_auth(struct kg_config *cfg,
+                                            const char *(*getenv_fn)(const char *name),
+                                            FILE *err_out);
 void config_cleanup(struct kg_config *cfg);
 
 /* Prints the settings table (name, default, description) for --help. */

@@ -69,6 +69,11 @@ __attribute__((format(printf, 2, 3))) static enum kg_err fail(struct parse *ps, 
     va_end(ap);
     snprintf(ps->why, ps->why_len, "%s: %s%s%s", ps->name, ps->path, ps->path[0] ? ": " : "",
              msg);
+    /* Member names and parser messages quote the file: one line, no control
+     * characters, wherever it is printed. */
+    for (char *c = ps->why; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return KG_ERR_BAD_REQUEST;
 }
 
@@ -232,7 +237,7 @@ static enum kg_err only_members(struct parse *ps, json_t *o, const char *const *
         for (const char *const *a = allowed; *a; a++)
             known |= strcmp(key, *a) == 0;
         if (!known)
-            return fail(ps, "unknown member \"%s\"", key);
+            return fail(ps, "unknown member \"%.64s\"", key);
     }
     return KG_OK;
 }

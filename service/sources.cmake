@@ -2,6 +2,7 @@
 target_sources(kvsgate_lib PRIVATE
   service/authcfg.c
   service/cli.c
+  service/cmd_auth.c
   service/clientaddr.c
   service/cmd_presign.c
   service/cmd_token.c

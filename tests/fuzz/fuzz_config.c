@@ -9,8 +9,8 @@
  * exist, so the target never reads a real file or a device.
  *
  * Invariants: on success every integer setting lies within its documented
- * bounds, the region is set, a JWT key source is set, an HS256 secret has at
- * least 32 bytes, TLS files come in pairs, lists hold non-empty items without
+ * bounds, the region is set, a JWT key source or (alone) the policy file is
+ * set, an HS256 secret has at least 32 bytes, TLS files come in pairs, lists hold non-empty items without
  * surrounding blanks; on failure at least one error line was written, each
  * starting with a setting's name (upper-case letters, digits, '_') and ':',
  * and the config is empty; a secret's value never appears in the error output.
@@ -117,7 +117,11 @@ static void check_config(const struct kg_config *c)
     FUZZ_CHECK(c->jwt_leeway_s >= 0 && c->jwt_leeway_s <= 300);
     FUZZ_CHECK(c->jwt_max_bytes >= 512 && c->jwt_max_bytes <= 65536);
     FUZZ_CHECK(c->aws_max_attempts >= 1 && c->aws_max_attempts <= 10);
-    FUZZ_CHECK(c->jwt_hs256_secret || c->jwt_public_key_file_count || c->jwks_url);
+    if (c->policy_file)
+        FUZZ_CHECK(!c->jwt_hs256_secret && !c->jwt_public_key_file_count && !c->jwks_url &&
+                   !c->jwt_issuer && !c->jwt_audience);
+    else
+        FUZZ_CHECK(c->jwt_hs256_secret || c->jwt_public_key_file_count || c->jwks_url);
     FUZZ_CHECK(!c->jwt_hs256_secret || strlen(c->jwt_hs256_secret) >= 32);
     FUZZ_CHECK(!c->tls_cert_file == !c->tls_key_file);
     FUZZ_CHECK(strcmp(c->ice_fallback, "stun-only") == 0 || strcmp(c->ice_fallback, "fail") == 0);
