@@ -2,7 +2,8 @@
  * would use (the policy file, or the KVSGATE_JWT_* settings; JWKS fetched
  * and discovered the same way) and says what the service would make of it:
  * the issuer that took it, its key and algorithm, the subject's client id and
- * owner value, and the grants; or why it is refused, in the words of the 401.
+ * owner value, and the grants; or why it is refused, in the words of the 401;
+ * and in both cases the token's decoded header and claims.
  *
  * The token comes from a file or stdin, never the command line (shell
  * history, ps). One JSON object on stdout; the token itself is never printed.
@@ -16,6 +17,7 @@
 #include "aws/transport.h"
 #include "core/buf.h"
 #include "core/crypto.h"
+#include "core/encode.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -32,6 +34,7 @@ static const char auth_help[] =
     "   \"expiresAt\", \"grants\": {\"master\", \"viewer\", \"manage\", \"anyClientId\",\n"
     "   \"manageAny\"}}\n"
     "  {\"accepted\": false, \"reason\": \"wrong audience\"}\n"
+    "Both also hold the token's decoded \"header\" and \"claims\" (never its signature).\n"
     "  --token-file  the file holding the token (default: stdin)\n"
     "  --at          verify as at this time (default: now)\n"
     "Exit status: 0 accepted, 1 refused, 2 usage or settings error.\n";
@@ -69,6 +72,32 @@ static json_t *grants_json(const struct authz_grants *g)
     return o;
 }
 
+/* Segment index (0 header, 1 claims) of the token decoded as JSON, or NULL:
+ * what the operator's token says, verified or not (never its signature). */
+static json_t *token_part(const struct kg_buf *tok, int index)
+{
+    const char *start = tok->data, *end = memchr(start, '.', tok->len);
+    if (!end)
+        return NULL;
+    if (index == 1) {
+        start = end + 1;
+        end = memchr(start, '.', tok->len - (size_t)(start - tok->data));
+        if (!end)
+            return NULL;
+    }
+    struct kg_buf json;
+    kg_buf_init(&json, tok->len);
+    json_t *out = NULL;
+    if (kg_base64url_decode(&json, start, (size_t)(end - start)) == KG_OK)
+        out = json_loadb(json.data, json.len, JSON_REJECT_DUPLICATES, NULL);
+    kg_buf_free(&json);
+    if (out && !json_is_object(out)) {
+        json_decref(out);
+        out = NULL;
+    }
+    return out;
+}
+
 static void print_json(json_t *o)
 {
     char *text = json_dumps(o, JSON_SORT_KEYS | JSON_ENSURE_ASCII);
@@ -97,18 +126,24 @@ static int check_token(const struct kg_config *cfg, struct kg_http_client *http,
     struct auth_principal p;
     const char *reason = NULL;
     int rc = KG_EXIT_FAILURE;
+    json_t *out;
     if (jwtv_verify(v, tok->data, tok->len, at_s, &p, &reason) == KG_OK) {
-        print_json(json_pack("{s:b, s:s, s:s, s:s, s:s?, s:s, s:s, s:I, s:o}", "accepted", 1,
-                             "issuer", p.issuer ? p.issuer : "default", "alg", p.alg, "kid",
-                             p.key_id ? p.key_id : "", "sub", p.sub, "clientId", p.client_id,
-                             "owner", p.owner_id, "expiresAt", (json_int_t)p.expires_at_s,
-                             "grants", grants_json(&p.grants)));
+        out = json_pack("{s:b, s:s, s:s, s:s, s:s?, s:s, s:s, s:I, s:o}", "accepted", 1, "issuer",
+                        p.issuer ? p.issuer : "default", "alg", p.alg, "kid",
+                        p.key_id ? p.key_id : "", "sub", p.sub, "clientId", p.client_id, "owner",
+                        p.owner_id, "expiresAt", (json_int_t)p.expires_at_s, "grants",
+                        grants_json(&p.grants));
         auth_principal_cleanup(&p);
         rc = KG_EXIT_OK;
     } else {
-        print_json(json_pack("{s:b, s:s}", "accepted", 0, "reason",
-                             reason ? reason : "invalid token"));
+        out = json_pack("{s:b, s:s}", "accepted", 0, "reason", reason ? reason : "invalid token");
     }
+    json_t *header = token_part(tok, 0), *claims = token_part(tok, 1);
+    if (header)
+        json_object_set_new(out, "header", header);
+    if (claims)
+        json_object_set_new(out, "claims", claims);
+    print_json(out);
     jwtv_free(v);
     authcfg_free(a);
     return rc;

@@ -99,6 +99,7 @@ const CHART_MANAGED = {
   KVSGATE_ASSUME_ROLE_EXTERNAL_ID: 'assumeRoleExternalId (mounted, as KVSGATE_ASSUME_ROLE_EXTERNAL_ID_FILE)',
   KVSGATE_JWT_PUBLIC_KEY_FILE: 'jwtPublicKeys',
   KVSGATE_AWS_CA_FILE: 'awsCaBundle',
+  KVSGATE_POLICY_FILE: 'authPolicy (its own test: it excludes the issuer settings values-all.yaml sets)',
 };
 // Chart defaults that differ from config.c's on purpose.
 const CHART_DEFAULTS = {
@@ -306,6 +307,7 @@ test('every config.c setting is reachable from values (values-all.yaml renders e
   const mounted = (file) => mounts.some((m) => file.startsWith(m + '/'));
   const rendered = {};
   for (const s of settings) {
+    if (s.name === 'KVSGATE_POLICY_FILE') continue; // 'a policy file is mounted and owns the issuer settings'
     let value = cm.data[s.name] ?? envVars[s.name];
     if (s.secret) {
       const file = cm.data[`${s.name}_FILE`];
@@ -342,6 +344,62 @@ test('every config.c setting is reachable from values (values-all.yaml renders e
   const keys = one(docsAll, 'ConfigMap', 'kg-kvsgate-jwt-keys');
   assert.deepEqual(Object.keys(keys.data).sort(), Object.keys(valuesAll.jwtPublicKeys.pems).sort());
   assert.deepEqual(rendered.KVSGATE_JWT_PUBLIC_KEY_FILE.split(',').map((f) => path.basename(f)).sort(), Object.keys(keys.data).sort());
+});
+
+// --- the policy file -----------------------------------------------------------------
+const examplePolicy = YAML.parse(fs.readFileSync(path.join(env.sourceDir, 'docs', 'policy-example.yaml'), 'utf8'));
+
+test('a policy file is mounted as a directory, owns the issuer settings, and reloads without a restart', () => {
+  const secretName = 'idp-secrets';
+  const docs = render(['-f', writeValues({ authPolicy: { policy: examplePolicy, existingSecret: secretName }, jwtPublicKeys: { pems: { 'partner.pem': '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n' } } })]);
+  for (const d of docs) assert.deepEqual(k8s.validate(models, d), [], `${d.kind} ${d.metadata.name}`);
+  const cm = one(docs, 'ConfigMap', 'kg-kvsgate');
+  assert.equal(cm.data.KVSGATE_POLICY_FILE, '/etc/kvsgate/policy/policy.yaml');
+  for (const owned of ['KVSGATE_JWKS_URL', 'KVSGATE_JWT_ISSUER', 'KVSGATE_JWT_ANY_ISSUER', 'KVSGATE_JWT_AUDIENCE', 'KVSGATE_JWT_GRANTS_CLAIM', 'KVSGATE_JWT_PUBLIC_KEY_FILE', 'KVSGATE_JWT_HS256_SECRET_FILE'])
+    assert.equal(cm.data[owned], undefined, `${owned} rendered next to the policy (kvsgate refuses both)`);
+  const policyCm = one(docs, 'ConfigMap', 'kg-kvsgate-policy');
+  assert.deepEqual(YAML.parse(policyCm.data['policy.yaml']), examplePolicy);
+  const pod = one(docs, 'Deployment').spec.template.spec;
+  const c = pod.containers[0];
+  const mount = (name) => c.volumeMounts.find((m) => m.name === name);
+  assert.equal(mount('policy').mountPath, '/etc/kvsgate/policy');
+  assert.equal(mount('policy').subPath, undefined, 'a subPath mount never sees ConfigMap updates');
+  assert.equal(mount('policy-secrets').mountPath, '/etc/kvsgate/policy-secrets');
+  assert.equal(mount('jwt-keys').mountPath, '/etc/kvsgate/jwt-keys', 'PEMs the policy names');
+  const vol = (name) => pod.volumes.find((v) => v.name === name);
+  assert.deepEqual(vol('policy').configMap.items, [{ key: 'policy.yaml', path: 'policy.yaml' }]);
+  assert.equal(vol('policy-secrets').secret.secretName, secretName);
+  // an edit of the policy alone does not roll the pods: they reload it
+  const edited = structuredClone(examplePolicy);
+  edited.issuers[0].rules[0].equals = 'kvs-admins';
+  const again = render(['-f', writeValues({ authPolicy: { policy: edited, existingSecret: secretName }, jwtPublicKeys: { pems: { 'partner.pem': '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n' } } })]);
+  const ann = (d) => one(d, 'Deployment').spec.template.metadata.annotations;
+  assert.deepEqual(ann(again), ann(docs));
+  assert.notDeepEqual(one(again, 'ConfigMap', 'kg-kvsgate-policy').data, policyCm.data);
+  // a policy ConfigMap of your own, under its key
+  const own = render(['--set', 'authPolicy.existingConfigMap=idp-policy', '--set', 'authPolicy.key=kvsgate.yaml']);
+  assert.equal(find(own, 'ConfigMap', 'kg-kvsgate-policy').length, 0);
+  const ownVol = one(own, 'Deployment').spec.template.spec.volumes.find((v) => v.name === 'policy');
+  assert.equal(ownVol.configMap.name, 'idp-policy');
+  assert.deepEqual(ownVol.configMap.items, [{ key: 'kvsgate.yaml', path: 'policy.yaml' }]);
+  assert.equal(one(own, 'ConfigMap', 'kg-kvsgate').data.KVSGATE_POLICY_FILE, '/etc/kvsgate/policy/policy.yaml');
+});
+
+test('values.schema.json checks the policy\'s shape', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(schema);
+  const withPolicy = (policy) => validate({ ...values, authPolicy: { ...values.authPolicy, policy } });
+  assert.ok(withPolicy(examplePolicy), ajv.errorsText(validate.errors));
+  assert.ok(withPolicy({}));
+  const broken = (mutate) => { const p = structuredClone(examplePolicy); mutate(p); return withPolicy(p); };
+  assert.ok(!broken((p) => { p.issuers[0].audiance = p.issuers[0].audience; delete p.issuers[0].audience; }), 'a misspelt member');
+  assert.ok(!broken((p) => { delete p.issuers[1].audience; }), 'no audience');
+  assert.ok(!broken((p) => { p.version = 2; }));
+  assert.ok(!broken((p) => { p.issuers[0].name = 'Cognito'; }));
+  assert.ok(!broken((p) => { p.issuers[0].tokenUse = 'refresh'; }));
+  assert.ok(!broken((p) => { p.issuers[2].jwksUrl = 'http://sso.example.com/certs'; }), 'plain http off loopback');
+  assert.ok(!broken((p) => { p.issuers[0].rules[0].grant.owner = true; }));
+  assert.ok(!broken((p) => { p.issuers[0].rules[0].claim = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']; }));
 });
 
 test('secrets never reach the ConfigMap or the pod spec in clear', () => {
@@ -455,6 +513,11 @@ const BAD = [
   ['PDB with both minAvailable and maxUnavailable', ['--set', 'podDisruptionBudget.minAvailable=1'], /not both/, 'template'],
   ['external id without a role', ['--set', 'assumeRoleExternalId.existingSecret=ext'], /KVSGATE_ASSUME_ROLE_ARN/, 'template'],
   ['public keys ConfigMap without files', ['--set', 'jwtPublicKeys.existingConfigMap=keys'], /jwtPublicKeys.files/, 'template'],
+  ['policy both inline and existing', { authPolicy: { policy: examplePolicy, existingConfigMap: 'p' } }, /not both/, 'template'],
+  ['policy with the issuer settings', { authPolicy: { existingConfigMap: 'p' }, config: { KVSGATE_JWT_AUDIENCE: 'x' } }, /leave config.KVSGATE_JWKS_URL/, 'template'],
+  ['policy with the HS256 secret', { authPolicy: { existingConfigMap: 'p' }, jwtHs256Secret: { existingSecret: 's' } }, /jwtHs256Secret at their defaults/, 'template'],
+  ['policy secrets without a policy', ['--set', 'authPolicy.existingSecret=s'], /only with a policy/, 'template'],
+  ['policy with a misspelt member', { authPolicy: { policy: { version: 1, issuers: [{ name: 'a', issuer: 'https://a', discovery: true, audiance: 'any' }] } } }, /authPolicy/],
   ['autoscaling without a target', ['--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=0'], /targetCPUUtilizationPercentage/, 'template'],
   ['autoscaling min above max', ['--set', 'autoscaling.enabled=true', '--set', 'autoscaling.minReplicas=5', '--set', 'autoscaling.maxReplicas=3'], /minReplicas/, 'template'],
 ];

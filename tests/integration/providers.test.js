@@ -1,6 +1,6 @@
 'use strict';
-// Identity providers as they are: one policy file (the examples of
-// docs/identity-providers.md, pointed at local providers shaped like Amazon
+// Identity providers as they are: one policy file (docs/policy-example.yaml,
+// pointed at local providers shaped like Amazon
 // Cognito, Auth0, Keycloak, Okta and Microsoft Entra ID: tests/lib/idp.js)
 // trusts all five at once. For each, its real token shapes are accepted with
 // exactly the grants the policy maps them to, and its near misses are refused
@@ -24,69 +24,34 @@ const sanitizers = require('../lib/sanitizers');
 
 let idps, dir, policyFile, emu, gate, api;
 
-// The policy of docs/identity-providers.md with the local issuers.
-function policy(i) {
-  return `# kvsgate policy: five identity providers
-version: 1
-issuers:
-  - name: cognito
-    issuer: ${i.cognito.issuer}
-    discovery: true
-    audience: {clientId: ${i.cognito.clientId}}
-    tokenUse: access
-    scopePrefix: "https://kvsgate.example.com/"
-    scopeClaims: [scope]
-    rules:
-      - claim: cognito:groups
-        equals: kvs-operators
-        grant: {manage: ["*"], manageAny: true}
-
-  - name: auth0
-    issuer: ${i.auth0.issuer}
-    discovery: true
-    audience: {aud: "${i.auth0.api}"}
-    scopeClaims: [permissions, scope]
-
-  - name: keycloak
-    issuer: ${i.keycloak.issuer}
-    jwksUrl: ${i.keycloak.jwksUrl}
-    audience: {azp: ${i.keycloak.client}}
-    rules:
-      - claim: [realm_access, roles]
-        equals: kvs-operator
-        grant: {manage: ["*"]}
-      - claim: [resource_access, ${i.keycloak.client}, roles]
-        grant: {master: ["{value}"], viewer: ["{value}"]}
-
-  - name: okta
-    issuer: ${i.okta.issuer}
-    discovery: true
-    audience: {aud: "api://default"}
-    scopeClaims: [scp]
-    rules:
-      - claim: groups
-        equals: Camera Owners
-        grant: {master: ["home-{sub}.*"], manage: ["home-{sub}.*"]}
-
-  - name: entra
-    issuer: ${i.entra.issuer}
-    discovery: true
-    audience: {aud: ${i.entra.clientId}}
-    grantsClaim: ""
-    rules:
-      - claim: roles
-        equals: Kvs.Viewer
-        grant: {viewer: ["lobby-*"]}
-      - claim: roles
-        equals: Kvs.Admin
-        grant: {manage: ["*"], master: ["*"], viewer: ["*"], anyClientId: true}
-`;
+// docs/policy-example.yaml, the issuers' origins swapped for the local ones
+// (the paths after them are the providers' own).
+function policy(i, file = 'policy-example.yaml') {
+  const text = fs.readFileSync(path.join(env.sourceDir, 'docs', file), 'utf8');
+  const swaps = [
+    ['https://cognito-idp.us-west-2.amazonaws.com', i.base],
+    ['https://kvsgate-example.us.auth0.com/', i.auth0.issuer],
+    ['https://sso.example.com', i.base],
+    ['https://example.okta.com', i.base],
+    ['https://login.microsoftonline.com', i.base],
+  ];
+  let out = text;
+  for (const [from, to] of swaps) {
+    if (file === 'policy-example.yaml') assert.ok(out.includes(from), `the example names ${from}`);
+    out = out.split(from).join(to);
+  }
+  if (file !== 'policy-example.yaml') return out;
+  for (const p of ['cognito', 'auth0', 'keycloak', 'okta', 'entra'])
+    assert.ok(out.includes(`issuer: ${i[p].issuer}\n`), `the example's ${p} issuer is the local one`);
+  assert.ok(out.includes(`clientId: ${i.cognito.clientId}`) && out.includes(`aud: ${i.entra.clientId}`));
+  assert.ok(out.includes(`jwksUrl: ${i.keycloak.jwksUrl}`));
+  return out;
 }
 
-function authCheck(token) {
+function authCheck(token, file = policyFile) {
   const tokenFile = path.join(dir, `t-${Math.random().toString(36).slice(2)}`);
   fs.writeFileSync(tokenFile, token);
-  const e = { ...baseEnv(null), KVSGATE_JWT_HS256_SECRET: undefined, KVSGATE_POLICY_FILE: policyFile };
+  const e = { ...baseEnv(null), KVSGATE_JWT_HS256_SECRET: undefined, KVSGATE_POLICY_FILE: file };
   delete e.KVSGATE_JWT_HS256_SECRET;
   const [cmd, args] = sanitizers.wrap(env.bin, ['auth', 'check', '--token-file', tokenFile]);
   return new Promise((resolve) => {
@@ -103,17 +68,18 @@ function authCheck(token) {
   });
 }
 
-async function accepted(token, issuer) {
-  const out = await authCheck(token);
+async function accepted(token, issuer, file) {
+  const out = await authCheck(token, file);
   assert.equal(out.accepted, true, `refused: ${out.reason}`);
   assert.equal(out.issuer, issuer);
   assert.equal(out.alg, 'RS256');
   return out;
 }
 
-async function refused(token, reason) {
-  const out = await authCheck(token);
-  assert.deepEqual(out, { accepted: false, reason });
+async function refused(token, reason, file) {
+  const out = await authCheck(token, file);
+  assert.deepEqual({ accepted: out.accepted, reason: out.reason }, { accepted: false, reason });
+  assert.deepEqual(Object.keys(out).sort(), ['accepted', 'claims', 'header', 'reason']);
 }
 
 const qualified = (out) => assert.match(out.clientId, /^_[0-9a-f]{40}$/);
@@ -138,6 +104,8 @@ test('Cognito access tokens: client_id, token_use and prefixed custom scopes; gr
   assert.equal(out.clientId, 'd1b2c3a4-0000-4000-8000-00000000c0c0', 'the first issuer keeps sub as the client id');
   assert.deepEqual(out.grants, { master: ['cam-7'], viewer: ['cam-*'], manage: [], anyClientId: false, manageAny: false });
   out = await accepted(await c.access({ sub: 'op-1', scope: 'openid', groups: ['kvs-operators', 'other'] }), 'cognito');
+  assert.deepEqual(out.claims['cognito:groups'], ['kvs-operators', 'other'], 'auth check shows the claims');
+  assert.deepEqual(out.header, { alg: 'RS256', kid: c.kid });
   assert.deepEqual(out.grants, { master: [], viewer: [], manage: ['*'], anyClientId: false, manageAny: true });
   // unprefixed kvs scopes are another resource server's
   await refused(await c.access({ sub: 'u', scope: 'kvs:master:*' }), 'no grants claim');
@@ -146,6 +114,20 @@ test('Cognito access tokens: client_id, token_use and prefixed custom scopes; gr
   // client_id, and says token_use "id"
   await refused(await c.id({ sub: 'u', groups: ['kvs-operators'] }), 'wrong audience');
   await refused(await c.access({ sub: 'u', scope: 'https://kvsgate.example.com/kvs:viewer:x', tokenUse: 'id' }), 'wrong token use');
+});
+
+test('Cognito ID tokens (docs/policy-example-cognito-id.yaml): aud and token_use "id"; groups to grants', async () => {
+  const c = idps.cognito;
+  const file = path.join(dir, 'cognito-id.yaml');
+  fs.writeFileSync(file, policy(idps, 'policy-example-cognito-id.yaml'));
+  let out = await accepted(await c.id({ sub: 'a1b2', groups: ['viewers'] }), 'cognito', file);
+  assert.deepEqual(out.grants, { master: ['home-a1b2.*'], viewer: ['lobby-*'], manage: [], anyClientId: false, manageAny: false });
+  out = await accepted(await c.id({ sub: 'op', groups: ['kvs-operators'] }), 'cognito', file);
+  assert.deepEqual(out.grants.manage, ['*']);
+  assert.equal(out.grants.manageAny, true);
+  // the same pool's access token (client_id, no aud) and another app client's ID token
+  await refused(await c.access({ sub: 'a1b2', scope: 'openid' }), 'wrong audience', file);
+  await refused(await c.id({ sub: 'a1b2', groups: ['viewers'], aud: 'another-app-client' }), 'wrong audience', file);
 });
 
 test('Auth0 access tokens: aud among several, permissions (RBAC) and scope; the issuer with its slash', async () => {

@@ -108,7 +108,20 @@ but serving) plus the drain, or the kubelet kills requests in flight.
 {{- if and .Values.jwtPublicKeys.pems .Values.jwtPublicKeys.existingConfigMap -}}
 {{- fail "jwtPublicKeys: set pems or existingConfigMap (with files), not both" -}}
 {{- end -}}
-{{- if and .Values.jwtPublicKeys.existingConfigMap (not .Values.jwtPublicKeys.files) -}}
+{{- $policy := or .Values.authPolicy.policy .Values.authPolicy.existingConfigMap -}}
+{{- if and .Values.authPolicy.policy .Values.authPolicy.existingConfigMap -}}
+{{- fail "authPolicy: set policy or existingConfigMap, not both" -}}
+{{- end -}}
+{{- if and .Values.authPolicy.existingSecret (not $policy) -}}
+{{- fail "authPolicy.existingSecret: only with a policy (authPolicy.policy or existingConfigMap)" -}}
+{{- end -}}
+{{- if $policy -}}
+{{- $c := .Values.config -}}
+{{- if or $c.KVSGATE_JWKS_URL $c.KVSGATE_JWT_ISSUER $c.KVSGATE_JWT_AUDIENCE $c.KVSGATE_JWT_ANY_ISSUER (ne (toString $c.KVSGATE_JWT_GRANTS_CLAIM) "kvs") .Values.jwtHs256Secret.value .Values.jwtHs256Secret.existingSecret -}}
+{{- fail "authPolicy: the policy names the issuers, keys and audiences; leave config.KVSGATE_JWKS_URL, KVSGATE_JWT_ISSUER, KVSGATE_JWT_AUDIENCE, KVSGATE_JWT_ANY_ISSUER, KVSGATE_JWT_GRANTS_CLAIM and jwtHs256Secret at their defaults" -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.jwtPublicKeys.existingConfigMap (not .Values.jwtPublicKeys.files) (not $policy) -}}
 {{- fail "jwtPublicKeys.existingConfigMap: list the PEM keys to use in jwtPublicKeys.files" -}}
 {{- end -}}
 {{- if and .Values.podDisruptionBudget.enabled (ne (toString .Values.podDisruptionBudget.maxUnavailable) "") (ne (toString .Values.podDisruptionBudget.minAvailable) "") -}}
