@@ -238,7 +238,8 @@ static void log_reload(const char *trigger, enum kg_err err, uint64_t generation
     kg_log_end(&l);
 }
 
-/* One attempt: a new reading, then the verifier's swap. */
+/* One attempt: a new reading, then the verifier's swap; the metrics are set
+ * before the line is logged, so whoever sees the line sees them. */
 static void reload_once(struct authwatch *w, const char *trigger)
 {
     char why[512] = "";
@@ -247,19 +248,20 @@ static void reload_once(struct authwatch *w, const char *trigger)
     enum kg_err err = authcfg_load(w->cfg, w->http, &next, why, sizeof why);
     if (err == KG_OK)
         err = jwtv_reload(w->v, authcfg_options(next), &generation, why, sizeof why);
-    log_reload(trigger, err, generation, next, why);
-    kg_metric_inc(w->reloads, (const char *[]){err == KG_OK ? "ok" : "refused"});
     if (next)
         seen_from(w, next);
     else
         seen_retake(w);
+    kg_metric_inc(w->reloads, (const char *[]){err == KG_OK ? "ok" : "refused"});
+    if (err == KG_OK)
+        kg_metric_set(w->generation, NULL, (double)generation);
+    log_reload(trigger, err, generation, next, why);
     if (err != KG_OK) {
         authcfg_free(next);
         return;
     }
     authcfg_free(w->current);
     w->current = next;
-    kg_metric_set(w->generation, NULL, (double)generation);
 }
 
 static void *watch_run(void *arg)

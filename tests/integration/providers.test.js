@@ -207,7 +207,10 @@ test('the service itself: a token of each provider gets connection info', async 
     assert.equal(r.status, 200, `${name}: ${r.text}`);
     assert.match(r.json.signedUrl || r.json.url || r.text, /X-Amz-Signature=/);
   }
-  const access = gate.logs.filter((l) => l.event === 'access' && l.channel === 'lobby-1' && l.role === 'VIEWER' && l.status === 200);
+  // the log lines arrive on their own pipe: wait for the fifth
+  const served = (l) => l.event === 'access' && l.channel === 'lobby-1' && l.role === 'VIEWER' && l.status === 200;
+  await gate.waitForLog(() => gate.logs.filter(served).length === 5);
+  const access = gate.logs.filter(served);
   assert.deepEqual(access.map((l) => l.issuer).sort(), ['auth0', 'cognito', 'entra', 'keycloak', 'okta']);
   const denied = await api.get('/v1/channels/lobby-1/viewer', { token: await idps.entra.access({ sub: 'x', roles: ['Kvs.Viewer'], tenant: idps.OTHER_TENANT }) });
   assert.equal(denied.status, 401);

@@ -106,6 +106,10 @@ test('policy, secret and key files change under load: no request fails, new keys
       KVSGATE_POLICY_FILE: policyFile,
       KVSGATE_AUTH_WATCH_MS: '100',
       KVSGATE_RATE_LIMIT_RPS: '0',
+      // the waits below send refused tokens on purpose; with the budget on,
+      // this address would be over it, and a reload (which makes every token
+      // new to the cache) would turn the load's requests into 429s
+      KVSGATE_AUTH_FAILURE_RPS: '0',
     },
   });
   try {
@@ -198,6 +202,7 @@ test('without a policy file, KVSGATE_JWT_HS256_SECRET_FILE and KVSGATE_JWT_PUBLI
       KVSGATE_JWT_ISSUER: ISS_A,
       KVSGATE_JWT_AUDIENCE: 'kvsgate',
       KVSGATE_AUTH_WATCH_MS: '100',
+      KVSGATE_AUTH_FAILURE_RPS: '0',
     },
   });
   try {
