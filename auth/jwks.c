@@ -243,15 +243,10 @@ enum kg_err jwks_discovery_parse(const char *body, size_t len, const char *issue
     return err;
 }
 
-/* <issuer>/.well-known/openid-configuration (a trailing '/' of the issuer
- * dropped first, §4.1), then j->url from its jwks_uri. fetch_lock held. */
-static enum kg_err jwks_discover(struct jwks *j, const char **why)
+/* GET url for JSON within the fetcher's time and size limits; resp is
+ * initialized here and cleaned up by the caller. */
+static enum kg_err jwks_get(const struct jwks *j, const char *url, struct kg_http_response *resp)
 {
-    char url[JWKS_URL_MAX + 64];
-    size_t n = strlen(j->discovery_issuer);
-    while (n && j->discovery_issuer[n - 1] == '/')
-        n--;
-    snprintf(url, sizeof url, "%.*s/.well-known/openid-configuration", (int)n, j->discovery_issuer);
     const struct kg_http_header headers[] = {{"Accept", "application/json"}};
     struct kg_http_request req = {
         .method = "GET",
@@ -263,12 +258,25 @@ static enum kg_err jwks_discover(struct jwks *j, const char **why)
                                                                       : JWKS_CONNECT_TIMEOUT_MS,
         .max_response_len = JWKS_MAX_RESPONSE_LEN,
     };
+    kg_http_response_init(resp);
+    return kg_http_perform(j->http, &req, resp);
+}
+
+/* <issuer>/.well-known/openid-configuration (a trailing '/' of the issuer
+ * dropped first, §4.1), then j->url from its jwks_uri. fetch_lock held. */
+static enum kg_err jwks_discover(struct jwks *j, const char **why)
+{
+    char url[JWKS_URL_MAX + 64];
+    size_t n = strlen(j->discovery_issuer);
+    while (n && j->discovery_issuer[n - 1] == '/')
+        n--;
+    snprintf(url, sizeof url, "%.*s/.well-known/openid-configuration", (int)n, j->discovery_issuer);
     struct kg_http_response resp;
-    kg_http_response_init(&resp);
-    enum kg_err err = kg_http_perform(j->http, &req, &resp);
+    enum kg_err err = jwks_get(j, url, &resp);
     char found[JWKS_URL_MAX + 1];
     if (err != KG_OK || resp.status != 200) {
-        *why = err != KG_OK ? "the discovery document did not come" : "discovery: HTTP status other than 200";
+        *why = err != KG_OK ? "the discovery document did not come"
+                            : "discovery: HTTP status other than 200";
         err = KG_ERR_UPSTREAM_UNAVAILABLE;
     } else if ((err = jwks_discovery_parse(resp.body.data, resp.body.len, j->discovery_issuer,
                                            found, why)) == KG_OK && strcmp(found, j->url) != 0) {
@@ -277,6 +285,74 @@ static enum kg_err jwks_discover(struct jwks *j, const char **why)
     }
     kg_http_response_cleanup(&resp);
     return err;
+}
+
+/* The next attempt after a failure. j->lock held. */
+static void schedule_retry(struct jwks *j, int64_t now)
+{
+    j->fetch_failed++;
+    j->next_fetch_s = now + (j->min_refetch_s < j->refresh_s ? j->min_refetch_s : j->refresh_s);
+}
+
+/* Nothing discovered yet: no JWKS to fetch. */
+static enum kg_err discovery_failed(struct jwks *j, int64_t now, const char *why)
+{
+    kg_metric_inc(metric_refreshes, (const char *[]){j->name, "discovery_error"});
+    pthread_mutex_lock(&j->lock);
+    schedule_retry(j, now);
+    pthread_mutex_unlock(&j->lock);
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_WARN, "jwks_discovery_failed")) {
+        kg_log_str(&l, "issuer", j->name);
+        kg_log_str(&l, "why", why);
+        kg_log_end(&l);
+    }
+    return KG_ERR_UPSTREAM_UNAVAILABLE;
+}
+
+/* Fetches and parses j->url: the new set, or NULL with *outcome (the
+ * metric's label) and *why. */
+static struct auth_keyset *fetch_set(struct jwks *j, struct kg_http_response *resp,
+                                     const char **outcome, const char **why)
+{
+    struct auth_keyset *set = NULL;
+    *outcome = "ok";
+    *why = NULL;
+    enum kg_err err = jwks_get(j, j->url, resp);
+    if (err == KG_ERR_UPSTREAM_REFUSED) {
+        *outcome = "invalid";
+        *why = "response larger than 512 KiB";
+    } else if (err != KG_OK) {
+        *outcome = "network_error";
+        *why = kg_err_name(err);
+    } else if (resp->status != 200) {
+        *outcome = "http_error";
+        *why = "HTTP status other than 200";
+    } else if (jwks_parse(resp->body.data, resp->body.len, jwks_intern, j, &set, why) != KG_OK) {
+        *outcome = "invalid";
+    }
+    return set;
+}
+
+static void log_fetch(const struct jwks *j, const struct auth_keyset *set, size_t key_count,
+                      const char *outcome, const char *why, int status)
+{
+    struct kg_log_line l;
+    if (!kg_log_begin(&l, set ? KG_LOG_INFO : KG_LOG_WARN,
+                      set ? "jwks_refresh_ok" : "jwks_refresh_failed"))
+        return;
+    kg_log_str(&l, "issuer", j->name);
+    log_url(&l, j->url);
+    if (set) {
+        kg_log_int(&l, "keys", (int64_t)key_count);
+    } else {
+        kg_log_str(&l, "outcome", outcome);
+        kg_log_str(&l, "why", why);
+        if (status)
+            kg_log_int(&l, "status", status);
+        kg_log_int(&l, "keys_kept", (int64_t)key_count);
+    }
+    kg_log_end(&l);
 }
 
 enum kg_err jwks_fetch_now(struct jwks *j)
@@ -289,50 +365,14 @@ enum kg_err jwks_fetch_now(struct jwks *j)
     pthread_mutex_unlock(&j->lock);
     const char *discovery_why = NULL;
     if (j->discovery_issuer && jwks_discover(j, &discovery_why) != KG_OK && !j->url[0]) {
-        /* Nothing discovered yet: no JWKS to fetch (a known URL is tried on). */
-        kg_metric_inc(metric_refreshes, (const char *[]){j->name, "discovery_error"});
-        pthread_mutex_lock(&j->lock);
-        j->fetch_failed++;
-        j->next_fetch_s = now + (j->min_refetch_s < j->refresh_s ? j->min_refetch_s : j->refresh_s);
-        pthread_mutex_unlock(&j->lock);
-        struct kg_log_line l;
-        if (kg_log_begin(&l, KG_LOG_WARN, "jwks_discovery_failed")) {
-            kg_log_str(&l, "issuer", j->name);
-            kg_log_str(&l, "why", discovery_why);
-            kg_log_end(&l);
-        }
+        enum kg_err err = discovery_failed(j, now, discovery_why);
         pthread_mutex_unlock(&j->fetch_lock);
-        return KG_ERR_UPSTREAM_UNAVAILABLE;
+        return err;
     }
-
-    const struct kg_http_header headers[] = {{"Accept", "application/json"}};
-    struct kg_http_request req = {
-        .method = "GET",
-        .url = j->url,
-        .headers = headers,
-        .header_count = 1,
-        .timeout_ms = j->timeout_ms,
-        .connect_timeout_ms = j->timeout_ms < JWKS_CONNECT_TIMEOUT_MS ? j->timeout_ms
-                                                                      : JWKS_CONNECT_TIMEOUT_MS,
-        .max_response_len = JWKS_MAX_RESPONSE_LEN,
-    };
+    /* A discovery that failed with a URL known from before: that URL is tried on. */
     struct kg_http_response resp;
-    kg_http_response_init(&resp);
-    struct auth_keyset *set = NULL;
-    const char *outcome = "ok", *why = NULL;
-    enum kg_err err = kg_http_perform(j->http, &req, &resp);
-    if (err == KG_ERR_UPSTREAM_REFUSED) {
-        outcome = "invalid";
-        why = "response larger than 512 KiB";
-    } else if (err != KG_OK) {
-        outcome = "network_error";
-        why = kg_err_name(err);
-    } else if (resp.status != 200) {
-        outcome = "http_error";
-        why = "HTTP status other than 200";
-    } else if (jwks_parse(resp.body.data, resp.body.len, jwks_intern, j, &set, &why) != KG_OK) {
-        outcome = "invalid";
-    }
+    const char *outcome, *why;
+    struct auth_keyset *set = fetch_set(j, &resp, &outcome, &why);
     kg_metric_inc(metric_refreshes, (const char *[]){j->name, outcome});
 
     struct auth_keyset *old = NULL;
@@ -345,34 +385,17 @@ enum kg_err jwks_fetch_now(struct jwks *j)
         j->fetch_ok++;
         j->next_fetch_s = now + j->refresh_s;
     } else {
-        j->fetch_failed++;
+        schedule_retry(j, now);
         key_count = j->current ? j->current->count : 0;
-        j->next_fetch_s =
-            now + (j->min_refetch_s < j->refresh_s ? j->min_refetch_s : j->refresh_s);
     }
     pthread_mutex_unlock(&j->lock);
 
-    struct kg_log_line l;
     if (set) {
         kg_metric_set(metric_keys, (const char *[]){j->name}, (double)key_count);
         log_rotation(old, set);
-        if (kg_log_begin(&l, KG_LOG_INFO, "jwks_refresh_ok")) {
-            kg_log_str(&l, "issuer", j->name);
-            log_url(&l, j->url);
-            kg_log_int(&l, "keys", (int64_t)key_count);
-            kg_log_end(&l);
-        }
         auth_keyset_release(old);
-    } else if (kg_log_begin(&l, KG_LOG_WARN, "jwks_refresh_failed")) {
-        kg_log_str(&l, "issuer", j->name);
-        log_url(&l, j->url);
-        kg_log_str(&l, "outcome", outcome);
-        kg_log_str(&l, "why", why);
-        if (resp.status)
-            kg_log_int(&l, "status", resp.status);
-        kg_log_int(&l, "keys_kept", (int64_t)key_count);
-        kg_log_end(&l);
     }
+    log_fetch(j, set, key_count, outcome, why, resp.status);
     kg_http_response_cleanup(&resp);
     pthread_mutex_unlock(&j->fetch_lock);
     return set ? KG_OK : KG_ERR_UPSTREAM_UNAVAILABLE;

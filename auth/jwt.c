@@ -379,6 +379,36 @@ static enum kg_err policy_build(struct jwtv *v, const struct jwtv_options *opts,
     return KG_OK;
 }
 
+/* The settings every generation shares, checked (defaults applied). */
+static enum kg_err options_check(const struct jwtv_options *opts, struct jwtv *shared, char *why,
+                                 size_t why_len)
+{
+    if (opts->max_lifetime_s < 0)
+        return config_error(why, why_len, "KVSGATE_JWT_MAX_LIFETIME_S: must not be negative");
+    if (opts->leeway_s < 0 || opts->leeway_s > JWTV_MAX_LEEWAY_S)
+        return config_error(why, why_len, "KVSGATE_JWT_LEEWAY_S: must be 0..300");
+    shared->refresh_s = opts->jwks_refresh_s ? opts->jwks_refresh_s : 600;
+    shared->refetch_s = opts->jwks_min_refetch_s ? opts->jwks_min_refetch_s : 30;
+    shared->timeout_ms = opts->jwks_timeout_ms ? opts->jwks_timeout_ms : 5000;
+    if (shared->refresh_s < JWTV_JWKS_REFRESH_MIN_S || shared->refresh_s > JWTV_JWKS_REFRESH_MAX_S)
+        return config_error(why, why_len, "jwks_refresh_s: must be 10..86400");
+    if (shared->refetch_s < 1 || shared->refetch_s > 86400)
+        return config_error(why, why_len, "jwks_min_refetch_s: must be 1..86400");
+    if (shared->timeout_ms < 1 || shared->timeout_ms > 120000)
+        return config_error(why, why_len, "jwks_timeout_ms: must be 1..120000");
+    if (opts->token_cache_ttl_s > 3600 || opts->token_cache_entries > (1u << 24))
+        return config_error(why, why_len,
+                            "token cache: ttl at most 3600 s, at most 16777216 entries");
+    shared->max_token_len = opts->max_token_len ? opts->max_token_len : JWTV_DEFAULT_MAX_TOKEN_LEN;
+    if (shared->max_token_len > JWTV_MAX_TOKEN_LEN_LIMIT)
+        return config_error(why, why_len, "max_token_len: at most 65536");
+    shared->http = opts->http;
+    shared->now_fn = opts->now_fn;
+    shared->leeway_s = opts->leeway_s;
+    shared->max_lifetime_s = opts->max_lifetime_s;
+    return KG_OK;
+}
+
 enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *why, size_t why_len)
 {
     *out = NULL;
@@ -386,43 +416,21 @@ enum kg_err jwtv_new(const struct jwtv_options *opts, struct jwtv **out, char *w
         why[0] = '\0';
     if (!opts)
         return config_error(why, why_len, "no JWT options");
-    if (opts->max_lifetime_s < 0)
-        return config_error(why, why_len, "KVSGATE_JWT_MAX_LIFETIME_S: must not be negative");
-    if (opts->leeway_s < 0 || opts->leeway_s > JWTV_MAX_LEEWAY_S)
-        return config_error(why, why_len, "KVSGATE_JWT_LEEWAY_S: must be 0..300");
-    int64_t refresh_s = opts->jwks_refresh_s ? opts->jwks_refresh_s : 600;
-    int64_t refetch_s = opts->jwks_min_refetch_s ? opts->jwks_min_refetch_s : 30;
-    int64_t timeout_ms = opts->jwks_timeout_ms ? opts->jwks_timeout_ms : 5000;
-    if (refresh_s < JWTV_JWKS_REFRESH_MIN_S || refresh_s > JWTV_JWKS_REFRESH_MAX_S)
-        return config_error(why, why_len, "jwks_refresh_s: must be 10..86400");
-    if (refetch_s < 1 || refetch_s > 86400)
-        return config_error(why, why_len, "jwks_min_refetch_s: must be 1..86400");
-    if (timeout_ms < 1 || timeout_ms > 120000)
-        return config_error(why, why_len, "jwks_timeout_ms: must be 1..120000");
-    if (opts->token_cache_ttl_s > 3600 || opts->token_cache_entries > (1u << 24))
-        return config_error(why, why_len,
-                            "token cache: ttl at most 3600 s, at most 16777216 entries");
-    size_t max_len = opts->max_token_len ? opts->max_token_len : JWTV_DEFAULT_MAX_TOKEN_LEN;
-    if (max_len > JWTV_MAX_TOKEN_LEN_LIMIT)
-        return config_error(why, why_len, "max_token_len: at most 65536");
+    struct jwtv shared = {0};
+    enum kg_err err = options_check(opts, &shared, why, why_len);
+    if (err != KG_OK)
+        return err;
 
     /* Before any thread of ours parses JSON (jansson's thread-safety notes). */
     json_object_seed(0);
 
     struct jwtv *v = kg_calloc(1, sizeof *v);
+    *v = shared;
     pthread_mutex_init(&v->lock, NULL);
-    v->http = opts->http;
-    v->refresh_s = refresh_s;
-    v->refetch_s = refetch_s;
-    v->timeout_ms = timeout_ms;
-    v->now_fn = opts->now_fn;
-    v->leeway_s = opts->leeway_s;
-    v->max_lifetime_s = opts->max_lifetime_s;
-    v->max_token_len = max_len;
     struct jwks *fresh[JWTV_MAX_ISSUERS];
     size_t fresh_count;
     pthread_mutex_lock(&v->lock);
-    enum kg_err err = policy_build(v, opts, &v->current, fresh, &fresh_count, why, why_len);
+    err = policy_build(v, opts, &v->current, fresh, &fresh_count, why, why_len);
     pthread_mutex_unlock(&v->lock);
     if (err != KG_OK) {
         jwtv_free(v);
