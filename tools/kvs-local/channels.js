@@ -1,8 +1,9 @@
 'use strict';
-// Signaling channels in memory. The store only keeps state; validation and
-// AWS errors are the control plane's job (control-plane.js), connections the
-// signaling relay's (signaling.js), which learns of a removed channel through
-// `onRemoved`.
+// Signaling channels, and the video streams they may record into, in memory.
+// The store only keeps state; validation and AWS errors are the control
+// plane's job (control-plane.js), connections the signaling relay's
+// (signaling.js) and the media server's (media-server.js), which learn of a
+// removed channel through `onRemoved`.
 
 const crypto = require('node:crypto');
 
@@ -32,7 +33,57 @@ class ChannelStore {
     this.byName = new Map();
     this.byArn = new Map();
     this.byId = new Map();
+    this.streams = new Map(); // name -> stream
     this.lastCreationMs = 0;
+  }
+
+  // A creation time in ms, unique across channels and streams (their ids).
+  nextId() {
+    const ms = Math.max(Math.floor(this.nowMs()), this.lastCreationMs + 1);
+    this.lastCreationMs = ms;
+    return ms;
+  }
+
+  createStream({ name, retentionHours, mediaType }) {
+    const creationTimeMs = this.nextId();
+    const stream = {
+      name,
+      arn: `arn:${partitionOf(this.region)}:kinesisvideo:${this.region}:${this.account}:stream/${name}/${creationTimeMs}`,
+      retentionHours,
+      mediaType: mediaType || null,
+      creationTimeMs,
+      version: newVersion(),
+    };
+    this.streams.set(name, stream);
+    return stream;
+  }
+
+  getStream(name) {
+    return this.streams.get(name) || null;
+  }
+
+  getStreamByArn(arn) {
+    for (const s of this.streams.values()) if (s.arn === arn) return s;
+    return null;
+  }
+
+  streamInfo(s) {
+    const info = { StreamName: s.name, StreamARN: s.arn, Version: s.version, Status: 'ACTIVE',
+      CreationTime: s.creationTimeMs / 1000, DataRetentionInHours: s.retentionHours };
+    if (s.mediaType) info.MediaType = s.mediaType;
+    return info;
+  }
+
+  // The channel whose media storage records into the stream, or null.
+  channelRecordingInto(streamArn) {
+    for (const c of this.byName.values()) if (c.storage.status === 'ENABLED' && c.storage.streamArn === streamArn) return c;
+    return null;
+  }
+
+  storageChannelCount() {
+    let n = 0;
+    for (const c of this.byName.values()) if (c.storage.status === 'ENABLED') n++;
+    return n;
   }
 
   get size() {
@@ -59,8 +110,7 @@ class ChannelStore {
   // Creates a channel; ACTIVE at once, or CREATING for createDelayMs.
   create({ name, messageTtlS, tags, createDelayMs }) {
     // The channel id is the creation time in ms, and must be unique.
-    const creationTimeMs = Math.max(Math.floor(this.nowMs()), this.lastCreationMs + 1);
-    this.lastCreationMs = creationTimeMs;
+    const creationTimeMs = this.nextId();
     const id = String(creationTimeMs);
     const channel = {
       name,
@@ -75,6 +125,7 @@ class ChannelStore {
       timer: null,
       master: null,
       viewers: new Map(),
+      storage: { status: 'DISABLED', streamArn: null },
     };
     this.byName.set(name, channel);
     this.byArn.set(channel.arn, channel);
@@ -124,6 +175,7 @@ class ChannelStore {
 
   reset() {
     for (const channel of [...this.byName.values()]) this.remove(channel);
+    this.streams.clear();
   }
 
   info(channel) {

@@ -1,8 +1,10 @@
 'use strict';
 // The KVS control plane (botocore model kinesisvideo-2017-09-30, rest-json):
-// the signaling-channel operations and the tagging operations, on top of the
-// channel store. Requests are authenticated by the caller (server.js) before
-// they reach a handler here.
+// the signaling-channel operations, the tagging operations, and what WebRTC
+// ingestion needs of the rest (CreateStream and DescribeStream for the video
+// streams channels record into, Update/DescribeMediaStorageConfiguration), on
+// top of the channel store. Requests are authenticated by the caller
+// (server.js) before they reach a handler here.
 
 const { jsonError, json } = require('./http-util');
 
@@ -24,7 +26,14 @@ const OPERATIONS = {
   '/TagResource': 'TagResource',
   '/UntagResource': 'UntagResource',
   '/ListTagsForResource': 'ListTagsForResource',
+  '/createStream': 'CreateStream',
+  '/describeStream': 'DescribeStream',
+  '/updateMediaStorageConfiguration': 'UpdateMediaStorageConfiguration',
+  '/describeMediaStorageConfiguration': 'DescribeMediaStorageConfiguration',
 };
+const STREAM_ARN_RE = /^arn:[a-z\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+\/[a-zA-Z0-9_.-]+\/[0-9]+$/;
+// Channels with media storage enabled, per account and region (ingest-media.html).
+const MAX_STORAGE_CHANNELS = 100;
 
 class ApiError extends Error {
   constructor(status, type, message) {
@@ -124,11 +133,17 @@ function tagList(list, member, { min }) {
   return out;
 }
 
+const streamName = (input, member, required) =>
+  str(input, member, { required, max: 256, pattern: CHANNEL_NAME_RE, patternText: '[a-zA-Z0-9_.-]+' });
+const streamArn = (input, member, required) =>
+  str(input, member, { required, max: 1024, pattern: STREAM_ARN_RE });
+
 class ControlPlane {
-  // options: {store: ChannelStore, faults: Faults}
+  // options: {store: ChannelStore, faults: Faults, onStorageChanged(channel)}
   constructor(options) {
     this.store = options.store;
     this.faults = options.faults;
+    this.onStorageChanged = options.onStorageChanged || (() => {});
   }
 
   static operationFor(path) {
@@ -254,9 +269,6 @@ class ControlPlane {
           }
         }
         if (new Set(list).size !== list.length) throw invalid('Protocols must not repeat.');
-        if (list.includes('WEBRTC')) {
-          throw invalid('The WEBRTC protocol needs a channel with media storage configured; this emulator has none.');
-        }
         protocols = list;
       }
       const r = str(config, 'Role', { max: 16 });
@@ -269,11 +281,13 @@ class ControlPlane {
     }
     const channel = this.channelByArn(arn);
     if (channel.status !== 'ACTIVE') throw inUse(`The signaling channel is ${channel.status}, not ACTIVE.`);
+    if (protocols.includes('WEBRTC') && channel.storage.status !== 'ENABLED') {
+      throw invalid('The WEBRTC protocol is only available for a signaling channel configured for media storage.');
+    }
     const base = `/channels/${channel.id}`;
-    const list = protocols.map((p) => ({
-      Protocol: p,
-      ResourceEndpoint: p === 'WSS' ? `ws://${ctx.host}${base}/wss/${role.toLowerCase()}` : `http://${ctx.host}${base}/https`,
-    }));
+    const endpoint = { WSS: `ws://${ctx.host}${base}/wss/${role.toLowerCase()}`, HTTPS: `http://${ctx.host}${base}/https`,
+      WEBRTC: `http://${ctx.host}${base}/webrtc` };
+    const list = protocols.map((p) => ({ Protocol: p, ResourceEndpoint: endpoint[p] }));
     return json(200, { ResourceEndpointList: list });
   }
 
@@ -325,6 +339,74 @@ class ControlPlane {
     return json(200, {});
   }
 
+  CreateStream(input) {
+    const name = streamName(input, 'StreamName', true);
+    const retention = typed(input.DataRetentionInHours, 'DataRetentionInHours', 'integer');
+    if (retention !== undefined && (retention < 0 || retention > 87600)) {
+      throw invalid(validationMessage(retention, 'dataRetentionInHours', 'Member must have value between 0 and 87600'));
+    }
+    const mediaType = str(input, 'MediaType', { max: 128, pattern: /^[\w\-.+]+\/[\w\-.+]+(,[\w\-.+]+\/[\w\-.+]+)*$/ });
+    str(input, 'DeviceName', { max: 128, pattern: CHANNEL_NAME_RE });
+    if (this.store.getStream(name)) throw inUse(`The stream ${name} already exists.`);
+    const stream = this.store.createStream({ name, retentionHours: retention || 0, mediaType });
+    return json(200, { StreamARN: stream.arn });
+  }
+
+  DescribeStream(input) {
+    const name = streamName(input, 'StreamName', false);
+    const arn = streamArn(input, 'StreamARN', false);
+    if (name === undefined && arn === undefined) throw invalid('Either StreamName or StreamARN must be specified.');
+    const stream = arn !== undefined ? this.store.getStreamByArn(arn) : this.store.getStream(name);
+    if (!stream || (name !== undefined && stream.name !== name)) {
+      throw new ApiError(404, 'ResourceNotFoundException', 'The requested stream is not found or not active.');
+    }
+    return json(200, { StreamInfo: this.store.streamInfo(stream) });
+  }
+
+  UpdateMediaStorageConfiguration(input) {
+    const arn = channelArn(input, 'ChannelARN', true);
+    const config = typed(input.MediaStorageConfiguration, 'MediaStorageConfiguration', 'object');
+    if (config === undefined) throw invalid(validationMessage(null, 'mediaStorageConfiguration', 'Member must not be null'));
+    const status = str(config, 'Status', { required: true, max: 16 });
+    if (status !== 'ENABLED' && status !== 'DISABLED') {
+      throw invalid(validationMessage(status, 'mediaStorageConfiguration.status', 'Member must satisfy enum value set: [ENABLED, DISABLED]'));
+    }
+    const sArn = streamArn(config, 'StreamARN', false);
+    const channel = this.channelByArn(arn);
+    if (channel.status !== 'ACTIVE') throw inUse(`The signaling channel is ${channel.status}, not ACTIVE.`);
+    if (status === 'DISABLED') {
+      channel.storage = { status: 'DISABLED', streamArn: null };
+      this.onStorageChanged(channel);
+      return json(200, {});
+    }
+    if (sArn === undefined) throw invalid('StreamARN is required when the media storage status is ENABLED.');
+    const stream = this.store.getStreamByArn(sArn);
+    if (!stream) throw new ApiError(404, 'ResourceNotFoundException', 'The requested stream is not found or not active.');
+    if (stream.retentionHours === 0) {
+      throw new ApiError(400, 'NoDataRetentionException', 'The Stream data retention in hours is equal to zero.');
+    }
+    const holder = this.store.channelRecordingInto(sArn);
+    if (holder && holder !== channel) throw inUse('The stream is already mapped to another signaling channel.');
+    if (channel.storage.status !== 'ENABLED' && this.store.storageChannelCount() >= MAX_STORAGE_CHANNELS) {
+      throw new ApiError(400, 'ClientLimitExceededException',
+        `At most ${MAX_STORAGE_CHANNELS} signaling channels per account may have media storage enabled.`);
+    }
+    channel.storage = { status: 'ENABLED', streamArn: sArn };
+    this.onStorageChanged(channel);
+    return json(200, {});
+  }
+
+  DescribeMediaStorageConfiguration(input) {
+    const name = channelName(input, 'ChannelName', false);
+    const arn = channelArn(input, 'ChannelARN', false);
+    if (name === undefined && arn === undefined) throw invalid('Either ChannelName or ChannelARN must be specified.');
+    const channel = arn !== undefined ? this.store.getByArn(arn) : this.store.getByName(name);
+    if (!channel || (name !== undefined && channel.name !== name)) throw notFound();
+    const out = { Status: channel.storage.status };
+    if (channel.storage.streamArn) out.StreamARN = channel.storage.streamArn;
+    return json(200, { MediaStorageConfiguration: out });
+  }
+
   ListTagsForResource(input) {
     const arn = channelArn(input, 'ResourceARN', true);
     str(input, 'NextToken', { min: 0, max: 512, pattern: NEXT_TOKEN_RE });
@@ -333,4 +415,4 @@ class ControlPlane {
   }
 }
 
-module.exports = { ControlPlane, ApiError, OPERATIONS, CHANNEL_ARN_RE, CHANNEL_NAME_RE };
+module.exports = { ControlPlane, ApiError, OPERATIONS, CHANNEL_ARN_RE, CHANNEL_NAME_RE, parseBody, typed, str, invalid, validationMessage };

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // kvs-local: the local KVS emulator (docs/emulator.md). One HTTP server on one
-// port serves the KVS control plane, the channels' HTTPS and WebSocket
-// endpoints, STS, container credentials, EC2 IMDSv2 and the /_emulator test
-// API. This file parses the flags, wires the modules together and runs the
+// port serves the KVS control plane, the channels' HTTPS, WebSocket and
+// WEBRTC (storage session) endpoints with the storage peer behind them, STS,
+// container credentials, EC2 IMDSv2 and the /_emulator test API. This file parses the flags, wires the modules together and runs the
 // request pipeline every AWS operation goes through:
 //   read the body (1 MiB cap) -> name the operation -> faults (latency, reset,
 //   stall, throttle, 5xx) -> authenticate -> handle -> faults on the answer
@@ -18,22 +18,24 @@ const { ChannelStore } = require('./channels');
 const { ControlPlane, OPERATIONS } = require('./control-plane');
 const { IceService } = require('./ice');
 const { SignalingService } = require('./signaling');
+const { StorageService } = require('./storage');
+const { MediaServer } = require('./media-server');
 const { StsService, stsAuthError, xmlError, parseForm, operationOf } = require('./sts');
 const { MetadataService } = require('./metadata');
 const { createLogger } = require('./log');
 const util = require('./http-util');
 
 const ALL_OPERATIONS = [...Object.values(OPERATIONS), 'GetIceServerConfig', 'ConnectAsMaster', 'ConnectAsViewer',
-  'AssumeRoleWithWebIdentity', 'AssumeRole', 'ContainerCredentials', 'IMDSToken', 'IMDSCredentials'];
+  'JoinStorageSession', 'JoinStorageSessionAsViewer', 'AssumeRoleWithWebIdentity', 'AssumeRole', 'ContainerCredentials', 'IMDSToken', 'IMDSCredentials'];
 const ICE_PATH_RE = /^\/channels\/([0-9]{1,20})\/https\/v1\/get-ice-server-config$/;
 const WSS_PATH_RE = /^\/channels\/[0-9]{1,20}\/wss\/(master|viewer)$/;
-const CONNECTIONS_RE = /^\/_emulator\/channels\/([^/]+)\/connections$/;
+const CONNECTIONS_RE = /^\/_emulator\/channels\/([^/]+)\/(connections|storage)$/;
 const HOST_HEADER_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
 const USAGE = `usage: node tools/kvs-local/server.js [--port 4566] [--host 127.0.0.1] [--region us-west-2]
     [--account 123456789012] [--access-key-id AKIDLOCAL --secret-access-key SECRETLOCAL]...
     [--container-token TOKEN] [--credential-ttl 3600] [--ice-ttl 300] [--max-channels 10000]
-    [--external-id ID] [--faults JSON] [--quiet]
+    [--external-id ID] [--storage-session-s 3600] [--faults JSON] [--quiet]
 See docs/emulator.md.`;
 
 class UsageError extends Error {
@@ -56,6 +58,7 @@ function parseArgs(argv) {
     iceTtl: 300,
     maxChannels: 10000,
     externalId: null,
+    storageSessionS: 3600,
     faults: null,
     quiet: false,
   };
@@ -96,6 +99,7 @@ function parseArgs(argv) {
       case '--ice-ttl': opts.iceTtl = int(arg, next(), 1, 86400); break;
       case '--max-channels': opts.maxChannels = int(arg, next(), 1, 1000000); break;
       case '--external-id': opts.externalId = next(); break;
+      case '--storage-session-s': opts.storageSessionS = int(arg, next(), 1, 86400); break;
       case '--faults':
         try {
           opts.faults = JSON.parse(next());
@@ -137,18 +141,28 @@ function createEmulator(opts) {
   const credentials = new CredentialStore(
     opts.accessKeyIds.map((id, i) => ({ accessKeyId: id, secretAccessKey: opts.secretAccessKeys[i] })), nowMs);
   let signaling = null;
+  const media = new MediaServer({ log, sessionMaxMs: opts.storageSessionS * 1000,
+    send: (conn, message) => signaling.send(conn, message) });
   const store = new ChannelStore({
     region: opts.region,
     account: opts.account,
     nowMs,
     maxChannels: opts.maxChannels,
-    onRemoved: (channel) => signaling && signaling.closeChannel(channel),
+    onRemoved: (channel) => {
+      media.closeChannel(channel, 'channel deleted');
+      if (signaling) signaling.closeChannel(channel);
+    },
   });
-  const controlPlane = new ControlPlane({ store, faults });
+  const controlPlane = new ControlPlane({
+    store,
+    faults,
+    onStorageChanged: (channel) => media.closeChannel(channel, 'media storage configuration changed'),
+  });
+  const storage = new StorageService({ store, media, nowMs });
   const turnHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' :
     opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const ice = new IceService({ store, faults, nowMs, turnHost });
-  signaling = new SignalingService({ store, credentials, faults, counters, nowMs, region: opts.region, log });
+  signaling = new SignalingService({ store, credentials, faults, counters, nowMs, region: opts.region, log, media });
   const sts = new StsService({ credentials, faults, nowMs, externalId: opts.externalId });
   const metadata = new MetadataService({ credentials, faults, nowMs, containerToken: opts.containerToken });
   const held = new Set(); // sockets held open by the stall fault
@@ -204,7 +218,8 @@ function createEmulator(opts) {
         const auth = sigv4.verifyHeaderAuth(authRequest(req, path, query, body), authPolicy('kinesisvideo'));
         if (!auth.ok) return Object.assign(util.kvsAuthError(auth), { authCode: auth.code });
         const r = route.operation === 'GetIceServerConfig' ? ice.handle(route.channelId, body)
-          : controlPlane.handle(route.operation, body, { host: hostOf(req) });
+          : route.storage ? storage.handle(route.operation, route.channelId, body)
+            : controlPlane.handle(route.operation, body, { host: hostOf(req) });
         return Object.assign(r, { accessKeyId: auth.accessKeyId });
       }
       case 'sts': {
@@ -294,6 +309,8 @@ function createEmulator(opts) {
       if (op) return { operation: op, protocol: 'json' };
       const ice = ICE_PATH_RE.exec(path);
       if (ice) return { operation: 'GetIceServerConfig', protocol: 'json', channelId: ice[1] };
+      const join = StorageService.route(path);
+      if (join) return { ...join, protocol: 'json', storage: true };
       if (path === '/') {
         const form = parseForm(body);
         const stsOp = operationOf(form);
@@ -311,6 +328,8 @@ function createEmulator(opts) {
       const op = ControlPlane.operationFor(path);
       if (op) return op;
       if (ICE_PATH_RE.test(path)) return 'GetIceServerConfig';
+      const join = StorageService.route(path);
+      if (join) return join.operation;
     }
     return MetadataService.operationFor(method, path);
   }
@@ -357,13 +376,15 @@ function createEmulator(opts) {
       }
       const channel = store.getByName(name);
       if (!channel) return bad(404, `no channel ${name}`);
-      return ok(signaling.connections(channel));
+      return ok(c[2] === 'storage' ? media.stats(channel) : signaling.connections(channel));
     }
     return bad(404, `no test API at ${m} ${path}`);
   }
 
   function reset() {
     store.reset();
+    media.closeAll();
+    storage.reset();
     signaling.closeAll('emulator reset');
     for (const socket of held) socket.destroy();
     held.clear();
@@ -451,6 +472,7 @@ function createEmulator(opts) {
     closing = new Promise((resolve) => {
       server.close(() => resolve());
       signaling.closeAll('server shutting down');
+      media.closeAll();
       store.reset();
       for (const socket of held) socket.destroy();
       server.closeIdleConnections();

@@ -5,7 +5,10 @@
 //   in:  {"action", "messagePayload", "recipientClientId"?, "correlationId"?}
 //   out: {"messageType", "messagePayload", "senderClientId"}
 // One master per channel (the newest wins), at most ten viewers, a viewer id
-// connecting again replaces its older connection.
+// connecting again replaces its older connection. On a channel that records
+// (media storage ENABLED) peers do not reach each other: a viewer's messages,
+// and the master's without recipientClientId, go to the storage peer
+// (media-server.js), whose messages carry no senderClientId.
 
 const http = require('node:http');
 const { WebSocketServer } = require('ws');
@@ -188,6 +191,7 @@ class SignalingService {
       this.sockets.delete(ws);
       if (channel.master === conn) channel.master = null;
       if (role === 'viewer' && channel.viewers.get(clientId) === conn) channel.viewers.delete(clientId);
+      if (this.media) this.media.leave(channel, role, clientId);
     });
   }
 
@@ -235,6 +239,14 @@ class SignalingService {
       return invalid(correlationId, `messagePayload is longer than ${MAX_PAYLOAD_CHARS} characters.`);
     }
     const channel = conn.channel;
+    if (channel.storage.status === 'ENABLED' && this.media &&
+        (conn.role === 'viewer' || msg.recipientClientId === undefined)) {
+      if (!this.media.onMessage(channel, conn.role, conn.clientId, msg.action, payload) && correlationId !== undefined) {
+        this.status(conn, correlationId, 'InvalidArgumentException',
+          'The channel records to a stream: join the storage session (JoinStorageSession) and answer its offer.');
+      }
+      return;
+    }
     let target;
     if (conn.role === 'viewer') {
       target = channel.master; // a viewer's recipientClientId is ignored
