@@ -1,5 +1,6 @@
 /* kvsgate: the REST API (`api_`): the route table, the dispatcher and the
- * handlers, one file per OpenAPI tag (channels.c, connection.c, operations.c).
+ * handlers, one file per OpenAPI tag (channels.c, connection.c, storage.c,
+ * operations.c).
  *
  * Each route is a row of the table in routes.c: method, path, handler, whether
  * it needs a token, what it reads ({name}, query parameters, a JSON body),
@@ -44,6 +45,10 @@ struct api_deps {
     int64_t presign_expires_s;
     int allow_plain_endpoints; /* ws:// and http:// channel endpoints (local emulator only) */
     int owner_policy_any; /* KVSGATE_OWNER_POLICY=any: a manage grant may delete any channel */
+    /* kvsgate's limit on storage-session joins per channel and role: 1 when key
+     * may go on, else 0 with *retry_after_s (NULL: no limit) */
+    int (*storage_join_take)(void *arg, const char *key, int64_t *retry_after_s);
+    void *storage_join_arg;
     const char *openapi_yaml;  /* the spec built into the binary */
     size_t openapi_yaml_len;
     /* readiness */
@@ -185,6 +190,10 @@ enum kg_err api_channels_get(struct api_request *req, int can_block);
 enum kg_err api_channels_delete(struct api_request *req, int can_block);
 enum kg_err api_connection_master(struct api_request *req, int can_block);
 enum kg_err api_connection_viewer(struct api_request *req, int can_block);
+enum kg_err api_storage_get(struct api_request *req, int can_block);
+enum kg_err api_storage_put(struct api_request *req, int can_block);
+enum kg_err api_storage_join_master(struct api_request *req, int can_block);
+enum kg_err api_storage_join_viewer(struct api_request *req, int can_block);
 enum kg_err api_operations_healthz(struct api_request *req, int can_block);
 enum kg_err api_operations_readyz(struct api_request *req, int can_block);
 enum kg_err api_operations_metrics(struct api_request *req, int can_block);

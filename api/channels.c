@@ -36,11 +36,11 @@ json_t *api_channel_json(const struct kvs_channel *ch)
     return o;
 }
 
-/* KVSGATE_OWNER_POLICY=owner: deleting a channel, or a PUT that finds it
- * already there, is for the subject its kvsgate:owner tag names, or a caller
- * granted manageAny (claim) or kvs:admin (scope). A channel without the tag
- * (made outside kvsgate) has no owner here. KG_OK when allowed. */
-static enum kg_err check_owner(struct api_request *req, const char *arn)
+/* KVSGATE_OWNER_POLICY=owner: deleting a channel, changing its media storage,
+ * or a PUT that finds it already there, is for the subject its kvsgate:owner
+ * tag names, or a caller granted manageAny (claim) or kvs:admin (scope). A
+ * channel without the tag (made outside kvsgate) has no owner here. */
+enum kg_err api_check_owner(struct api_request *req, const char *arn)
 {
     if (req->deps->owner_policy_any || req->principal.grants.manage_any)
         return KG_OK;
@@ -148,7 +148,7 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
     struct kvs_channel ch;
     err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
     if (err == KG_OK) {
-        err = check_owner(req, ch.arn);
+        err = api_check_owner(req, ch.arn);
         if (err == KG_OK)
             respond_channel(req, 200, &ch);
         goto cleanup;
@@ -166,7 +166,7 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
         /* Someone created it meanwhile, or it is being deleted: Describe decides. */
         err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
         if (err == KG_OK)
-            err = check_owner(req, ch.arn);
+            err = api_check_owner(req, ch.arn);
         if (err == KG_OK)
             respond_channel(req, 200, &ch);
         else if (err == KG_ERR_CHANNEL_NOT_FOUND) {
@@ -213,7 +213,7 @@ enum kg_err api_channels_delete(struct api_request *req, int can_block)
     struct kvs_channel ch;
     enum kg_err err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
     if (err == KG_OK)
-        err = check_owner(req, ch.arn);
+        err = api_check_owner(req, ch.arn);
     if (err == KG_OK)
         err = kvs_delete_channel(req->deps->kvs, &req->call, ch.arn, NULL);
     if (err == KG_OK || err == KG_ERR_CHANNEL_NOT_FOUND)

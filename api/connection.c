@@ -2,7 +2,9 @@
  *
  * ConnectionInfo keeps the keys of the widely copied Express example
  * (`url`, `configuration`, `role`) so its front ends work unchanged, and adds
- * the channel, the region, the viewer's client id and two expiry times. The
+ * the channel, the region, the viewer's client id, two expiry times and, for
+ * a channel that records (WebRTC ingestion), `storage`: then the front end
+ * joins the storage session (api/storage.c) instead of offering to a peer. The
  * URL is presigned for this request and never cached; the ICE servers are
  * KVS's TURN servers (urls/username/credential) after the region's STUN URL.
  */
@@ -16,6 +18,7 @@
 #include "aws/presign.h"
 #include "core/buf.h"
 #include "core/encode.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 static int endpoint_scheme_ok(const struct api_request *req, const char *url, const char *secure,
@@ -107,6 +110,11 @@ enum kg_err api_connection_info_write(struct kg_buf *body, const struct api_conn
         err = put_member(body, ",\"expiresAt\":", expires_at);
     if (err == KG_OK)
         err = put_member(body, ",\"iceServersExpireAt\":", ice_expires_at);
+    if (err == KG_OK && ci->storage_stream_arn)
+        err = put_member(body, ",\"storage\":{\"enabled\":true,\"streamArn\":",
+                         ci->storage_stream_arn);
+    if (err == KG_OK && ci->storage_stream_arn)
+        err = kg_buf_append_char(body, '}');
     if (err == KG_OK)
         err = kg_buf_append_char(body, '}');
     if (err != KG_OK)
@@ -150,8 +158,9 @@ static void note_outcome(struct api_request *req, enum cache_outcome how)
 struct conn_parts {
     enum kvs_role role;
     const char *client_id;
-    struct cache_ref *ch_ref, *ep_ref, *ice_ref;
+    struct cache_ref *ch_ref, *ep_ref, *ice_ref, *st_ref;
     const struct channels_channel *ch;
+    const struct channels_storage *storage; /* NULL: not known (or no ingestion here) */
     const struct channels_endpoints *ep;
     const struct channels_ice *ice; /* NULL: STUN only */
     int stun_only;                  /* TURN could not be had (degraded mode) */
@@ -165,6 +174,44 @@ static void conn_parts_release(struct conn_parts *c)
         cache_ref_release(c->ep_ref);
     if (c->ice_ref)
         cache_ref_release(c->ice_ref);
+    if (c->st_ref)
+        cache_ref_release(c->st_ref);
+}
+
+/* Whether the channel records: a front end must then join the storage
+ * session. Not knowing (AWS refused DescribeMediaStorageConfiguration, e.g.
+ * an IAM policy without it) leaves `storage` out rather than failing a
+ * channel that may well be peer to peer; it is logged (at most once a minute). */
+static enum kg_err conn_storage(struct api_request *req, int can_block, struct conn_parts *c)
+{
+    const struct api_deps *d = req->deps;
+    if (!kvs_region_has_storage(d->region))
+        return KG_OK;
+    enum cache_outcome how = CACHE_HIT;
+    enum kg_err err = channels_storage(d->channels, &req->call, req->channel, c->ch->arn,
+                                       can_block, &c->st_ref, &how);
+    if (err == KG_OK) {
+        note_outcome(req, how);
+        c->storage = cache_ref_value(c->st_ref);
+        return KG_OK;
+    }
+    if (err == KG_ERR_WOULD_BLOCK || err == KG_ERR_CHANNEL_NOT_FOUND)
+        return err;
+    static int64_t last_logged_s;
+    int64_t now = api_now(req), last = __atomic_load_n(&last_logged_s, __ATOMIC_RELAXED);
+    struct kg_log_line l;
+    if (now - last >= 60 &&
+        __atomic_compare_exchange_n(&last_logged_s, &last, now, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED) &&
+        kg_log_begin(&l, KG_LOG_WARN, "storage_unknown")) {
+        kg_log_str(&l, "channel", req->channel);
+        kg_log_str(&l, "error", kg_err_name(err));
+        kg_log_str(&l, "aws_error", req->call.error_type);
+        kg_log_str(&l, "msg", "cannot tell whether the channel records (DescribeMediaStorage"
+                              "Configuration); connection info leaves storage out");
+        kg_log_end(&l);
+    }
+    return KG_OK;
 }
 
 /* Step 1: the channel (ACTIVE), its endpoints for the role, and TURN servers
@@ -183,6 +230,8 @@ static enum kg_err conn_lookup(struct api_request *req, int can_block, struct co
         api_set_detail(req, "the channel is not ACTIVE yet");
         return KG_ERR_CHANNEL_NOT_ACTIVE;
     }
+    if ((err = conn_storage(req, can_block, c)) != KG_OK)
+        return err;
     err = channels_endpoints(d->channels, &req->call, req->channel, c->ch->arn, c->role,
                              can_block, &c->ep_ref, &how);
     if (err != KG_OK)
@@ -271,6 +320,7 @@ static enum kg_err conn_respond(struct api_request *req, const struct conn_parts
         .client_id = c->client_id,
         .expires_at_s = expires_at_s,
         .ice_expires_at_s = ice && ice->count && ice->expires_at_s > now ? ice->expires_at_s : now,
+        .storage_stream_arn = c->storage && c->storage->enabled ? c->storage->stream_arn : NULL,
     };
     struct kg_buf body;
     kg_buf_init_secret(&body, API_BODY_MAX);

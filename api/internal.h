@@ -37,6 +37,8 @@ struct api_conninfo {
     const char *client_id; /* NULL for a master */
     int64_t expires_at_s;
     int64_t ice_expires_at_s;
+    const char *storage_stream_arn; /* the channel records into it; NULL: it does not (or
+                                       that is not known) */
 };
 
 /* Appends the ConnectionInfo JSON object to out (a secret buffer: it holds the
@@ -56,6 +58,11 @@ enum kg_err api_check_channel_name(struct api_request *req);
 void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1]);
 /* The Channel schema of openapi.yaml (new reference). */
 json_t *api_channel_json(const struct kvs_channel *ch);
+
+/* KVSGATE_OWNER_POLICY=owner: the caller may change or delete the channel
+ * (it is the subject of its kvsgate:owner tag, or is granted manageAny).
+ * KG_OK, KG_ERR_FORBIDDEN with req->detail, or the AWS error. */
+KG_WARN_UNUSED enum kg_err api_check_owner(struct api_request *req, const char *arn);
 
 /* KVS's tag character set, ASCII part, and a length of min..max bytes. */
 int api_tag_text_ok(const char *s, size_t min, size_t max);

@@ -9,6 +9,7 @@
 
 #define V1 .tag = "channels", .needs_auth = 1
 #define CONNECTION .tag = "connection", .needs_auth = 1, .takes_name = 1, .blocking = API_MAY_BLOCK
+#define STORAGE .tag = "storage", .needs_auth = 1, .takes_name = 1
 #define OPERATION .tag = "operations", .blocking = API_NEVER_BLOCKS
 
 static const struct api_route routes[] = {
@@ -24,6 +25,14 @@ static const struct api_route routes[] = {
      .access = API_ACCESS_MASTER},
     {"GET", "/v1/channels/{name}/viewer", api_connection_viewer, CONNECTION,
      .access = API_ACCESS_VIEWER, .query = {"clientId"}},
+    {"GET", "/v1/channels/{name}/media-storage", api_storage_get, STORAGE,
+     .access = API_ACCESS_MANAGE, .blocking = API_ALWAYS_BLOCKS},
+    {"PUT", "/v1/channels/{name}/media-storage", api_storage_put, STORAGE,
+     .access = API_ACCESS_MANAGE, .takes_body = 1, .blocking = API_ALWAYS_BLOCKS},
+    {"POST", "/v1/channels/{name}/master/storage-session", api_storage_join_master, STORAGE,
+     .access = API_ACCESS_MASTER, .blocking = API_MAY_BLOCK},
+    {"POST", "/v1/channels/{name}/viewer/storage-session", api_storage_join_viewer, STORAGE,
+     .access = API_ACCESS_VIEWER, .query = {"clientId"}, .blocking = API_MAY_BLOCK},
     {"GET", "/healthz", api_operations_healthz, OPERATION},
     {"GET", "/readyz", api_operations_readyz, OPERATION},
     {"GET", "/metrics", api_operations_metrics, OPERATION},
@@ -32,6 +41,7 @@ static const struct api_route routes[] = {
 
 #undef V1
 #undef CONNECTION
+#undef STORAGE
 #undef OPERATION
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])

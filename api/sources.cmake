@@ -5,4 +5,5 @@ target_sources(kvsgate_lib PRIVATE
   api/connection.c
   api/dispatch.c
   api/operations.c
-  api/routes.c)
+  api/routes.c
+  api/storage.c)

@@ -12,6 +12,8 @@ struct channels {
     struct cache *channel;
     struct cache *endpoint;
     struct cache *ice;
+    struct cache *storage;
+    struct cache *webrtc;
 };
 
 static void free_plain(void *v) { free(v); }
@@ -61,6 +63,23 @@ static struct channels_endpoints *endpoints_compact(const struct kvs_endpoints *
     struct packer p = {(char *)(v + 1)};
     v->wss = pack(&p, e->wss);
     v->https = pack(&p, e->https);
+    return v;
+}
+
+static struct channels_storage *storage_compact(const struct kvs_media_storage *m)
+{
+    struct channels_storage *v = kg_malloc(sizeof *v + strlen(m->stream_arn) + 1);
+    struct packer p = {(char *)(v + 1)};
+    v->enabled = m->enabled;
+    v->stream_arn = pack(&p, m->stream_arn);
+    return v;
+}
+
+static struct channels_webrtc *webrtc_compact(const char *url)
+{
+    struct channels_webrtc *v = kg_malloc(sizeof *v + strlen(url) + 1);
+    struct packer p = {(char *)(v + 1)};
+    v->url = pack(&p, url);
     return v;
 }
 
@@ -117,6 +136,10 @@ struct channels *channels_new(const struct channels_options *opts)
     ch->channel = cache_new(&o);
     o.name = "endpoint";
     ch->endpoint = cache_new(&o);
+    o.name = "storage";
+    ch->storage = cache_new(&o);
+    o.name = "webrtc";
+    ch->webrtc = cache_new(&o);
     o.name = "ice";
     o.free_value = free_ice;
     ch->ice = cache_new(&o);
@@ -130,6 +153,8 @@ void channels_free(struct channels *ch)
     cache_free(ch->channel);
     cache_free(ch->endpoint);
     cache_free(ch->ice);
+    cache_free(ch->storage);
+    cache_free(ch->webrtc);
     free(ch);
 }
 
@@ -202,6 +227,36 @@ static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *t
     return KG_OK;
 }
 
+static enum kg_err load_storage(void *arg, const char *key, void **value, int64_t *ttl_ms,
+                                int64_t *stale_ms)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    struct kvs_media_storage m;
+    enum kg_err err = kvs_describe_media_storage(l->ch->opts.kvs, l->call, l->arn, &m);
+    if (err != KG_OK)
+        return err;
+    *value = storage_compact(&m);
+    *ttl_ms = l->ch->opts.channel_ttl_s * 1000;
+    *stale_ms = l->ch->opts.stale_s * 1000;
+    return KG_OK;
+}
+
+static enum kg_err load_webrtc(void *arg, const char *key, void **value, int64_t *ttl_ms,
+                               int64_t *stale_ms)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    char url[KVS_URL_MAX + 1];
+    enum kg_err err = kvs_get_webrtc_endpoint(l->ch->opts.kvs, l->call, l->arn, l->role, url);
+    if (err != KG_OK)
+        return err;
+    *value = webrtc_compact(url);
+    *ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
+    *stale_ms = l->ch->opts.stale_s * 1000;
+    return KG_OK;
+}
+
 /* ---- lookups -------------------------------------------------------------------- */
 
 /* "a|b" or "a|b|c" into key (cap bytes), cut at cap - 1 as snprintf would. */
@@ -271,6 +326,38 @@ enum kg_err channels_ice(struct channels *ch, struct kvs_call *call, const char 
     return err;
 }
 
+enum kg_err channels_storage(struct channels *ch, struct kvs_call *call, const char *name,
+                             const char *arn, int can_block, struct cache_ref **out,
+                             enum cache_outcome *how)
+{
+    struct load_ctx l = {.ch = ch, .call = call, .arn = arn};
+    enum kg_err err = lookup(ch->storage, arn, can_block, call, load_storage, &l, out, how);
+    if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(ch, name, arn);
+    return err;
+}
+
+enum kg_err channels_webrtc(struct channels *ch, struct kvs_call *call, const char *name,
+                            const char *arn, enum kvs_role role, int can_block,
+                            struct cache_ref **out, enum cache_outcome *how)
+{
+    char key[KVS_ARN_MAX + 16];
+    cache_key(key, sizeof key, arn, role_name(role), NULL);
+    struct load_ctx l = {.ch = ch, .call = call, .arn = arn, .role = role};
+    enum kg_err err = lookup(ch->webrtc, key, can_block, call, load_webrtc, &l, out, how);
+    if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(ch, name, arn);
+    return err;
+}
+
+void channels_forget_storage(struct channels *ch, const char *arn)
+{
+    char prefix[KVS_ARN_MAX + 2];
+    snprintf(prefix, sizeof prefix, "%s|", arn);
+    cache_invalidate(ch->storage, arn);
+    cache_invalidate_prefix(ch->webrtc, prefix);
+}
+
 void channels_forget(struct channels *ch, const char *name, const char *arn)
 {
     if (name)
@@ -280,5 +367,6 @@ void channels_forget(struct channels *ch, const char *name, const char *arn)
         snprintf(prefix, sizeof prefix, "%s|", arn);
         cache_invalidate_prefix(ch->endpoint, prefix);
         cache_invalidate_prefix(ch->ice, prefix);
+        channels_forget_storage(ch, arn);
     }
 }

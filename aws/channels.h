@@ -4,6 +4,8 @@
  *   endpoint  (ARN, role) -> WSS and HTTPS endpoints       (endpoint_ttl_s; KVS publishes no
  *                                                            validity, its C SDK keeps them 10 h)
  *   ice       (ARN, role[, client id]) -> TURN servers     (until Ttl - ice_margin_s, never stale)
+ *   storage   ARN -> media storage configuration           (channel_ttl_s)
+ *   webrtc    (ARN, role) -> the storage session endpoint  (endpoint_ttl_s)
  *
  * Channel and endpoint entries may be served stale_s past their TTL when AWS
  * throttles or fails (degraded mode); TURN credentials never are. Concurrent
@@ -59,6 +61,17 @@ struct channels_endpoints {
     const char *https;
 };
 
+/* A channel's media storage configuration, as cached. */
+struct channels_storage {
+    int enabled;
+    const char *stream_arn; /* "" when none */
+};
+
+/* A storage-enabled channel's WEBRTC endpoint for one role, as cached. */
+struct channels_webrtc {
+    const char *url;
+};
+
 struct channels_ice_server {
     const char *const *uris;
     size_t uri_count;
@@ -100,6 +113,19 @@ KG_WARN_UNUSED enum kg_err channels_ice(struct channels *ch, struct kvs_call *ca
                                         const char *arn, enum kvs_role role,
                                         const char *client_id, int can_block,
                                         struct cache_ref **out, enum cache_outcome *how);
+
+/* The channel's media storage (value: const struct channels_storage *). */
+KG_WARN_UNUSED enum kg_err channels_storage(struct channels *ch, struct kvs_call *call,
+                                            const char *name, const char *arn, int can_block,
+                                            struct cache_ref **out, enum cache_outcome *how);
+/* The storage session endpoint for (arn, role) (value: const struct
+ * channels_webrtc *). */
+KG_WARN_UNUSED enum kg_err channels_webrtc(struct channels *ch, struct kvs_call *call,
+                                           const char *name, const char *arn, enum kvs_role role,
+                                           int can_block, struct cache_ref **out,
+                                           enum cache_outcome *how);
+/* Drops the channel's storage entries (after its configuration changed). */
+void channels_forget_storage(struct channels *ch, const char *arn);
 
 /* Drops what is cached for the channel (after a delete, or a 404 from AWS). */
 void channels_forget(struct channels *ch, const char *name, const char *arn);

@@ -61,7 +61,7 @@ void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1])
              kvs_region_domain(region));
 }
 
-static int kvs_arn_valid(const char *arn)
+int kvs_arn_valid(const char *arn)
 {
     if (!arn || !arn[0] || strlen(arn) > KVS_ARN_MAX || strncmp(arn, "arn:", 4) != 0)
         return 0;
@@ -150,6 +150,8 @@ enum kg_err kvs_client_new(const struct kvs_client_options *opts, struct kvs_cli
 
 void kvs_client_free(struct kvs_client *c) { free(c); }
 
+const char *kvs_client_region(const struct kvs_client *c) { return c->region; }
+
 /* ---- one call with retries --------------------------------------------------- */
 
 int64_t kvs_backoff_ms(const struct kvs_retry_policy *p, int retry)
@@ -174,8 +176,6 @@ static void kvs_sleep_ms(int64_t ms)
     }
 }
 
-typedef enum kg_err (*kvs_parse_fn)(const char *body, size_t len, void *arg);
-
 struct kvs_request {
     const char *operation; /* AWS name, for metrics and logs */
     const char *url;
@@ -184,6 +184,7 @@ struct kvs_request {
     size_t max_response_len;
     kvs_parse_fn parse;
     void *parse_arg;
+    int once; /* not idempotent: one attempt */
 };
 
 static int kvs_retryable(enum kg_err err)
@@ -342,7 +343,7 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
         kg_http_response_cleanup(&resp);
         if (err == KG_OK)
             return KG_OK;
-        if (!kvs_retryable(err) || attempt >= c->retry.max_attempts) {
+        if (!kvs_retryable(err) || attempt >= c->retry.max_attempts || r->once) {
             kvs_log_failure(r, call, err, status, attempt, -1);
             return err;
         }
@@ -376,7 +377,7 @@ static char *kvs_dump(json_t *doc, size_t *len)
     return s;
 }
 
-static int kvs_build_url(struct kvs_client *c, const char *path, char *out, size_t cap)
+int kvs_build_url(struct kvs_client *c, const char *path, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s%s", c->base_url, path);
     return n > 0 && (size_t)n < cap;
@@ -411,10 +412,16 @@ static json_t *kvs_tags_json(const struct kvs_tag *tags, size_t count)
     return arr;
 }
 
-/* Runs op with the body doc (consumed). */
 static enum kg_err kvs_run(struct kvs_client *c, struct kvs_call *call, const char *operation,
                            const char *url, json_t *doc, size_t max_response, kvs_parse_fn parse,
                            void *arg)
+{
+    return kvs_json_call(c, call, operation, url, doc, max_response, parse, arg, 0);
+}
+
+enum kg_err kvs_json_call(struct kvs_client *c, struct kvs_call *call, const char *operation,
+                          const char *url, json_t *doc, size_t max_response, kvs_parse_fn parse,
+                          void *arg, int once)
 {
     if (!doc)
         return KG_ERR_BAD_REQUEST; /* json_pack refuses invalid UTF-8 */
@@ -430,6 +437,7 @@ static enum kg_err kvs_run(struct kvs_client *c, struct kvs_call *call, const ch
         .max_response_len = max_response,
         .parse = parse,
         .parse_arg = arg,
+        .once = once,
     };
     enum kg_err err = kvs_execute(c, call, &r);
     free(body);

@@ -6,12 +6,16 @@
  * amazonaws.com, or amazonaws.com.cn for cn-* regions; `endpoint` overrides
  * the whole base URL (tests, VPC endpoints).
  * ICE: POST {channel HTTPS endpoint}/v1/get-ice-server-config.
+ * WebRTC ingestion (kvs_storage.c): POST {channel WEBRTC endpoint}/joinStorageSession
+ * and /joinStorageSessionAsViewer (service kinesis-video-webrtc-storage, signing
+ * name kinesisvideo); media storage and streams on the control plane.
  *
  * AWS errors are read from the status, x-amzn-ErrorType and the JSON (or XML)
  * body and mapped to the project's enum:
  *   ResourceNotFoundException            -> KG_ERR_CHANNEL_NOT_FOUND
  *   ResourceInUseException, VersionMismatchException
  *                                        -> KG_ERR_CHANNEL_NOT_ACTIVE
+ *   NoDataRetentionException             -> KG_ERR_NO_DATA_RETENTION
  *   InvalidArgumentException, ValidationException, TagsPerResourceExceededLimit,
  *   InvalidClientException               -> KG_ERR_BAD_REQUEST
  *   ClientLimitExceededException, ThrottlingException, 429
@@ -126,6 +130,20 @@ struct kvs_ice_config {
     int min_ttl_s;        /* smallest Ttl of the list */
 };
 
+/* DescribeMediaStorageConfiguration's answer. */
+struct kvs_media_storage {
+    int enabled;                      /* Status ENABLED */
+    char stream_arn[KVS_ARN_MAX + 1]; /* "" when none */
+};
+
+/* DescribeStream's StreamInfo, what kvsgate needs of it. */
+struct kvs_stream {
+    char name[KVS_NAME_MAX + 1];
+    char arn[KVS_ARN_MAX + 1];
+    char status[16];             /* CREATING | ACTIVE | UPDATING | DELETING */
+    int64_t retention_hours;     /* DataRetentionInHours; 0 keeps nothing */
+};
+
 struct kvs_tag_list {
     struct kvs_tag *tags; /* owned strings */
     size_t count;
@@ -180,6 +198,37 @@ KG_WARN_UNUSED enum kg_err kvs_tag_resource(struct kvs_client *c, struct kvs_cal
 KG_WARN_UNUSED enum kg_err kvs_list_tags(struct kvs_client *c, struct kvs_call *call,
                                          const char *arn, struct kvs_tag_list *out);
 void kvs_tag_list_cleanup(struct kvs_tag_list *list);
+
+/* ---- WebRTC ingestion (kvs_storage.c) ---- */
+
+/* 0 in the regions without WebRTC ingestion (China, cn-*). */
+int kvs_region_has_storage(const char *region);
+/* DescribeMediaStorageConfiguration of the channel (by ARN). */
+KG_WARN_UNUSED enum kg_err kvs_describe_media_storage(struct kvs_client *c, struct kvs_call *call,
+                                                      const char *arn,
+                                                      struct kvs_media_storage *out);
+/* UpdateMediaStorageConfiguration: ENABLED into stream_arn, or DISABLED
+ * (stream_arn NULL). */
+KG_WARN_UNUSED enum kg_err kvs_update_media_storage(struct kvs_client *c, struct kvs_call *call,
+                                                    const char *arn, int enabled,
+                                                    const char *stream_arn);
+/* DescribeStream by name (arn NULL) or by ARN (name NULL). A missing stream
+ * is KG_ERR_STREAM_NOT_FOUND. */
+KG_WARN_UNUSED enum kg_err kvs_describe_stream(struct kvs_client *c, struct kvs_call *call,
+                                               const char *name, const char *arn,
+                                               struct kvs_stream *out);
+/* GetSignalingChannelEndpoint with Protocols [WEBRTC] for the role: the
+ * storage session's endpoint (KVS refuses it, InvalidArgument, for a channel
+ * that does not record). */
+KG_WARN_UNUSED enum kg_err kvs_get_webrtc_endpoint(struct kvs_client *c, struct kvs_call *call,
+                                                   const char *arn, enum kvs_role role,
+                                                   char out[KVS_URL_MAX + 1]);
+/* JoinStorageSession (client_id NULL: the master) or JoinStorageSessionAsViewer
+ * on the WEBRTC endpoint. Not idempotent, so never retried here: a throttled
+ * or failed join is reported and the caller decides. */
+KG_WARN_UNUSED enum kg_err kvs_join_storage_session(struct kvs_client *c, struct kvs_call *call,
+                                                    const char *webrtc_endpoint, const char *arn,
+                                                    const char *client_id);
 
 /* The region's STUN URL: stun:stun.kinesisvideo.{region}.{domain}:443 */
 void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1]);

@@ -106,6 +106,7 @@ static const struct kvs_error_row kvs_error_table[] = {
     {"ResourceNotFoundException", 0, KG_ERR_CHANNEL_NOT_FOUND},
     {"ResourceInUseException", 0, KG_ERR_CHANNEL_NOT_ACTIVE},
     {"VersionMismatchException", 0, KG_ERR_CHANNEL_NOT_ACTIVE},
+    {"NoDataRetentionException", 0, KG_ERR_NO_DATA_RETENTION},
     {"InvalidArgumentException", 0, KG_ERR_BAD_REQUEST},
     {"ValidationException", 0, KG_ERR_BAD_REQUEST},
     {"TagsPerResourceExceededLimit", 1, KG_ERR_BAD_REQUEST},

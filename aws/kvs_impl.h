@@ -12,6 +12,24 @@
 
 #define KVS_ERROR_TYPE_MAX 95
 
+struct json_t;
+typedef enum kg_err (*kvs_parse_fn)(const char *body, size_t len, void *arg);
+
+/* One JSON operation: POST url with doc (consumed; NULL refuses) signed as
+ * the control plane is, the answer (at most max_response bytes) read by
+ * parse on 2xx (NULL: ignored), AWS errors mapped, retried as kvs.h says
+ * unless once (operations that are not idempotent). */
+KG_WARN_UNUSED enum kg_err kvs_json_call(struct kvs_client *c, struct kvs_call *call,
+                                         const char *operation, const char *url,
+                                         struct json_t *doc, size_t max_response,
+                                         kvs_parse_fn parse, void *arg, int once);
+/* The control plane's URL for path; 0 when it does not fit. */
+int kvs_build_url(struct kvs_client *c, const char *path, char *out, size_t cap);
+/* An ARN as the client accepts one (printable ASCII, "arn:", bounded). */
+int kvs_arn_valid(const char *arn);
+/* The client's region. */
+const char *kvs_client_region(const struct kvs_client *c);
+
 /* Error types for failures that are not AWS's (kvs_call.error_type). */
 #define KVS_ETYPE_TIMEOUT "kvsgate.Timeout"
 #define KVS_ETYPE_CONNECTION "kvsgate.ConnectionFailed"
@@ -48,6 +66,12 @@ KG_WARN_UNUSED enum kg_err kvs_parse_ice(const char *body, size_t len, int64_t n
  * next_token gets the page's NextToken or "". */
 KG_WARN_UNUSED enum kg_err kvs_parse_tags(const char *body, size_t len, size_t max_tags,
                                           struct kvs_tag_list *acc, char next_token[513]);
+KG_WARN_UNUSED enum kg_err kvs_parse_media_storage(const char *body, size_t len,
+                                                   struct kvs_media_storage *out);
+KG_WARN_UNUSED enum kg_err kvs_parse_stream(const char *body, size_t len, struct kvs_stream *out);
+/* The WEBRTC endpoint of a GetSignalingChannelEndpoint answer (http(s)://). */
+KG_WARN_UNUSED enum kg_err kvs_parse_webrtc_endpoint(const char *body, size_t len,
+                                                     char out[KVS_URL_MAX + 1]);
 /* An empty or {} body (Delete, TagResource). */
 KG_WARN_UNUSED enum kg_err kvs_parse_empty(const char *body, size_t len);
 

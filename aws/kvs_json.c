@@ -186,6 +186,87 @@ cleanup:
     return result;
 }
 
+enum kg_err kvs_parse_webrtc_endpoint(const char *body, size_t len, char out[KVS_URL_MAX + 1])
+{
+    enum kg_err result = KG_ERR_UPSTREAM_REFUSED;
+    out[0] = '\0';
+    json_t *doc = kvs_load_object(body, len);
+    json_t *list = doc ? json_object_get(doc, "ResourceEndpointList") : NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        char proto[16], url[KVS_URL_MAX + 1];
+        if (!json_is_object(e) || kvs_get_str(e, "Protocol", proto, sizeof proto - 1, 1) < 0 ||
+            kvs_get_str(e, "ResourceEndpoint", url, KVS_URL_MAX, 1) < 0)
+            goto cleanup;
+        if (strcmp(proto, "WEBRTC") != 0)
+            continue;
+        if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+            goto cleanup;
+        memcpy(out, url, strlen(url) + 1);
+    }
+    if (out[0])
+        result = KG_OK;
+cleanup:
+    json_decref(doc);
+    if (result != KG_OK)
+        out[0] = '\0';
+    return result;
+}
+
+enum kg_err kvs_parse_media_storage(const char *body, size_t len, struct kvs_media_storage *out)
+{
+    enum kg_err result = KG_ERR_UPSTREAM_REFUSED;
+    memset(out, 0, sizeof *out);
+    json_t *doc = kvs_load_object(body, len);
+    json_t *cfg = doc ? json_object_get(doc, "MediaStorageConfiguration") : NULL;
+    char status[16];
+    if (!json_is_object(cfg) || kvs_get_str(cfg, "Status", status, sizeof status - 1, 1) < 0)
+        goto cleanup;
+    int arn = kvs_get_str(cfg, "StreamARN", out->stream_arn, KVS_ARN_MAX, 0);
+    if (arn < 0 && !json_is_null(json_object_get(cfg, "StreamARN")))
+        goto cleanup;
+    if (strcmp(status, "ENABLED") == 0)
+        out->enabled = 1;
+    else if (strcmp(status, "DISABLED") != 0)
+        goto cleanup;
+    /* ENABLED names the stream it records into. */
+    if (out->enabled && arn != 1)
+        goto cleanup;
+    result = KG_OK;
+cleanup:
+    json_decref(doc);
+    if (result != KG_OK)
+        memset(out, 0, sizeof *out);
+    return result;
+}
+
+enum kg_err kvs_parse_stream(const char *body, size_t len, struct kvs_stream *out)
+{
+    enum kg_err result = KG_ERR_UPSTREAM_REFUSED;
+    memset(out, 0, sizeof *out);
+    json_t *doc = kvs_load_object(body, len);
+    json_t *info = doc ? json_object_get(doc, "StreamInfo") : NULL;
+    if (!json_is_object(info) || kvs_get_str(info, "StreamName", out->name, KVS_NAME_MAX, 1) < 0 ||
+        kvs_get_str(info, "StreamARN", out->arn, KVS_ARN_MAX, 1) < 0 ||
+        kvs_get_str(info, "Status", out->status, sizeof out->status - 1, 0) < 0)
+        goto cleanup;
+    json_t *hours = json_object_get(info, "DataRetentionInHours");
+    if (hours && !json_is_null(hours)) {
+        if (!json_is_integer(hours) || json_integer_value(hours) < 0 ||
+            json_integer_value(hours) > 10 * 365 * 24 * 100)
+            goto cleanup;
+        out->retention_hours = (int64_t)json_integer_value(hours);
+    }
+    result = KG_OK;
+cleanup:
+    json_decref(doc);
+    if (result != KG_OK)
+        memset(out, 0, sizeof *out);
+    return result;
+}
+
 static int kvs_ice_uri_ok(const char *u)
 {
     return strncmp(u, "turn:", 5) == 0 || strncmp(u, "turns:", 6) == 0 ||

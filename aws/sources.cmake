@@ -11,6 +11,7 @@ target_sources(kvsgate_lib PRIVATE
   aws/kvs.c
   aws/kvs_errors.c
   aws/kvs_json.c
+  aws/kvs_storage.c
   aws/presign.c
   aws/signed_request.c
   aws/sigv4.c

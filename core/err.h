@@ -30,6 +30,10 @@ enum kg_err {
     KG_ERR_PAYLOAD_TOO_LARGE,    /* 413 payload_too_large */
     KG_ERR_RATE_LIMITED,         /* 429 rate_limited (per-subject limit) */
     KG_ERR_HEADERS_TOO_LARGE,    /* 431 headers_too_large (request line + headers) */
+    KG_ERR_STORAGE_DISABLED,     /* 409 storage_disabled (the channel does not record) */
+    KG_ERR_STREAM_NOT_FOUND,     /* 404 stream_not_found (no such video stream) */
+    KG_ERR_NO_DATA_RETENTION,    /* 400 stream_without_retention (AWS NoDataRetention) */
+    KG_ERR_UNSUPPORTED_REGION,   /* 501 unsupported_in_region (WebRTC ingestion in China) */
 
     /* AWS's side (5xx). */
     KG_ERR_UPSTREAM_THROTTLED,   /* 503 upstream_throttled (ClientLimitExceeded) */

@@ -183,6 +183,9 @@ static const struct setting settings[] = {
      "verified pass, others get 429 unverified; 0 = no limit"},
     {"KVSGATE_AUTH_FAILURE_BURST", SET_INT, "50", 1, 1000000, 0, NULL, OFF(auth_failure_burst), 0,
      "refused tokens a client address may have at once before the rate applies"},
+    {"KVSGATE_STORAGE_JOIN_RPS", SET_INT, "1", 0, 2, 0, NULL, OFF(storage_join_rps), 0,
+     "storage-session joins per second per channel and role (burst 2), within AWS's 2 per "
+     "second per channel (per replica: divide among replicas); 0 = no limit of kvsgate's"},
     {"KVSGATE_OWNER_POLICY", SET_STRING, "owner", 0, 0, 0, check_owner_policy, OFF(owner_policy),
      0, "owner: deleting or re-creating a channel another subject created needs manageAny or "
         "the kvs:admin scope; any: a manage grant is enough"},

@@ -56,6 +56,7 @@ struct kg_config {
     int64_t auth_failure_rps;
     int64_t auth_failure_burst;
     char *owner_policy;
+    int64_t storage_join_rps;
     /* JWT */
     char *policy_file;      /* the issuers, instead of the KVSGATE_JWT_* key settings */
     int64_t auth_watch_ms;  /* how often the policy and key files are checked; 0: only SIGHUP */

@@ -73,7 +73,7 @@ struct serve {
     struct kvs_client *kvs;
     struct workers *workers;
     struct channels *channels;
-    struct ratelimit *ratelimit, *auth_failures;
+    struct ratelimit *ratelimit, *auth_failures, *storage_joins;
     struct clientaddr_trust trusted_proxies;
     struct api_deps deps;
     struct server *server;
@@ -191,6 +191,11 @@ static int serve_start_aws(struct serve *sv)
     return KG_EXIT_OK;
 }
 
+static int storage_join_take(void *arg, const char *key, int64_t *retry_after_s)
+{
+    return ratelimit_take(arg, key, kg_mono_ms(), retry_after_s);
+}
+
 /* The API's dependencies, the request layer and its limits. */
 static void serve_build_server(struct serve *sv)
 {
@@ -200,6 +205,7 @@ static void serve_build_server(struct serve *sv)
                           cfg->trusted_proxy_count);
     sv->auth_failures = ratelimit_new((double)cfg->auth_failure_rps,
                                       (double)cfg->auth_failure_burst, 100000);
+    sv->storage_joins = ratelimit_new((double)cfg->storage_join_rps, 2, 100000);
     sv->deps = (struct api_deps){
         .jwt = sv->jwt,
         .creds = sv->creds,
@@ -210,6 +216,8 @@ static void serve_build_server(struct serve *sv)
         .presign_expires_s = cfg->presign_expires_s,
         .allow_plain_endpoints = cfg->kvs_endpoint && strncmp(cfg->kvs_endpoint, "http://", 7) == 0,
         .owner_policy_any = strcmp(cfg->owner_policy, "any") == 0,
+        .storage_join_take = sv->storage_joins ? storage_join_take : NULL,
+        .storage_join_arg = sv->storage_joins,
         .openapi_yaml = kvsgate_openapi_yaml,
         .openapi_yaml_len = kvsgate_openapi_yaml_len,
     };
@@ -312,6 +320,7 @@ static void serve_cleanup(struct serve *sv)
     server_free(sv->server);
     ratelimit_free(sv->ratelimit);
     ratelimit_free(sv->auth_failures);
+    ratelimit_free(sv->storage_joins);
     channels_free(sv->channels);
     kvs_client_free(sv->kvs);
     metrics_creds = NULL;

@@ -38,7 +38,7 @@ struct srv_req {
     int is_v1;
 };
 
-static const char *CORS_ALLOW_METHODS = "GET, PUT, DELETE, OPTIONS";
+static const char *CORS_ALLOW_METHODS = "GET, PUT, POST, DELETE, OPTIONS";
 static const char *CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id";
 static const char *CORS_EXPOSE_HEADERS = "X-Request-Id, Retry-After, X-Kvsgate-Ice, Location";
 

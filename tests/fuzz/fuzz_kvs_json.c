@@ -79,7 +79,8 @@ static void fuzz_error(unsigned sel, const char *data, size_t size)
     enum kg_err err = kvs_error_map(type, resp.status);
     FUZZ_CHECK(err == KG_ERR_CHANNEL_NOT_FOUND || err == KG_ERR_CHANNEL_NOT_ACTIVE ||
                err == KG_ERR_BAD_REQUEST || err == KG_ERR_UPSTREAM_THROTTLED ||
-               err == KG_ERR_UPSTREAM_REFUSED || err == KG_ERR_UPSTREAM_UNAVAILABLE);
+               err == KG_ERR_UPSTREAM_REFUSED || err == KG_ERR_UPSTREAM_UNAVAILABLE ||
+               err == KG_ERR_NO_DATA_RETENTION);
     (void)kvs_error_is_expired_token(type);
     kg_http_response_cleanup(&resp);
 }
