@@ -11,17 +11,30 @@
 // CustomSigner, notes/KVS.md P6). Dropped signaling is reopened with backoff;
 // a running peer connection keeps going meanwhile.
 //
+// A channel that records (WebRTC ingestion: ConnectionInfo has `storage`) has
+// no peer-to-peer connections: with "Ingest media" on (the default), master
+// and viewer open signaling, ask kvsgate to join KVS's storage session
+// (POST .../storage-session, again every retryAfterSeconds until the offer
+// comes, at most 5 times, as the official sample does), and answer the
+// session's offer, which arrives without a sender id. The master then sends
+// H.264 video and Opus audio; a viewer receives the master's video through
+// the session.
+//
 // Tests drive the page through window.demo (start, stop, send, restartPeer,
 // dropSignaling, state) and read data-* attributes on <body>: data-state (idle, starting,
 // running, error, stopped), data-signaling (closed, connecting, open),
 // data-peer (the viewer's RTCPeerConnection state; for the master "connected"
-// once a viewer is), data-ice, data-datachannel, data-error (HTTP status).
+// once a viewer is), data-ice, data-datachannel, data-error (HTTP status),
+// data-storage (off, joining, offered, failed).
 
 const { SignalingClient, Role } = window.KVSWebRTC;
 const $ = (id) => document.getElementById(id);
 const ICE_REFRESH_MARGIN_MS = 15000;
 const FETCH_TIMEOUT_MS = 10000;
 const TOKEN_KEY = 'kvsgate-demo-token';
+// The storage session's messages carry no sender id; its peer is kept under this one.
+const STORAGE_PEER = 'STORAGE';
+const STORAGE_MAX_JOINS = 5;
 
 class KvsgateError extends Error {
   constructor(status, problem, message) {
@@ -33,7 +46,7 @@ class KvsgateError extends Error {
 
 const S = {
   status: 'idle',
-  config: null,         // { role, kvsgate, channel, token, clientId, sendVideo }
+  config: null,         // { role, kvsgate, channel, token, clientId, sendVideo, ingest }
   info: null,           // the latest ConnectionInfo
   client: null,         // KVSWebRTC.SignalingClient
   signaling: 'closed',
@@ -47,6 +60,7 @@ const S = {
   error: null,          // { status, code, title, detail, message }
   retry: { attempt: 0, timer: null },
   generation: 0,        // bumps on stop(), so late callbacks of an old run do nothing
+  storage: { mode: false, state: 'off', joins: 0, timer: null },
 };
 
 // ---------------------------------------------------------------- kvsgate
@@ -95,6 +109,56 @@ async function fetchInfo(purpose) {
   return body;
 }
 
+// POST the storage-session join for the caller's role: the session offers
+// over signaling afterwards. Returns the StorageJoin (202) or throws KvsgateError.
+async function joinStorage() {
+  const c = S.config;
+  const ch = encodeURIComponent(c.channel);
+  const path = c.role === 'master' ? `/v1/channels/${ch}/master/storage-session`
+    : `/v1/channels/${ch}/viewer/storage-session${S.info && S.info.clientId ? `?clientId=${encodeURIComponent(S.info.clientId)}` : ''}`;
+  const res = await fetch(c.kvsgate.replace(/\/+$/, '') + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${c.token}` },
+    cache: 'no-store',
+    credentials: 'omit',
+    referrerPolicy: 'no-referrer',
+    signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (res.status !== 202) {
+    throw new KvsgateError(res.status, body, `kvsgate answered ${res.status}${body.code ? ` ${body.code}` : ''}` +
+      `${body.detail ? `: ${body.detail}` : ''}`);
+  }
+  return body;
+}
+
+// Joins until the session's offer arrives (onStorageOffer stops it).
+function storageJoinLoop(gen) {
+  const st = S.storage;
+  clearTimeout(st.timer);
+  if (gen !== S.generation || st.state === 'offered' || S.signaling !== 'open') return;
+  if (st.joins >= STORAGE_MAX_JOINS) {
+    st.state = 'failed';
+    note(`no offer from the storage session after ${st.joins} joins`);
+    render();
+    return;
+  }
+  st.joins++;
+  st.state = 'joining';
+  render();
+  joinStorage().then((r) => {
+    if (gen !== S.generation) return;
+    note(`asked to join the storage session (${st.joins}); waiting for its offer`);
+    st.timer = setTimeout(() => storageJoinLoop(gen), (r.retryAfterSeconds || 6) * 1000);
+  }, (e) => {
+    if (gen !== S.generation) return;
+    note(`storage session: ${e.message}`);
+    const retry = e.status === 429 || e.status === 503 || e.status === 0;
+    if (!retry) { st.state = 'failed'; render(); return; }
+    st.timer = setTimeout(() => storageJoinLoop(gen), 6000);
+  });
+}
+
 // ICE servers for a new peer connection: the latest ones while their TURN
 // credentials live, else fetched again (TURN credentials expire, P8).
 async function iceConfiguration() {
@@ -122,8 +186,8 @@ function createClient(info, gen) {
   client.on('error', live(onSignalingError));
   client.on('statusResponse', live((r) => note(`signaling status: ${r.errorType || ''} ${r.description || ''}`)));
   client.on('iceCandidate', live(onRemoteCandidate));
-  if (master) client.on('sdpOffer', live(onOffer));
-  else client.on('sdpAnswer', live(onAnswer));
+  if (master || S.storage.mode) client.on('sdpOffer', live(onOffer));
+  if (!master) client.on('sdpAnswer', live(onAnswer));
   return client;
 }
 
@@ -142,6 +206,15 @@ function onSignalingOpen() {
   S.retry.attempt = 0;
   setSignaling('open');
   note(S.signalingOpens > 1 ? 'signaling reconnected with a fresh URL' : 'signaling open');
+  if (S.storage.mode) {
+    const peer = S.peers.get(STORAGE_PEER);
+    if (!peer || peer.pc.connectionState !== 'connected') {
+      S.storage.state = 'joining';
+      S.storage.joins = 0;
+      storageJoinLoop(S.generation);
+    }
+    return;
+  }
   if (S.config.role === 'viewer') {
     const peer = S.peers.get('MASTER');
     // A connected peer does not need signaling: keep it across reconnects.
@@ -186,7 +259,7 @@ function newPeer(id, configuration) {
   pc.addEventListener('icecandidate', ({ candidate }) => {
     if (!candidate || gen !== S.generation || S.signaling !== 'open') return;
     try {
-      if (S.config.role === 'master') S.client.sendIceCandidate(candidate, id);
+      if (S.config.role === 'master' && id !== STORAGE_PEER) S.client.sendIceCandidate(candidate, id);
       else S.client.sendIceCandidate(candidate);
     } catch (e) { note(`could not send an ICE candidate: ${e.message}`); }
   });
@@ -195,7 +268,10 @@ function newPeer(id, configuration) {
     render();
     if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
       note(`peer ${id}: ${pc.connectionState}`);
-      if (S.config.role === 'master') dropPeer(id);
+      if (id === STORAGE_PEER) {
+        dropPeer(id);
+        if (S.signaling === 'open') { S.storage.state = 'joining'; S.storage.joins = 0; storageJoinLoop(S.generation); }
+      } else if (S.config.role === 'master') dropPeer(id);
       else if (S.signaling === 'open' && S.peers.get(id) === peer) startViewerPeer().catch(fail);
     }
   });
@@ -204,6 +280,8 @@ function newPeer(id, configuration) {
     const stream = e.streams[0] || new MediaStream([e.track]);
     if (S.config.role === 'viewer') {
       $('remote-video').srcObject = stream;
+    } else if (id === STORAGE_PEER) {
+      /* the storage session sends the master nothing to show */
     } else {
       peer.video = viewerTile(id);
       peer.video.srcObject = stream;
@@ -257,8 +335,17 @@ async function onAnswer(answer) {
   render();
 }
 
-// Master: one peer connection per viewer, created on its offer.
-async function onOffer(offer, viewerId) {
+// Master: one peer connection per viewer, created on its offer; in storage
+// mode (master or viewer) the one to the storage session, whose offer comes
+// without a sender id.
+async function onOffer(offer, senderId) {
+  const storage = S.storage.mode && !senderId;
+  const viewerId = storage ? STORAGE_PEER : senderId;
+  if (storage) {
+    S.storage.state = 'offered';
+    clearTimeout(S.storage.timer);
+    render();
+  }
   // The SDK hands over the viewer's early candidates right after this
   // returns to it, before the peer connection below exists: they wait in
   // S.pending until the offer is set.
@@ -270,16 +357,36 @@ async function onOffer(offer, viewerId) {
   if (S.offers.get(viewerId) !== seq) return; // a newer offer from this viewer came meanwhile
   const peer = newPeer(viewerId, configuration);
   peer.pc.addEventListener('datachannel', (e) => attachChannel(peer, e.channel));
-  addLocalTracks(peer.pc);
   await peer.pc.setRemoteDescription(offer);
+  if (storage) sendToStorage(peer.pc);
+  else addLocalTracks(peer.pc);
   flushCandidates(viewerId, peer);
   await peer.pc.setLocalDescription(await peer.pc.createAnswer());
-  S.client.sendSdpAnswer(peer.pc.localDescription, viewerId);
-  note(`answered viewer ${viewerId}`);
+  if (storage) S.client.sendSdpAnswer(peer.pc.localDescription);
+  else S.client.sendSdpAnswer(peer.pc.localDescription, viewerId);
+  note(storage ? 'answered the storage session' : `answered viewer ${viewerId}`);
+}
+
+// The master's camera and microphone into the session's transceivers (H.264
+// and Opus, what ingestion records); a viewer only receives.
+function sendToStorage(pc) {
+  for (const t of pc.getTransceivers()) {
+    const kind = t.receiver.track && t.receiver.track.kind;
+    if (S.config.role !== 'master') { t.direction = 'recvonly'; continue; }
+    const track = S.localStream && S.localStream.getTracks().find((x) => x.kind === kind);
+    if (track) {
+      t.sender.replaceTrack(track);
+      t.direction = 'sendonly';
+      if (kind === 'video' && RTCRtpSender.getCapabilities) {
+        const h264 = RTCRtpSender.getCapabilities('video').codecs.filter((c) => /h264/i.test(c.mimeType));
+        if (h264.length) try { t.setCodecPreferences(h264); } catch { /* the offer decides */ }
+      }
+    }
+  }
 }
 
 function onRemoteCandidate(candidate, senderId) {
-  const id = S.config.role === 'master' ? senderId : 'MASTER';
+  const id = S.storage.mode && !senderId ? STORAGE_PEER : S.config.role === 'master' ? senderId : 'MASTER';
   const peer = S.peers.get(id);
   if (!peer || !peer.pc.remoteDescription) {
     if (!S.pending.has(id)) S.pending.set(id, []);
@@ -306,6 +413,7 @@ function readForm() {
     token: $('token').value.trim(),
     clientId: $('clientId').value.trim(),
     sendVideo: $('sendVideo').checked,
+    ingest: $('ingest').checked,
   };
 }
 
@@ -317,6 +425,7 @@ function fillForm(c) {
   if (c.token) $('token').value = c.token;
   if (c.clientId !== undefined) $('clientId').value = c.clientId;
   if (c.sendVideo !== undefined) $('sendVideo').checked = !!c.sendVideo;
+  if (c.ingest !== undefined) $('ingest').checked = !!c.ingest;
 }
 
 // Starts as master or viewer. Options override the form's values. Resolves
@@ -347,9 +456,13 @@ async function start(options = {}) {
   }
   if (gen !== S.generation) return { ok: false, message: 'stopped' };
   $('st-client').textContent = info.clientId || '(master)';
-  if (c.role === 'master' || c.sendVideo) {
+  S.storage = { mode: Boolean(info.storage && info.storage.enabled && c.ingest), state: 'off', joins: 0, timer: null };
+  if (info.storage && !c.ingest) note('the channel records to a stream, but "Ingest media" is off: peers cannot connect');
+  if (S.storage.mode) note(`the channel records to ${info.storage.streamArn}: joining its storage session`);
+  if (c.role === 'master' || (c.sendVideo && !S.storage.mode)) {
     try {
-      S.localStream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+      // Ingestion records H.264 video and Opus audio: the master sends both.
+      S.localStream = await navigator.mediaDevices.getUserMedia({ video: true, audio: S.storage.mode });
       $('local-video').srcObject = S.localStream;
       $('local-tile').hidden = false;
     } catch (e) {
@@ -372,6 +485,8 @@ function failStart(err) {
 function shutdown(status) {
   S.generation++;
   clearTimeout(S.retry.timer);
+  clearTimeout(S.storage.timer);
+  S.storage = { mode: false, state: 'off', joins: 0, timer: null };
   S.retry.timer = null;
   if (S.client) {
     try { S.client.close(); } catch { /* closed */ }
@@ -456,6 +571,7 @@ function snapshot() {
     clientId: S.info && S.info.clientId,
     signaling: S.signaling,
     signalingOpens: S.signalingOpens,
+    storage: { mode: S.storage.mode, state: S.storage.state, joins: S.storage.joins },
     peers,
     fetches: S.fetches,
     messages: S.messages,
@@ -560,6 +676,9 @@ function render() {
   b.ice = iceState;
   b.datachannel = dcState;
   b.peers = String(peers.filter((p) => p.pc.connectionState === 'connected').length);
+  b.storage = S.storage.state;
+  setCell('st-storage', S.storage.mode ? `${S.storage.state} (${S.storage.joins} join${S.storage.joins === 1 ? '' : 's'})` : 'peer to peer',
+    S.storage.state === 'offered' ? 'ok' : S.storage.state === 'failed' ? 'bad' : S.storage.mode ? 'warn' : '');
   if (S.error && S.error.status) b.error = String(S.error.status); else delete b.error;
   if (!S.error) $('error').hidden = true;
 
@@ -580,13 +699,14 @@ function render() {
 // ---------------------------------------------------------------- wiring
 
 // Settings from the link's fragment (never sent to any server):
-//   #kvsgate=http://127.0.0.1:8080&channel=demo&role=viewer&token=JWT[&clientId=..][&sendVideo=1][&start=1]
+//   #kvsgate=http://127.0.0.1:8080&channel=demo&role=viewer&token=JWT[&clientId=..][&sendVideo=1][&ingest=0][&start=1]
 // The token is moved out of the address bar into this tab's sessionStorage.
 function fromFragment() {
   const h = new URLSearchParams(location.hash.replace(/^#/, ''));
   const c = {};
   for (const k of ['kvsgate', 'channel', 'role', 'token', 'clientId']) if (h.has(k)) c[k] = h.get(k);
   if (h.has('sendVideo')) c.sendVideo = h.get('sendVideo') === '1';
+  if (h.has('ingest')) c.ingest = h.get('ingest') === '1';
   if (!c.token) c.token = sessionStorage.getItem(TOKEN_KEY) || undefined;
   if (h.has('token')) {
     sessionStorage.setItem(TOKEN_KEY, h.get('token'));
