@@ -82,4 +82,17 @@ struct api_create_body {
 KG_WARN_UNUSED enum kg_err api_channels_parse_body(struct api_request *req,
                                                    struct api_create_body *out);
 
+/* The body of PUT /v1/channels/{name}/media-storage: {"enabled": true,
+ * "streamArn" | "streamName": ...} or {"enabled": false}, nothing else. */
+struct api_storage_body {
+    int enabled;
+    const char *stream_arn, *stream_name; /* borrowed from root; exactly one when enabled */
+    json_t *root;                         /* json_decref it in every case */
+};
+
+/* Parses req->body into out. KG_ERR_BAD_REQUEST with req->detail set when it
+ * does not hold. Exposed for the fuzz target. */
+KG_WARN_UNUSED enum kg_err api_storage_parse_body(struct api_request *req,
+                                                  struct api_storage_body *out);
+
 #endif

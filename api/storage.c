@@ -65,15 +65,7 @@ enum kg_err api_storage_get(struct api_request *req, int can_block)
     return err;
 }
 
-/* The PUT body: {"enabled": true, "streamArn" | "streamName": ...} or
- * {"enabled": false}. */
-struct storage_body {
-    int enabled;
-    const char *stream_arn, *stream_name; /* borrowed from root */
-    json_t *root;
-};
-
-static enum kg_err parse_storage_body(struct api_request *req, struct storage_body *out)
+enum kg_err api_storage_parse_body(struct api_request *req, struct api_storage_body *out)
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
@@ -107,7 +99,7 @@ static enum kg_err parse_storage_body(struct api_request *req, struct storage_bo
 }
 
 /* The stream the body names, which must exist and keep data. */
-static enum kg_err storage_stream(struct api_request *req, const struct storage_body *b,
+static enum kg_err storage_stream(struct api_request *req, const struct api_storage_body *b,
                                   struct kvs_stream *stream)
 {
     enum kg_err err = kvs_describe_stream(req->deps->kvs, &req->call, b->stream_name,
@@ -125,10 +117,10 @@ static enum kg_err storage_stream(struct api_request *req, const struct storage_
 enum kg_err api_storage_put(struct api_request *req, int can_block)
 {
     (void)can_block; /* always on a worker (routes.c) */
-    struct storage_body b;
+    struct api_storage_body b;
     enum kg_err err = region_check(req);
     if (err == KG_OK)
-        err = parse_storage_body(req, &b);
+        err = api_storage_parse_body(req, &b);
     else
         b.root = NULL;
     struct kvs_channel ch;

@@ -219,9 +219,33 @@ for _ in $(seq 1 60); do
 done
 grep -q '"status":"ACTIVE"' "$run_dir/channel.json" || die "channel $channel is not ACTIVE: $(cat "$run_dir/channel.json")"
 
+# With the emulator, a second channel that records to a stream (WebRTC
+# ingestion: the demo's "Ingest media" joins its storage session).
+recorded=""
+if [ "$aws" = 0 ]; then
+    recorded="$channel-recorded"
+    admin2=$(token --sub demo-admin --manage "$recorded" --ttl 300)
+    curl -sS -o /dev/null -X PUT -H "Authorization: Bearer $admin2" "$gate_url/v1/channels/$recorded" || true
+    NODE_NO_WARNINGS=1 node -e '
+const kv = require("@aws-sdk/client-kinesis-video");
+const c = new kv.KinesisVideoClient({ region: process.argv[2], endpoint: process.argv[1], maxAttempts: 1,
+  credentials: { accessKeyId: "AKIDLOCAL", secretAccessKey: "SECRETLOCAL" } });
+c.send(new kv.CreateStreamCommand({ StreamName: process.argv[3], DataRetentionInHours: 1 }))
+  .catch((e) => { if (e.name !== "ResourceInUseException") { console.error(e.message); process.exit(1); } });
+' "$emu_url" "$region" "$recorded-video" || die "could not create the stream $recorded-video in the emulator"
+    code=$(curl -sS -o "$run_dir/storage.json" -w '%{http_code}' -X PUT -H "Authorization: Bearer $admin2" \
+        -H 'Content-Type: application/json' -d "{\"enabled\":true,\"streamName\":\"$recorded-video\"}" \
+        "$gate_url/v1/channels/$recorded/media-storage") || true
+    [ "$code" = 200 ] || die "recording $recorded answered HTTP $code: $(cat "$run_dir/storage.json")"
+fi
+
 umask 077
 token --sub demo-master --master "$channel" --ttl "$ttl" >"$run_dir/master.jwt"
 token --sub demo-viewer --viewer "$channel" --ttl "$ttl" >"$run_dir/viewer.jwt"
+if [ -n "$recorded" ]; then
+    token --sub demo-master --master "$recorded" --ttl "$ttl" >"$run_dir/rec-master.jwt"
+    token --sub demo-viewer --viewer "$recorded" --ttl "$ttl" >"$run_dir/rec-viewer.jwt"
+fi
 umask 022
 master_tok=$(cat "$run_dir/master.jwt")
 viewer_tok=$(cat "$run_dir/viewer.jwt")
@@ -230,7 +254,12 @@ check=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $viewe
     "$gate_url/v1/channels/$channel/viewer") || true
 [ "$check" = 200 ] || die "the viewer's connection info answered HTTP $check (log: .run/kvsgate.log)"
 
-link() { printf '%s/#kvsgate=%s&channel=%s&role=%s&start=1&token=%s' "$demo_url" "$gate_url" "$channel" "$1" "$2"; }
+link() { printf '%s/#kvsgate=%s&channel=%s&role=%s&start=1&token=%s' "$demo_url" "$gate_url" "${3:-$channel}" "$1" "$2"; }
+rec_lines=""
+if [ -n "$recorded" ]; then
+    printf -v rec_lines '\nA channel that records to a stream (WebRTC ingestion: master and viewer join\nthe emulator'"'"'s storage session through kvsgate; "Ingest media" is on):\n\n  master  %s\n\n  viewer  %s\n' \
+        "$(link master "$(cat "$run_dir/rec-master.jwt")" "$recorded")" "$(link viewer "$(cat "$run_dir/rec-viewer.jwt")" "$recorded")"
+fi
 if [ "$aws" = 1 ]; then
     mode="real AWS, region $region"
     emu_line=""
@@ -252,7 +281,7 @@ until this stops; each tab asks kvsgate for a fresh signed URL):
   master  $(link master "$master_tok")
 
   viewer  $(link viewer "$viewer_tok")
-
+${rec_lines}
 The API (what the page does):
 
   curl -s -H "Authorization: Bearer \$(cat $run_dir/viewer.jwt)" \\

@@ -3,12 +3,15 @@
  *
  * Input: selector byte (which reader), then the body. For the error reader
  * (selector 7) the input is  x-amzn-ErrorType value \x1f body  and the
- * selector's high bits choose the HTTP status.
+ * selector's high bits choose the HTTP status. A selector with bit 0x80 set
+ * picks a WebRTC-ingestion reader by its low bits instead: media storage
+ * configuration, stream, WEBRTC endpoint.
  *
  * Invariants: on success every string is NUL-terminated within its field and
  * free of NUL; endpoints carry the schemes asked for; ICE servers and URIs stay
  * within their bounds with a turn/stun scheme, positive TTLs and credentials,
- * and a deep copy equals the original; an error type holds only
+ * and a deep copy equals the original; a media storage configuration that is
+ * enabled names a stream; a WEBRTC endpoint is http(s); an error type holds only
  * [A-Za-z0-9_.] and maps onto an upstream error. On failure outputs are empty.
  */
 #include "tests/fuzz/fuzz.h"
@@ -85,6 +88,42 @@ static void fuzz_error(unsigned sel, const char *data, size_t size)
     kg_http_response_cleanup(&resp);
 }
 
+static void fuzz_storage(unsigned sel, const char *body, size_t size)
+{
+    switch (sel % 3) {
+    case 0: {
+        struct kvs_media_storage m;
+        memset(&m, 'x', sizeof m);
+        enum kg_err err = kvs_parse_media_storage(body, size, &m);
+        FUZZ_CHECK(bounded(m.stream_arn, sizeof m.stream_arn));
+        if (err == KG_OK)
+            FUZZ_CHECK(!m.enabled || m.stream_arn[0]);
+        else
+            FUZZ_CHECK(!m.enabled && !m.stream_arn[0]);
+        break;
+    }
+    case 1: {
+        struct kvs_stream st;
+        enum kg_err err = kvs_parse_stream(body, size, &st);
+        FUZZ_CHECK(bounded(st.name, sizeof st.name) && bounded(st.arn, sizeof st.arn) &&
+                   bounded(st.status, sizeof st.status));
+        if (err == KG_OK)
+            FUZZ_CHECK(st.name[0] && st.arn[0] && st.retention_hours >= 0);
+        else
+            FUZZ_CHECK(!st.name[0] && !st.arn[0] && st.retention_hours == 0);
+        break;
+    }
+    default: {
+        char url[KVS_URL_MAX + 1];
+        memset(url, 'x', sizeof url);
+        enum kg_err err = kvs_parse_webrtc_endpoint(body, size, url);
+        FUZZ_CHECK(bounded(url, sizeof url));
+        FUZZ_CHECK(err == KG_OK ? prefix(url, "https://") || prefix(url, "http://") : !url[0]);
+        break;
+    }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int init;
@@ -95,6 +134,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned sel = fuzz_selector(&data, &size);
     const char *body = (const char *)data;
     enum kg_err err;
+    if (sel & 0x80) {
+        fuzz_storage(sel & 0x7f, body, size);
+        return 0;
+    }
     switch (sel & 7) {
     case 0: {
         char arn[KVS_ARN_MAX + 1];

@@ -1,7 +1,9 @@
 'use strict';
 // docs/iam-policy.json: exactly the KVS actions kvsgate needs (docs/deploy-eks.md
 // explains each), every one scoped to the channel-name prefix except
-// ListSignalingChannels, which IAM only grants on "*".
+// ListSignalingChannels, which IAM only grants on "*", and the two of WebRTC
+// ingestion that concern a stream (scoped to channels and streams with the
+// prefix).
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -11,6 +13,8 @@ const env = require('../lib/env');
 const policyPath = path.join(env.sourceDir, 'docs', 'iam-policy.json');
 const policy = JSON.parse(fs.readFileSync(policyPath, 'utf8'));
 const CHANNEL = 'arn:aws:kinesisvideo:REGION:ACCOUNT:channel/PREFIX*/*';
+const STREAM = 'arn:aws:kinesisvideo:REGION:ACCOUNT:stream/PREFIX*/*';
+const ON_STREAMS = ['kinesisvideo:DescribeStream', 'kinesisvideo:UpdateMediaStorageConfiguration'];
 const NEEDED = [
   // presigned WSS URLs are authorized as the signer (without these: 403 on the WebSocket)
   'ConnectAsMaster', 'ConnectAsViewer',
@@ -19,6 +23,9 @@ const NEEDED = [
   // channel management (the manage grant)
   'CreateSignalingChannel', 'DeleteSignalingChannel', 'ListSignalingChannels',
   'TagResource', 'ListTagsForResource',
+  // WebRTC ingestion (api/storage.c, and ConnectionInfo's storage)
+  'DescribeMediaStorageConfiguration', 'UpdateMediaStorageConfiguration', 'DescribeStream',
+  'JoinStorageSession', 'JoinStorageSessionAsViewer',
 ].map((a) => `kinesisvideo:${a}`);
 
 const list = (x) => (Array.isArray(x) ? x : [x]);
@@ -48,6 +55,8 @@ test('every action but ListSignalingChannels is scoped to channels with the name
     if (g.action === 'kinesisvideo:ListSignalingChannels') {
       assert.deepEqual(g.resources, ['*'], 'ListSignalingChannels supports no resource-level permission');
       assert.deepEqual(list(g.s.Action), [g.action], 'the "*" statement must hold nothing else');
+    } else if (ON_STREAMS.includes(g.action)) {
+      assert.deepEqual(g.resources, [CHANNEL, STREAM], g.action);
     } else {
       assert.deepEqual(g.resources, [CHANNEL], g.action);
     }

@@ -599,6 +599,62 @@ static void test_not_found_and_invalid_argument_are_not_retried(void)
     fixture_close(&fx);
 }
 
+/* WebRTC ingestion: the joins go to the WEBRTC endpoint, once even when
+ * throttled (each makes KVS send an offer); the storage readers are strict. */
+static void test_storage_joins_are_made_once_and_storage_answers_are_strict(void)
+{
+    struct fixture fx;
+    fixture_open(&fx, "us-west-2", NULL, 5);
+    fake_http_route(fx.http, "POST", "/joinStorageSession", 400, NULL,
+                    "{\"__type\":\"ClientLimitExceededException\"}");
+    struct kvs_call call = {0};
+    const char *arn = "arn:aws:kinesisvideo:us-west-2:123456789012:channel/rec/1700000000000";
+    T_INTEQ(kvs_join_storage_session(fx.kvs, &call, "https://w-1.webrtc.example/", arn, NULL),
+            KG_ERR_UPSTREAM_THROTTLED);
+    T_INTEQ(call.upstream_calls, 1);
+    T_INTEQ(call.retries, 0);
+    fake_http_reset(fx.http);
+    fake_http_route(fx.http, "POST", "/joinStorageSessionAsViewer", 200, NULL, "");
+    T_INTEQ(kvs_join_storage_session(fx.kvs, &call, "https://w-1.webrtc.example", arn, "v-1.tab"),
+            KG_OK);
+    T_INTEQ(kvs_join_storage_session(fx.kvs, &call, "https://w-1", arn, "AWS_x"),
+            KG_ERR_INVALID_CLIENT_ID);
+    fake_http_route(fx.http, "POST", "/describeStream", 404, NULL,
+                    "{\"__type\":\"ResourceNotFoundException\"}");
+    struct kvs_stream st;
+    T_INTEQ(kvs_describe_stream(fx.kvs, &call, "missing", NULL, &st), KG_ERR_STREAM_NOT_FOUND);
+    fake_http_route(fx.http, "POST", "/updateMediaStorageConfiguration", 400, NULL,
+                    "{\"__type\":\"NoDataRetentionException\"}");
+    T_INTEQ(kvs_update_media_storage(fx.kvs, &call, arn, 1, arn), KG_ERR_NO_DATA_RETENTION);
+    T_INTEQ(kvs_region_has_storage("cn-north-1"), 0);
+    T_INTEQ(kvs_region_has_storage("us-west-2"), 1);
+    fixture_close(&fx);
+
+    struct kvs_media_storage m;
+    const char *bad_storage[] = {
+        "{}", "{\"MediaStorageConfiguration\":{}}",
+        "{\"MediaStorageConfiguration\":{\"Status\":\"ENABLED\"}}",
+        "{\"MediaStorageConfiguration\":{\"Status\":\"ON\"}}",
+        "{\"MediaStorageConfiguration\":{\"Status\":\"DISABLED\",\"StreamARN\":7}}",
+    };
+    for (size_t i = 0; i < T_COUNT(bad_storage); i++)
+        if (kvs_parse_media_storage(bad_storage[i], strlen(bad_storage[i]), &m) != KG_ERR_UPSTREAM_REFUSED)
+            t_fail(__FILE__, __LINE__, "accepted bad media storage #%zu", i);
+    const char *off = "{\"MediaStorageConfiguration\":{\"Status\":\"DISABLED\",\"StreamARN\":null}}";
+    T_INTEQ(kvs_parse_media_storage(off, strlen(off), &m), KG_OK);
+    T_CHECK(!m.enabled && !m.stream_arn[0]);
+    const char *on = "{\"MediaStorageConfiguration\":{\"Status\":\"ENABLED\",\"StreamARN\":\"arn:s\"}}";
+    T_INTEQ(kvs_parse_media_storage(on, strlen(on), &m), KG_OK);
+    T_CHECK(m.enabled);
+    T_STREQ(m.stream_arn, "arn:s");
+    const char *stream = "{\"StreamInfo\":{\"StreamName\":\"s\",\"StreamARN\":\"arn:s\","
+                         "\"DataRetentionInHours\":-1}}";
+    T_INTEQ(kvs_parse_stream(stream, strlen(stream), &st), KG_ERR_UPSTREAM_REFUSED);
+    char url[KVS_URL_MAX + 1];
+    const char *no_webrtc = "{\"ResourceEndpointList\":[{\"Protocol\":\"WSS\",\"ResourceEndpoint\":\"wss://a\"}]}";
+    T_INTEQ(kvs_parse_webrtc_endpoint(no_webrtc, strlen(no_webrtc), url), KG_ERR_UPSTREAM_REFUSED);
+}
+
 static void test_attempts_stop_at_max_attempts_with_the_last_error(void)
 {
     struct fixture fx;
@@ -1115,6 +1171,7 @@ static const struct t_case cases[] = {
     T_CASE(test_error_type_reader_edge_cases),
     T_CASE(test_throttling_5xx_reset_and_timeout_are_retried_until_success),
     T_CASE(test_not_found_and_invalid_argument_are_not_retried),
+    T_CASE(test_storage_joins_are_made_once_and_storage_answers_are_strict),
     T_CASE(test_attempts_stop_at_max_attempts_with_the_last_error),
     T_CASE(test_backoff_never_sleeps_past_the_deadline),
     T_CASE(test_a_stalled_answer_times_out_at_the_deadline),
