@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "api/internal.h"
+#include "auth/authz.h"
 #include "core/buf.h"
 #include "core/encode.h"
 #include "core/mem.h"
@@ -212,4 +213,14 @@ enum kg_err api_check_channel_name(struct api_request *req)
 void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1])
 {
     kg_time_format_iso8601(epoch_s, out);
+}
+
+enum kg_err api_viewer_client_id(struct api_request *req, char out[AUTH_CLIENT_ID_MAX + 1])
+{
+    enum kg_err err = authz_viewer_client_id(&req->principal, api_query(req, "clientId"), out);
+    if (err == KG_ERR_INVALID_CLIENT_ID)
+        api_set_detail(req, "clientId must be 1..256 of A-Z a-z 0-9 _ . - and not start with AWS_");
+    else if (err != KG_OK)
+        api_set_detail(req, "clientId must be the caller's own id, optionally with a .suffix");
+    return err;
 }

@@ -59,6 +59,12 @@ void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1]);
 /* The Channel schema of openapi.yaml (new reference). */
 json_t *api_channel_json(const struct kvs_channel *ch);
 
+/* The viewer's client id for this request (authz_viewer_client_id on the
+ * clientId query parameter), or KG_ERR_INVALID_CLIENT_ID / KG_ERR_FORBIDDEN
+ * with req->detail set: one rule for connection info and storage joins. */
+KG_WARN_UNUSED enum kg_err api_viewer_client_id(struct api_request *req,
+                                                char out[AUTH_CLIENT_ID_MAX + 1]);
+
 /* KVSGATE_OWNER_POLICY=owner: the caller may change or delete the channel
  * (it is the subject of its kvsgate:owner tag, or is granted manageAny).
  * KG_OK, KG_ERR_FORBIDDEN with req->detail, or the AWS error. */

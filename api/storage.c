@@ -247,14 +247,8 @@ enum kg_err api_storage_join_master(struct api_request *req, int can_block)
 enum kg_err api_storage_join_viewer(struct api_request *req, int can_block)
 {
     char client_id[AUTH_CLIENT_ID_MAX + 1];
-    enum kg_err err = authz_viewer_client_id(&req->principal, api_query(req, "clientId"), client_id);
-    if (err == KG_ERR_INVALID_CLIENT_ID) {
-        api_set_detail(req, "clientId must be 1..256 of A-Z a-z 0-9 _ . - and not start with AWS_");
+    enum kg_err err = api_viewer_client_id(req, client_id);
+    if (err != KG_OK)
         return err;
-    }
-    if (err != KG_OK) {
-        api_set_detail(req, "clientId must be the caller's own id, optionally with a .suffix");
-        return err;
-    }
     return join(req, can_block, KVS_ROLE_VIEWER, client_id);
 }
