@@ -3,7 +3,12 @@
  * run unlocked, and callers that miss a key already being loaded sleep on that
  * flight's condition variable (monotonic clock, bounded by their deadline).
  * A flight lives until its leader and every waiter let go of it, so a waiter
- * that times out never touches freed memory. */
+ * that times out never touches freed memory.
+ *
+ * Refresh-ahead: entries with a recipe also sit in a binary min-heap ordered
+ * by refresh_at (each entry knows its heap slot, so removal is O(log n)); a
+ * refresher thread pops due entries (cache_refresh_take) and reloads the used
+ * ones through a flight registered like a foreground one. */
 #include "aws/cache.h"
 
 #include <pthread.h>
@@ -12,14 +17,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/cache_impl.h"
+#include "aws/refresh.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+
+#define NOT_SCHEDULED SIZE_MAX
 
 struct cache_ref {
     _Atomic int refs;
     void *value;
     void (*free_value)(void *);
+    void *recipe;
+    void (*free_recipe)(void *);
 };
 
 struct entry {
@@ -28,6 +39,9 @@ struct entry {
     struct cache_ref *val; /* one reference held by the entry */
     int64_t fresh_until;
     int64_t stale_until;
+    int64_t refresh_at;    /* when scheduled: due for a reload */
+    size_t heap_at;        /* slot in c->heap, or NOT_SCHEDULED */
+    int used;              /* hit since the value was stored */
     struct entry *chain;
     struct entry *prev, *next; /* LRU: head is most recent */
     char key_text[];           /* one allocation with the entry */
@@ -41,6 +55,7 @@ struct flight {
     enum kg_err err;
     struct cache_ref *val; /* one reference held by the flight when set */
     int users;             /* leader + waiters still looking at it */
+    int invalidated;       /* the key was invalidated meanwhile: do not store */
     pthread_cond_t cond;
     struct flight *next;
 };
@@ -53,7 +68,16 @@ struct cache {
     size_t count;
     struct entry *head, *tail;
     struct flight *flights;
-    struct kg_metric *requests, *evictions, *entries;
+    struct entry **heap; /* refresh schedule, min refresh_at at [0] */
+    size_t heap_count;
+    uint64_t jitter_state;
+    struct kg_metric *requests, *evictions, *entries, *refreshes;
+};
+
+struct cache_job {
+    struct cache *c;
+    struct flight *f;
+    struct cache_ref *val; /* the value being refreshed (holds the recipe) */
 };
 
 static uint64_t key_hash(const char *s)
@@ -74,6 +98,8 @@ static void ref_release(struct cache_ref *r)
     if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
         if (r->free_value)
             r->free_value(r->value);
+        if (r->recipe && r->free_recipe)
+            r->free_recipe(r->recipe);
         free(r);
     }
 }
@@ -110,6 +136,16 @@ struct cache *cache_new(const struct cache_options *opts)
     c->evictions = kg_metric_counter("kvsgate_cache_evictions_total",
                                      "Entries evicted to stay within the size bound.", "cache");
     c->entries = kg_metric_gauge("kvsgate_cache_entries", "Entries held now.", "cache");
+    c->refreshes = kg_metric_counter(
+        "kvsgate_cache_refreshes_total",
+        "Refresh-ahead by cache and outcome (ok, error, unused, dropped).", "cache,outcome");
+    c->jitter_state = (uint64_t)kg_mono_ms() * 0x9E3779B97F4A7C15ULL + (uintptr_t)c;
+    if (c->opts.refresher && c->opts.refresh_load) {
+        c->heap = kg_calloc(c->opts.max_entries, sizeof *c->heap);
+        refresher_join(c->opts.refresher, c);
+    } else {
+        c->opts.refresher = NULL;
+    }
     return c;
 }
 
@@ -137,6 +173,94 @@ static void lru_push_front(struct cache *c, struct entry *e)
         c->tail = e;
 }
 
+/* ---- the refresh schedule (c->lock held) ---------------------------------------- */
+
+static void heap_place(struct cache *c, size_t at, struct entry *e)
+{
+    c->heap[at] = e;
+    e->heap_at = at;
+}
+
+static void heap_up(struct cache *c, size_t at)
+{
+    struct entry *e = c->heap[at];
+    while (at > 0) {
+        size_t parent = (at - 1) / 2;
+        if (c->heap[parent]->refresh_at <= e->refresh_at)
+            break;
+        heap_place(c, at, c->heap[parent]);
+        at = parent;
+    }
+    heap_place(c, at, e);
+}
+
+static void heap_down(struct cache *c, size_t at)
+{
+    struct entry *e = c->heap[at];
+    for (;;) {
+        size_t child = 2 * at + 1;
+        if (child >= c->heap_count)
+            break;
+        if (child + 1 < c->heap_count && c->heap[child + 1]->refresh_at < c->heap[child]->refresh_at)
+            child++;
+        if (e->refresh_at <= c->heap[child]->refresh_at)
+            break;
+        heap_place(c, at, c->heap[child]);
+        at = child;
+    }
+    heap_place(c, at, e);
+}
+
+static void schedule_drop(struct cache *c, struct entry *e)
+{
+    if (e->heap_at == NOT_SCHEDULED)
+        return;
+    size_t at = e->heap_at;
+    e->heap_at = NOT_SCHEDULED;
+    struct entry *last = c->heap[--c->heap_count];
+    if (last == e)
+        return;
+    heap_place(c, at, last);
+    heap_up(c, at);
+    heap_down(c, last->heap_at);
+}
+
+/* Schedules e's reload for refresh_at (dropping an earlier slot). The heap
+ * holds at most max_entries (one slot per entry). */
+static void schedule_at(struct cache *c, struct entry *e, int64_t refresh_at)
+{
+    schedule_drop(c, e);
+    e->refresh_at = refresh_at;
+    heap_place(c, c->heap_count++, e);
+    heap_up(c, e->heap_at);
+}
+
+static uint64_t jitter_next(struct cache *c)
+{
+    uint64_t x = c->jitter_state; /* xorshift64: spreading, not secrecy */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c->jitter_state = x;
+    return x;
+}
+
+/* A value stored at now for ttl_ms is due at fresh_until - lead - jitter. */
+static void schedule_fresh(struct cache *c, struct entry *e, int64_t now, int64_t ttl_ms)
+{
+    if (!c->opts.refresher || !e->val->recipe || ttl_ms < CACHE_REFRESH_MIN_TTL_MS) {
+        schedule_drop(c, e);
+        return;
+    }
+    int64_t lead = ttl_ms / 10;
+    if (lead < 1000)
+        lead = 1000;
+    if (lead > 300000)
+        lead = 300000;
+    int64_t jitter = (int64_t)(jitter_next(c) % (uint64_t)lead);
+    schedule_at(c, e, now + ttl_ms - lead - jitter);
+}
+
 static struct entry *entry_find(struct cache *c, const char *key, uint64_t h)
 {
     for (struct entry *e = c->buckets[h & (c->bucket_count - 1)]; e; e = e->chain)
@@ -152,6 +276,7 @@ static void entry_remove(struct cache *c, struct entry *e)
         pp = &(*pp)->chain;
     *pp = e->chain;
     lru_unlink(c, e);
+    schedule_drop(c, e);
     c->count--;
     ref_release(e->val);
     free(e);
@@ -162,18 +287,22 @@ static void publish_size(struct cache *c)
     kg_metric_set(c->entries, (const char *[]){c->opts.name}, (double)c->count);
 }
 
-/* Stores val under key (taking the caller's reference), replacing and evicting. */
+/* Stores val under key (taking the caller's reference), replacing and
+ * evicting, fresh for ttl_ms from now and usable stale for stale_ms more. */
 static void entry_store(struct cache *c, const char *key, uint64_t h, struct cache_ref *val,
-                        int64_t fresh_until, int64_t stale_until)
+                        int64_t now, int64_t ttl_ms, int64_t stale_ms)
 {
+    int64_t fresh_until = now + ttl_ms, stale_until = fresh_until + stale_ms;
     struct entry *e = entry_find(c, key, h);
     if (e) {
         ref_release(e->val);
         e->val = val;
         e->fresh_until = fresh_until;
         e->stale_until = stale_until;
+        e->used = 0;
         lru_unlink(c, e);
         lru_push_front(c, e);
+        schedule_fresh(c, e, now, ttl_ms);
         return;
     }
     while (c->count >= c->opts.max_entries && c->tail) {
@@ -188,11 +317,13 @@ static void entry_store(struct cache *c, const char *key, uint64_t h, struct cac
     e->val = val;
     e->fresh_until = fresh_until;
     e->stale_until = stale_until;
+    e->heap_at = NOT_SCHEDULED;
     size_t b = h & (c->bucket_count - 1);
     e->chain = c->buckets[b];
     c->buckets[b] = e;
     lru_push_front(c, e);
     c->count++;
+    schedule_fresh(c, e, now, ttl_ms);
     publish_size(c);
 }
 
@@ -205,6 +336,7 @@ static struct cache_ref *fresh_locked(struct cache *c, const char *key, uint64_t
     if (now < e->fresh_until) {
         lru_unlink(c, e);
         lru_push_front(c, e);
+        e->used = 1;
         return ref_acquire(e->val);
     }
     if (now >= e->stale_until) {
@@ -244,6 +376,14 @@ static int stale_allowed(enum kg_err err)
            err == KG_ERR_UPSTREAM_REFUSED || err == KG_ERR_UPSTREAM_TIMEOUT;
 }
 
+static struct flight *flight_find(struct cache *c, const char *key, uint64_t h)
+{
+    struct flight *f = c->flights;
+    while (f && !(f->hash == h && strcmp(f->key, key) == 0))
+        f = f->next;
+    return f;
+}
+
 /* Waits (c->lock held) for the load in flight f, at most until deadline_ms,
  * and takes its answer; unlocks. */
 static enum kg_err flight_join(struct cache *c, struct flight *f, int64_t deadline_ms,
@@ -269,21 +409,26 @@ static enum kg_err flight_join(struct cache *c, struct flight *f, int64_t deadli
 
 /* Stores what a load brought (c->lock held): a new entry, or, when AWS failed
  * in a way that allows it, the entry past its TTL (stale). Fills f. */
-static enum kg_err flight_settle(struct cache *c, struct flight *f, const char *key, uint64_t h,
-                                 enum kg_err err, void *value, int64_t ttl_ms, int64_t stale_ms)
+static enum kg_err flight_settle(struct cache *c, struct flight *f, enum kg_err err,
+                                 const struct cache_loaded *got)
 {
     int64_t now = cache_now(c);
     if (err == KG_OK) {
         struct cache_ref *val = kg_calloc(1, sizeof *val);
-        atomic_store(&val->refs, 1); /* the entry's */
-        val->value = value;
+        atomic_store(&val->refs, 1); /* the entry's, or the flight's when not stored */
+        val->value = got->value;
         val->free_value = c->opts.free_value;
-        if (ttl_ms < 1)
-            ttl_ms = 1;
-        entry_store(c, key, h, val, now + ttl_ms, now + ttl_ms + (stale_ms > 0 ? stale_ms : 0));
-        f->val = ref_acquire(val);
+        val->recipe = got->recipe;
+        val->free_recipe = c->opts.free_recipe;
+        if (f->invalidated) {
+            f->val = val; /* for this load's callers only */
+        } else {
+            entry_store(c, f->key, f->hash, ref_acquire(val), now, got->ttl_ms < 1 ? 1 : got->ttl_ms,
+                        got->stale_ms > 0 ? got->stale_ms : 0);
+            f->val = val;
+        }
     } else if (stale_allowed(err)) {
-        struct entry *e = entry_find(c, key, h);
+        struct entry *e = entry_find(c, f->key, f->hash);
         if (e && now < e->stale_until) {
             f->val = ref_acquire(e->val);
             f->stale = 1;
@@ -315,12 +460,11 @@ static enum kg_err flight_lead(struct cache *c, const char *key, uint64_t h, cac
     c->flights = f;
     pthread_mutex_unlock(&c->lock);
 
-    void *value = NULL;
-    int64_t ttl_ms = 0, stale_ms = 0;
-    enum kg_err err = load(load_arg, key, &value, &ttl_ms, &stale_ms);
+    struct cache_loaded got = {0};
+    enum kg_err err = load(load_arg, key, &got);
 
     pthread_mutex_lock(&c->lock);
-    err = flight_settle(c, f, key, h, err, value, ttl_ms, stale_ms);
+    err = flight_settle(c, f, err, &got);
     *how = f->stale ? CACHE_STALE : CACHE_MISS;
     if (err == KG_OK)
         *out = ref_acquire(f->val);
@@ -343,9 +487,7 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
         count(c, "hit");
         *out = r;
     } else {
-        struct flight *f = c->flights;
-        while (f && !(f->hash == h && strcmp(f->key, key) == 0))
-            f = f->next;
+        struct flight *f = flight_find(c, key, h);
         err = f ? flight_join(c, f, deadline_ms, out, &how)
                 : flight_lead(c, key, h, load, load_arg, out, &how);
     }
@@ -354,10 +496,21 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
     return err;
 }
 
+/* Loads in flight for key (or, with prefix, for keys starting with it) will
+ * not store what they bring (c->lock held). */
+static void flights_invalidate(struct cache *c, const char *key, int prefix)
+{
+    size_t n = strlen(key);
+    for (struct flight *f = c->flights; f; f = f->next)
+        if (prefix ? strncmp(f->key, key, n) == 0 : strcmp(f->key, key) == 0)
+            f->invalidated = 1;
+}
+
 void cache_invalidate(struct cache *c, const char *key)
 {
     uint64_t h = key_hash(key);
     pthread_mutex_lock(&c->lock);
+    flights_invalidate(c, key, 0);
     struct entry *e = entry_find(c, key, h);
     if (e) {
         entry_remove(c, e);
@@ -370,6 +523,7 @@ void cache_invalidate_prefix(struct cache *c, const char *prefix)
 {
     size_t n = strlen(prefix);
     pthread_mutex_lock(&c->lock);
+    flights_invalidate(c, prefix, 1);
     struct entry *e = c->head;
     while (e) {
         struct entry *next = e->next;
@@ -389,15 +543,86 @@ size_t cache_size(struct cache *c)
     return n;
 }
 
+/* ---- refresh-ahead ---------------------------------------------------------------- */
+
+static void count_refresh(struct cache *c, const char *outcome)
+{
+    kg_metric_inc(c->refreshes, (const char *[]){c->opts.name, outcome});
+}
+
+struct cache_job *cache_refresh_take(struct cache *c)
+{
+    struct cache_job *job = NULL;
+    pthread_mutex_lock(&c->lock);
+    int64_t now = cache_now(c);
+    while (!job && c->heap_count && c->heap[0]->refresh_at <= now) {
+        struct entry *e = c->heap[0];
+        schedule_drop(c, e);
+        if (!e->used) {
+            count_refresh(c, "unused");
+            continue;
+        }
+        if (flight_find(c, e->key, e->hash))
+            continue; /* a caller is loading it already */
+        struct flight *f = kg_calloc(1, sizeof *f);
+        f->key = kg_strdup(e->key);
+        f->hash = e->hash;
+        f->users = 1;
+        kg_cond_init_mono(&f->cond);
+        f->next = c->flights;
+        c->flights = f;
+        job = kg_malloc(sizeof *job);
+        job->c = c;
+        job->f = f;
+        job->val = ref_acquire(e->val);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return job;
+}
+
+/* After a failed refresh (c->lock held): try again halfway to the TTL while at
+ * least 2 s remain, if the entry still holds the value that was refreshed. */
+static void refresh_retry_later(struct cache *c, const struct cache_job *job, int64_t now)
+{
+    struct entry *e = entry_find(c, job->f->key, job->f->hash);
+    if (!e || e->val != job->val || e->fresh_until - now < 2000)
+        return;
+    e->used = 1; /* it was in use; keep it so */
+    schedule_at(c, e, now + (e->fresh_until - now) / 2);
+}
+
+void cache_refresh_run(struct cache_job *job)
+{
+    struct cache *c = job->c;
+    struct flight *f = job->f;
+    struct cache_loaded got = {0};
+    enum kg_err err = c->opts.refresh_load(job->val->recipe, f->key, &got);
+
+    pthread_mutex_lock(&c->lock);
+    int64_t now = cache_now(c);
+    int invalidated = f->invalidated;
+    flight_settle(c, f, err, &got);
+    if (err != KG_OK)
+        refresh_retry_later(c, job, now);
+    count_refresh(c, invalidated ? "dropped" : err == KG_OK ? "ok" : "error");
+    flight_put(c, f);
+    pthread_mutex_unlock(&c->lock);
+    ref_release(job->val);
+    free(job);
+}
+
 void cache_free(struct cache *c)
 {
     if (!c)
         return;
+    if (c->opts.refresher)
+        refresher_leave(c->opts.refresher, c);
     pthread_mutex_lock(&c->lock);
     while (c->head)
         entry_remove(c, c->head);
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_destroy(&c->lock);
+    free(c->heap);
     free(c->buckets);
     free((char *)c->opts.name);
     free(c);

@@ -13,9 +13,28 @@
  * (the leader) runs the loader; the others wait for its result, or its error,
  * up to their own deadline. Loaders run without any cache lock held.
  *
+ * Refresh-ahead (optional, with a refresher, aws/refresh.h): a value whose
+ * load left a recipe (how to load the key again without the caller) and whose
+ * TTL is at least CACHE_REFRESH_MIN_TTL_MS is due for a background reload a
+ * little before its TTL ends: lead = TTL/10 within 1 s..300 s, plus a random
+ * jitter of up to one more lead, so entries loaded together are not refreshed
+ * together. When it is due and was hit since it was stored, a refresher thread
+ * reloads it through the same single flight as foreground loads (a caller
+ * that misses meanwhile joins it; hits keep the old value until the new one
+ * lands). An entry not hit since it was stored is left to expire as without
+ * refresh-ahead. A failed refresh is tried again halfway to the TTL while at
+ * least 2 s remain. The refresher bounds how many run at once and how many
+ * start per second.
+ *
+ * Invalidation wins over loads in flight: a value whose load began before its
+ * key was invalidated is handed to that load's callers but not stored.
+ *
  * Bounded: at most max_entries; the least recently used entry is evicted.
  * Metrics: kvsgate_cache_requests_total{cache,result}, with result hit, miss,
- * stale, joined; kvsgate_cache_evictions_total{cache}; kvsgate_cache_entries{cache}.
+ * stale, joined; kvsgate_cache_evictions_total{cache}; kvsgate_cache_entries{cache};
+ * kvsgate_cache_refreshes_total{cache,outcome}, outcome ok, error (AWS failed;
+ * the old value serves on), unused (due but not hit: left to expire),
+ * dropped (the key was invalidated or replaced while it reloaded).
  *
  * Thread-safe.
  */
@@ -29,19 +48,34 @@
 
 struct cache;
 struct cache_ref;
+struct refresher;
+
+/* Values living shorter than this are never refreshed ahead. */
+#define CACHE_REFRESH_MIN_TTL_MS 10000
+
+/* What a load brings. */
+struct cache_loaded {
+    void *value;      /* owned by the cache from then on */
+    int64_t ttl_ms;   /* fresh lifetime, > 0 */
+    int64_t stale_ms; /* extra window usable when a later reload fails; 0 for none */
+    void *recipe;     /* optional, owned by the cache: refresh_load's arg for this key
+                         (freed with the value by free_recipe); NULL: never refreshed */
+};
+
+/* Loads the value for key into *out (zeroed by the cache). On an error,
+ * nothing is stored and *out is ignored (the loader frees what it made). */
+typedef enum kg_err (*cache_load_fn)(void *arg, const char *key, struct cache_loaded *out);
 
 struct cache_options {
     const char *name;          /* metrics label, e.g. "channel" */
     size_t max_entries;        /* > 0 */
     void (*free_value)(void *value);
     int64_t (*now_ms)(void);   /* NULL: kg_mono_ms (tests inject) */
+    /* Refresh-ahead, all three or none: */
+    struct refresher *refresher;  /* outlives the cache */
+    cache_load_fn refresh_load;   /* called with the entry's recipe as arg, on a refresher thread */
+    void (*free_recipe)(void *recipe);
 };
-
-/* Loads the value for key. On KG_OK sets *value (owned by the cache from then
- * on), *ttl_ms (fresh lifetime, > 0) and *stale_ms (extra window usable when a
- * later reload fails; 0 for none). On an error, nothing is stored. */
-typedef enum kg_err (*cache_load_fn)(void *arg, const char *key, void **value, int64_t *ttl_ms,
-                                     int64_t *stale_ms);
 
 enum cache_outcome { CACHE_HIT = 0, CACHE_MISS, CACHE_JOINED, CACHE_STALE };
 

@@ -120,6 +120,9 @@ static struct channels_ice *ice_compact(const struct kvs_ice_config *cfg)
     return v;
 }
 
+static enum kg_err load_refresh(void *arg, const char *key, struct cache_loaded *out);
+static void recipe_free(void *r);
+
 struct channels *channels_new(const struct channels_options *opts)
 {
     struct channels *ch = kg_calloc(1, sizeof *ch);
@@ -132,7 +135,13 @@ struct channels *channels_new(const struct channels_options *opts)
         ch->opts.endpoint_ttl_s = 36000;
     if (!ch->opts.ice_margin_s)
         ch->opts.ice_margin_s = 30;
-    struct cache_options o = {"channel", ch->opts.max_entries, free_plain, opts->now_ms};
+    struct cache_options o = {.name = "channel", .max_entries = ch->opts.max_entries,
+                              .free_value = free_plain, .now_ms = opts->now_ms};
+    if (opts->refresher) {
+        o.refresher = opts->refresher;
+        o.refresh_load = load_refresh;
+        o.free_recipe = recipe_free;
+    }
     ch->channel = cache_new(&o);
     o.name = "endpoint";
     ch->endpoint = cache_new(&o);
@@ -165,6 +174,7 @@ static const char *role_name(enum kvs_role role) { return role == KVS_ROLE_MASTE
 struct load_ctx {
     struct channels *ch;
     struct kvs_call *call;
+    cache_load_fn load; /* one of the load_ functions below, with this as arg */
     const char *name;
     const char *arn;
     const char *https;
@@ -172,8 +182,38 @@ struct load_ctx {
     enum kvs_role role;
 };
 
-static enum kg_err load_channel(void *arg, const char *key, void **value, int64_t *ttl_ms,
-                                int64_t *stale_ms)
+/* How to load a key again on a refresher thread: the load_ctx without the
+ * caller's call, its strings copied into one allocation. */
+struct recipe {
+    struct channels *ch;
+    cache_load_fn load;
+    enum kvs_role role;
+    const char *name, *arn, *https, *client_id; /* NULL when the load had none */
+    char text[];
+};
+
+static size_t opt_len(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+static const char *opt_pack(struct packer *p, const char *s) { return s ? pack(p, s) : NULL; }
+
+static struct recipe *recipe_new(const struct load_ctx *l)
+{
+    size_t strings = opt_len(l->name) + opt_len(l->arn) + opt_len(l->https) + opt_len(l->client_id);
+    struct recipe *r = kg_malloc(sizeof *r + strings);
+    struct packer p = {r->text};
+    r->ch = l->ch;
+    r->load = l->load;
+    r->role = l->role;
+    r->name = opt_pack(&p, l->name);
+    r->arn = opt_pack(&p, l->arn);
+    r->https = opt_pack(&p, l->https);
+    r->client_id = opt_pack(&p, l->client_id);
+    return r;
+}
+
+static void recipe_free(void *r) { free(r); }
+
+static enum kg_err load_channel(void *arg, const char *key, struct cache_loaded *out)
 {
     (void)key;
     struct load_ctx *l = arg;
@@ -182,15 +222,14 @@ static enum kg_err load_channel(void *arg, const char *key, void **value, int64_
     if (err != KG_OK)
         return err;
     int active = strcmp(c.status, "ACTIVE") == 0;
-    *value = channel_compact(&c);
+    out->value = channel_compact(&c);
     /* A channel still CREATING (or being deleted) is looked at again soon. */
-    *ttl_ms = active ? l->ch->opts.channel_ttl_s * 1000 : 1000;
-    *stale_ms = active ? l->ch->opts.stale_s * 1000 : 0;
+    out->ttl_ms = active ? l->ch->opts.channel_ttl_s * 1000 : 1000;
+    out->stale_ms = active ? l->ch->opts.stale_s * 1000 : 0;
     return KG_OK;
 }
 
-static enum kg_err load_endpoint(void *arg, const char *key, void **value, int64_t *ttl_ms,
-                                 int64_t *stale_ms)
+static enum kg_err load_endpoint(void *arg, const char *key, struct cache_loaded *out)
 {
     (void)key;
     struct load_ctx *l = arg;
@@ -198,14 +237,13 @@ static enum kg_err load_endpoint(void *arg, const char *key, void **value, int64
     enum kg_err err = kvs_get_endpoints(l->ch->opts.kvs, l->call, l->arn, l->role, &e);
     if (err != KG_OK)
         return err;
-    *value = endpoints_compact(&e);
-    *ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
-    *stale_ms = l->ch->opts.stale_s * 1000;
+    out->value = endpoints_compact(&e);
+    out->ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
+    out->stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
 }
 
-static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *ttl_ms,
-                            int64_t *stale_ms)
+static enum kg_err load_ice(void *arg, const char *key, struct cache_loaded *out)
 {
     (void)key;
     struct load_ctx *l = arg;
@@ -219,16 +257,15 @@ static enum kg_err load_ice(void *arg, const char *key, void **value, int64_t *t
     int64_t fresh_ms = (ttl_s - l->ch->opts.ice_margin_s) * 1000;
     struct channels_ice *v = ice_compact(&cfg);
     v->expires_at_s = cfg.fetched_at_s + (fresh_ms > 0 ? fresh_ms / 1000 : 0);
-    *value = v;
+    out->value = v;
     kvs_ice_config_cleanup(&cfg);
     /* Credentials too short-lived to cache are still handed to this caller once. */
-    *ttl_ms = fresh_ms > 0 ? fresh_ms : 1;
-    *stale_ms = 0; /* never serve expired TURN credentials */
+    out->ttl_ms = fresh_ms > 0 ? fresh_ms : 1;
+    out->stale_ms = 0; /* never serve expired TURN credentials */
     return KG_OK;
 }
 
-static enum kg_err load_storage(void *arg, const char *key, void **value, int64_t *ttl_ms,
-                                int64_t *stale_ms)
+static enum kg_err load_storage(void *arg, const char *key, struct cache_loaded *out)
 {
     (void)key;
     struct load_ctx *l = arg;
@@ -236,14 +273,13 @@ static enum kg_err load_storage(void *arg, const char *key, void **value, int64_
     enum kg_err err = kvs_describe_media_storage(l->ch->opts.kvs, l->call, l->arn, &m);
     if (err != KG_OK)
         return err;
-    *value = storage_compact(&m);
-    *ttl_ms = l->ch->opts.channel_ttl_s * 1000;
-    *stale_ms = l->ch->opts.stale_s * 1000;
+    out->value = storage_compact(&m);
+    out->ttl_ms = l->ch->opts.channel_ttl_s * 1000;
+    out->stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
 }
 
-static enum kg_err load_webrtc(void *arg, const char *key, void **value, int64_t *ttl_ms,
-                               int64_t *stale_ms)
+static enum kg_err load_webrtc(void *arg, const char *key, struct cache_loaded *out)
 {
     (void)key;
     struct load_ctx *l = arg;
@@ -251,10 +287,35 @@ static enum kg_err load_webrtc(void *arg, const char *key, void **value, int64_t
     enum kg_err err = kvs_get_webrtc_endpoint(l->ch->opts.kvs, l->call, l->arn, l->role, url);
     if (err != KG_OK)
         return err;
-    *value = webrtc_compact(url);
-    *ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
-    *stale_ms = l->ch->opts.stale_s * 1000;
+    out->value = webrtc_compact(url);
+    out->ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
+    out->stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
+}
+
+/* The cache's loader for callers: l->load, leaving a recipe when refreshing ahead. */
+static enum kg_err load_remembering(void *arg, const char *key, struct cache_loaded *out)
+{
+    struct load_ctx *l = arg;
+    enum kg_err err = l->load(l, key, out);
+    if (err == KG_OK && l->ch->opts.refresher)
+        out->recipe = recipe_new(l);
+    return err;
+}
+
+/* The cache's loader for refresher threads (arg: the entry's recipe). A
+ * channel gone at AWS is forgotten, as on a caller's load. */
+static enum kg_err load_refresh(void *arg, const char *key, struct cache_loaded *out)
+{
+    const struct recipe *r = arg;
+    struct kvs_call call = {.deadline_ms = kg_mono_ms() + 10000, .request_id = "refresh"};
+    struct load_ctx l = {.ch = r->ch, .call = &call, .load = r->load, .name = r->name,
+                         .arn = r->arn, .https = r->https, .client_id = r->client_id,
+                         .role = r->role};
+    enum kg_err err = load_remembering(&l, key, out);
+    if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(r->ch, r->name, r->arn);
+    return err;
 }
 
 /* ---- lookups -------------------------------------------------------------------- */
@@ -280,6 +341,7 @@ static enum kg_err lookup(struct cache *c, const char *key, int can_block, struc
                           cache_load_fn load, struct load_ctx *l, struct cache_ref **out,
                           enum cache_outcome *how)
 {
+    l->load = load;
     if (!can_block) {
         enum kg_err err = cache_peek(c, key, out);
         if (err == KG_OK && how)
@@ -287,7 +349,7 @@ static enum kg_err lookup(struct cache *c, const char *key, int can_block, struc
         return err;
     }
     int64_t deadline = call->deadline_ms ? call->deadline_ms : kg_mono_ms() + 10000;
-    return cache_get(c, key, deadline, load, l, out, how);
+    return cache_get(c, key, deadline, load_remembering, l, out, how);
 }
 
 enum kg_err channels_describe(struct channels *ch, struct kvs_call *call, const char *name,

@@ -7,6 +7,10 @@
  *   storage   ARN -> media storage configuration           (channel_ttl_s)
  *   webrtc    (ARN, role) -> the storage session endpoint  (endpoint_ttl_s)
  *
+ * With a refresher, entries in use are reloaded in the background before
+ * their TTL ends (aws/cache.h), so a channel in steady use never waits for AWS;
+ * a refresh that finds the channel gone forgets it as a caller's load would.
+ *
  * Channel and endpoint entries may be served stale_s past their TTL when AWS
  * throttles or fails (degraded mode); TURN credentials never are. Concurrent
  * misses for one key make one AWS call (single-flight). A 404 from AWS, or a
@@ -42,6 +46,7 @@ struct channels_options {
     int64_t ice_margin_s;    /* 0: 30 */
     int ice_per_viewer;      /* one TURN fetch per viewer instead of per (channel, role) */
     int64_t (*now_ms)(void); /* cache clock; NULL: kg_mono_ms */
+    struct refresher *refresher; /* NULL: no refresh-ahead; else outlives the channels */
 };
 
 /* A DescribeSignalingChannel result, as cached. */

@@ -1,6 +1,7 @@
 # aws/: SigV4, credentials, transport, the KVS client and its caches.
 target_sources(kvsgate_lib PRIVATE
   aws/cache.c
+  aws/refresh.c
   aws/channels.c
   aws/credentials.c
   aws/credentials_container.c

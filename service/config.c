@@ -170,6 +170,14 @@ static const struct setting settings[] = {
      "how long past their TTL channels and endpoints are still served when AWS fails"},
     {"KVSGATE_ICE_REFRESH_MARGIN_S", SET_INT, "30", 5, 250, 0, NULL, OFF(ice_refresh_margin_s), 0,
      "TURN credentials are handed out only while they live at least this long"},
+    {"KVSGATE_REFRESH_AHEAD", SET_BOOL, "true", 0, 0, 0, NULL, OFF(refresh_ahead), 0,
+     "reload channels, endpoints and TURN credentials in use in the background before they "
+     "expire, so no request waits for AWS on a channel in steady use"},
+    {"KVSGATE_REFRESH_RPS", SET_INT, "20", 1, 1000, 0, NULL, OFF(refresh_rps), 0,
+     "background reloads started per second at most (all caches, this replica); entries "
+     "beyond it expire and are loaded by the next request"},
+    {"KVSGATE_REFRESH_THREADS", SET_INT, "4", 1, 64, 0, NULL, OFF(refresh_threads), 0,
+     "background reloads running at once at most"},
     {"KVSGATE_ICE_PER_VIEWER", SET_BOOL, "false", 0, 0, 0, NULL, OFF(ice_per_viewer), 0,
      "fetch TURN credentials per viewer instead of per channel and role"},
     {"KVSGATE_ICE_FALLBACK", SET_STRING, "stun-only", 0, 0, 0, check_fallback, OFF(ice_fallback), 0,

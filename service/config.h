@@ -49,6 +49,9 @@ struct kg_config {
     int64_t cache_endpoint_ttl_s;
     int64_t cache_stale_s;
     int64_t ice_refresh_margin_s;
+    int refresh_ahead;
+    int64_t refresh_rps;
+    int64_t refresh_threads;
     int ice_per_viewer;
     char *ice_fallback;
     int64_t rate_limit_rps;

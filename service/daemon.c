@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "auth/jwt.h"
 #include "aws/channels.h"
+#include "aws/refresh.h"
 #include "aws/credentials.h"
 #include "aws/kvs.h"
 #include "aws/transport.h"
@@ -73,6 +74,7 @@ struct serve {
     struct kvs_client *kvs;
     struct workers *workers;
     struct channels *channels;
+    struct refresher *refresher; /* NULL: KVSGATE_REFRESH_AHEAD=false */
     struct ratelimit *ratelimit, *auth_failures, *storage_joins;
     struct clientaddr_trust trusted_proxies;
     struct api_deps deps;
@@ -178,6 +180,11 @@ static int serve_start_aws(struct serve *sv)
         log_startup_error("startup_failed", "cannot start the AWS workers");
         return KG_EXIT_FAILURE;
     }
+    if (cfg->refresh_ahead) {
+        struct refresher_options ro = {.threads = (unsigned)cfg->refresh_threads,
+                                       .rps = (double)cfg->refresh_rps};
+        sv->refresher = refresher_new(&ro);
+    }
     struct channels_options chopts = {
         .kvs = sv->kvs,
         .max_entries = (size_t)cfg->cache_max_entries,
@@ -186,6 +193,7 @@ static int serve_start_aws(struct serve *sv)
         .stale_s = cfg->cache_stale_s,
         .ice_margin_s = cfg->ice_refresh_margin_s,
         .ice_per_viewer = cfg->ice_per_viewer,
+        .refresher = sv->refresher,
     };
     sv->channels = channels_new(&chopts);
     return KG_EXIT_OK;
@@ -321,7 +329,9 @@ static void serve_cleanup(struct serve *sv)
     ratelimit_free(sv->ratelimit);
     ratelimit_free(sv->auth_failures);
     ratelimit_free(sv->storage_joins);
+    refresher_stop(sv->refresher); /* its jobs touch every cache of sv->channels */
     channels_free(sv->channels);
+    refresher_free(sv->refresher);
     kvs_client_free(sv->kvs);
     metrics_creds = NULL;
     creds_provider_free(sv->creds);

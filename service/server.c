@@ -23,6 +23,7 @@ struct server {
     struct kg_metric *limited;
     struct kg_metric *auth_failures;
     struct kg_metric *auth_limited;
+    struct kg_metric *aws_waits;
 };
 
 /* Per-request state, the httpd request's app data. */
@@ -65,6 +66,10 @@ struct server *server_new(const struct server_options *opts)
         "kvsgate_auth_failure_limited_total",
         "Requests refused unverified because their client address was over its budget of "
         "refused tokens.", "");
+    s->aws_waits = kg_metric_counter(
+        "kvsgate_aws_waits_total",
+        "Requests whose answer waited for an AWS call (a cache miss, or a load in flight "
+        "joined), by route; refresh-ahead keeps it flat for channels in steady use.", "route");
     return s;
 }
 
@@ -456,6 +461,8 @@ static void on_complete(struct httpd_request *h, int completed_ok, void *app)
     kg_metric_inc(s->requests, (const char *[]){r->route_name, m, status_text});
     kg_metric_observe(s->duration, (const char *[]){r->route_name}, seconds);
     kg_metric_add(s->in_flight, NULL, -1);
+    if (r->api.cache && strcmp(r->api.cache, "hit") != 0)
+        kg_metric_inc(s->aws_waits, (const char *[]){r->route_name});
     if (s->opts.access_log)
         access_log(r, status, seconds, completed_ok);
 }
