@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The warm viewer path against the limit, interleaved: kvsgate (HS256, 64
+# subjects over 16 channels, access log on, rate limit off; as make bench) and
+# the bare libmicrohttpd server answering a body of the same size, alternating
+# round by round at one connection count, medians and p99s, and the ratio.
+#
+#   bench/warm.sh [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [KVSGATE_BINARY ...]
+#
+# Defaults: 5 rounds of 10 s at 64 connections, build-release/kvsgate (built if
+# missing, with bench_bare_mhd). Several kvsgate binaries are interleaved with
+# one another and the bare server (e.g. before/after a change). One line per
+# run, then a JSON summary on stdout's last line.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rounds=5 duration=10 conns=64
+while getopts 'r:d:c:' o; do
+    case $o in
+    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;;
+    *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+if [ ! -x build-release/bench/bench_bare_mhd ] || [ $# -eq 0 ]; then
+    cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build build-release -j2 --target kvsgate bench_bare_mhd >/dev/null
+fi
+[ $# -ge 1 ] || set -- "$PWD/build-release/kvsgate"
+BARE=build-release/bench/bench_bare_mhd
+WORK=$(mktemp -d /tmp/kvsgate-warm.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+port_of() { # file pid
+    for _ in $(seq 1 200); do
+        local p; p=$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2 || true)
+        [ -n "$p" ] && { echo "$p"; return 0; }
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$1" >&2; return 1
+}
+
+node tools/kvs-local/server.js --port 0 --quiet >"$WORK/emu.out" 2>"$WORK/emu.err" &
+pids+=($!)
+EMU="http://127.0.0.1:$(port_of "$WORK/emu.out" "${pids[-1]}")"
+SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+node bench/lib/bench.js keys "$WORK/keys" >/dev/null
+node bench/lib/bench.js tokens "$WORK/keys" "$SECRET" 64 14400 >/dev/null
+node bench/lib/bench.js channels "$EMU" bench-w- 16 >/dev/null 2>&1
+
+start_gate() { # binary
+    env -i PATH="$PATH" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=SECRETLOCAL \
+        AWS_EC2_METADATA_DISABLED=true KVSGATE_LISTEN=127.0.0.1:0 KVSGATE_RATE_LIMIT_RPS=0 \
+        KVSGATE_KVS_ENDPOINT="$EMU" KVSGATE_STS_ENDPOINT="$EMU" KVSGATE_JWT_HS256_SECRET="$SECRET" \
+        "$1" serve 2> >(sed -u '/"event":"listening"/q' >"$WORK/gate.log") >/dev/null &
+    GATE_PID=$!
+    GATE="http://127.0.0.1:$(port_of "$WORK/gate.log" "$GATE_PID")"
+    for _ in $(seq 1 100); do curl -sf "$GATE/readyz" >/dev/null && return 0; sleep 0.1; done
+    echo "warm: kvsgate never became ready" >&2; return 1
+}
+stop_gate() { kill "$GATE_PID"; wait "$GATE_PID" 2>/dev/null || true; }
+
+start_gate "$1"
+BODY=$(curl -s -o /dev/null -w '%{size_download}' \
+    -H "Authorization: Bearer $(head -1 "$WORK/keys/tokens-HS256.txt")" "$GATE/v1/channels/bench-w-0/viewer")
+stop_gate
+"$BARE" 0 "$(nproc)" "$BODY" >"$WORK/bare.out" 2>&1 &
+pids+=($!)
+BARE_URL="http://127.0.0.1:$(port_of "$WORK/bare.out" "${pids[-1]}")/"
+
+run() { # label url path tokens duration -> "rps p99_ms"
+    BENCH_TOKENS=$4 BENCH_PATH=$3 BENCH_CHANNELS=16 \
+        wrk -t2 -c"$conns" -d"$5s" --timeout 10s --latency -s bench/wrk/viewer.lua "$2" 2>&1 |
+        sed -n 's/^BENCH //p' | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(r.rps, r.p99_us / 1000)'
+}
+echo "warm: $(git rev-parse --short HEAD), $rounds x ${duration}s at $conns connections, body $BODY B, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+targets=(bare "$@")
+for round in $(seq 1 "$rounds"); do
+    for t in "${targets[@]}"; do
+        if [ "$t" = bare ]; then
+            res=$(run bare "$BARE_URL" fixed "" "$duration")
+        else
+            start_gate "$t"
+            run warmup "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" 2 >/dev/null
+            res=$(run gate "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" "$duration")
+            stop_gate
+        fi
+        echo "$t $res" >>"$WORK/runs"
+        printf 'round %s  %-50s %s req/s  p99 %s ms  load %s\n' "$round" "$t" ${res% *} ${res#* } "$(cut -d' ' -f1 /proc/loadavg)" >&2
+    done
+done
+node -e '
+const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => l.split(" "));
+const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
+const by = {};
+for (const [t, rps, p99] of lines) (by[t] = by[t] || { rps: [], p99: [] }).rps.push(+rps), by[t].p99.push(+p99);
+const bare = { rps: med(by.bare.rps), p99_ms: med(by.bare.p99) };
+const out = { conns: +process.argv[2], rounds: by.bare.rps.length, bare, kvsgate: {} };
+for (const t of Object.keys(by)) if (t !== "bare") {
+  const rps = med(by[t].rps), p99 = med(by[t].p99);
+  out.kvsgate[t] = { rps, p99_ms: p99, share_of_bare: +(rps / bare.rps).toFixed(3), p99_vs_bare: +(p99 / bare.p99_ms).toFixed(2) };
+}
+console.log(JSON.stringify(out));' "$WORK/runs" "$conns"
