@@ -403,14 +403,18 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
 }
 
 
-/* libmicrohttpd's memory per connection: the header budget plus 16 KiB, so that
- * a head somewhat past the budget (up to about 14 KiB more, fewer with many
- * small headers, whose parsed records share the pool) is read whole and gets
- * our problem+json 431 rather than libmicrohttpd's own. No more than that:
- * libmicrohttpd zeroes the whole pool before every request on a connection,
- * and with 64 connections twice the budget (80 KiB) cost 22% of our CPU
- * under load and a sixth of the throughput (bench/README.md). */
-static size_t httpd_mhd_memory(size_t max_header_bytes) { return max_header_bytes + 16 * 1024; }
+/* libmicrohttpd's memory per connection: the header budget plus 8 KiB, room
+ * for the parsed header records and the response head, so every head within
+ * the budget is served (up to about 200 headers: their parsed records share
+ * the pool) and one a little past it (up to about 6 KiB more, fewer
+ * with many small headers) gets our problem+json 431 rather than
+ * libmicrohttpd's own. Not more: libmicrohttpd 0.9.75 zeroes the whole pool
+ * before every request on a connection (MHD_pool_reset) and zeroes again the
+ * unused half it first gave the read buffer once the head is in
+ * (MHD_pool_reallocate), so every KiB here costs 1.5 KiB of memset per
+ * request; at the budget + 16 KiB that was a third of the instructions of a
+ * warm request (bench/README.md, "The warm path"). */
+static size_t httpd_mhd_memory(size_t max_header_bytes) { return max_header_bytes + 8 * 1024; }
 
 /* Longer than a screen on purpose: most of it is the one MHD_start_daemon
  * call with its options, which reads best whole. */
