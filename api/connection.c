@@ -324,6 +324,7 @@ static enum kg_err conn_respond(struct api_request *req, const struct conn_parts
     };
     struct kg_buf body;
     kg_buf_init_secret(&body, API_BODY_MAX);
+    kg_buf_presize(&body, 2048); /* a ConnectionInfo is ~1.5 KB */
     if (api_connection_info_write(&body, &ci) != KG_OK) {
         kg_buf_free(&body);
         api_set_detail(req, "cannot encode the connection info");
@@ -344,6 +345,7 @@ static enum kg_err connection_info(struct api_request *req, enum kvs_role role,
     struct conn_parts c = {.role = role, .client_id = client_id};
     struct kg_buf url;
     kg_buf_init_secret(&url, SIGV4_MAX_STRING);
+    kg_buf_presize(&url, 2048);
     int64_t now = 0, expires_at_s = 0;
     enum kg_err err = conn_lookup(req, can_block, &c);
     if (err == KG_OK) {

@@ -1,5 +1,7 @@
-/* Design note: one mutex per cache guards a chained hash table, an LRU list and
- * the list of loads in flight. A lookup never waits on the network: loaders
+/* Design note: one mutex per cache guards a chained hash table (doubling with
+ * its entries), an LRU list kept by CLOCK (a hit marks its entry; eviction gives
+ * marked entries a second chance at the front) and the list of loads in
+ * flight. A lookup never waits on the network: loaders
  * run unlocked, and callers that miss a key already being loaded sleep on that
  * flight's condition variable (monotonic clock, bounded by their deadline).
  * A flight lives until its leader and every waiter let go of it, so a waiter
@@ -42,6 +44,7 @@ struct entry {
     int64_t refresh_at;    /* when scheduled: due for a reload */
     size_t heap_at;        /* slot in c->heap, or NOT_SCHEDULED */
     int used;              /* hit since the value was stored */
+    int referenced;        /* hit since it last came to the LRU's front (second chance) */
     struct entry *chain;
     struct entry *prev, *next; /* LRU: head is most recent */
     char key_text[];           /* one allocation with the entry */
@@ -125,9 +128,7 @@ struct cache *cache_new(const struct cache_options *opts)
     c->opts.name = kg_strdup(opts->name ? opts->name : "cache");
     if (!c->opts.max_entries)
         c->opts.max_entries = 1;
-    c->bucket_count = 64;
-    while (c->bucket_count < c->opts.max_entries * 2 && c->bucket_count < (1u << 24))
-        c->bucket_count *= 2;
+    c->bucket_count = 64; /* doubles with the entries (buckets_grow) */
     c->buckets = kg_calloc(c->bucket_count, sizeof *c->buckets);
     pthread_mutex_init(&c->lock, NULL);
     c->requests = kg_metric_counter("kvsgate_cache_requests_total",
@@ -261,6 +262,45 @@ static void schedule_fresh(struct cache *c, struct entry *e, int64_t now, int64_
     schedule_at(c, e, now + ttl_ms - lead - jitter);
 }
 
+/* Keeps the table at most one entry per bucket on average: a table sized for
+ * max_entries up front (e.g. 64 Ki buckets, 512 KiB, for 20,000) made every
+ * lookup of a few hundred warm keys a cache miss on the bucket array. */
+static void buckets_grow(struct cache *c)
+{
+    if (c->count < c->bucket_count || c->bucket_count >= (1u << 24))
+        return;
+    size_t n = c->bucket_count * 2;
+    struct entry **fresh = kg_calloc(n, sizeof *fresh);
+    for (size_t i = 0; i < c->bucket_count; i++) {
+        struct entry *e = c->buckets[i];
+        while (e) {
+            struct entry *next = e->chain;
+            e->chain = fresh[e->hash & (n - 1)];
+            fresh[e->hash & (n - 1)] = e;
+            e = next;
+        }
+    }
+    free(c->buckets);
+    c->buckets = fresh;
+    c->bucket_count = n;
+}
+
+/* The least recently used entry, approximately (CLOCK): an entry hit since it
+ * last came to the front gets a second chance at the front instead. Hits then
+ * write only their own entry, not the list's head shared by every thread. */
+static struct entry *lru_victim(struct cache *c)
+{
+    for (size_t turns = 0; c->tail && turns < c->count; turns++) {
+        struct entry *e = c->tail;
+        if (!e->referenced)
+            return e;
+        e->referenced = 0;
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+    }
+    return c->tail;
+}
+
 static struct entry *entry_find(struct cache *c, const char *key, uint64_t h)
 {
     for (struct entry *e = c->buckets[h & (c->bucket_count - 1)]; e; e = e->chain)
@@ -300,13 +340,14 @@ static void entry_store(struct cache *c, const char *key, uint64_t h, struct cac
         e->fresh_until = fresh_until;
         e->stale_until = stale_until;
         e->used = 0;
+        e->referenced = 0;
         lru_unlink(c, e);
         lru_push_front(c, e);
         schedule_fresh(c, e, now, ttl_ms);
         return;
     }
     while (c->count >= c->opts.max_entries && c->tail) {
-        entry_remove(c, c->tail);
+        entry_remove(c, lru_victim(c));
         kg_metric_inc(c->evictions, (const char *[]){c->opts.name});
     }
     size_t key_len = strlen(key);
@@ -323,6 +364,7 @@ static void entry_store(struct cache *c, const char *key, uint64_t h, struct cac
     c->buckets[b] = e;
     lru_push_front(c, e);
     c->count++;
+    buckets_grow(c);
     schedule_fresh(c, e, now, ttl_ms);
     publish_size(c);
 }
@@ -334,9 +376,10 @@ static struct cache_ref *fresh_locked(struct cache *c, const char *key, uint64_t
     if (!e)
         return NULL;
     if (now < e->fresh_until) {
-        lru_unlink(c, e);
-        lru_push_front(c, e);
-        e->used = 1;
+        if (!e->referenced)
+            e->referenced = 1;
+        if (!e->used)
+            e->used = 1;
         return ref_acquire(e->val);
     }
     if (now >= e->stale_until) {

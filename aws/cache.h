@@ -29,7 +29,8 @@
  * Invalidation wins over loads in flight: a value whose load began before its
  * key was invalidated is handed to that load's callers but not stored.
  *
- * Bounded: at most max_entries; the least recently used entry is evicted.
+ * Bounded: at most max_entries; the least recently used entry is evicted
+ * (approximately: CLOCK, so a hit writes only its own entry).
  * Metrics: kvsgate_cache_requests_total{cache,result}, with result hit, miss,
  * stale, joined; kvsgate_cache_evictions_total{cache}; kvsgate_cache_entries{cache};
  * kvsgate_cache_refreshes_total{cache,outcome}, outcome ok, error (AWS failed;

@@ -277,6 +277,7 @@ static void state_init(struct sign_state *st)
     st->header_count = 0;
     st->param_count = 0;
     kg_buf_init_secret(&st->arena, SIGV4_MAX_STRING * 2);
+    kg_buf_presize(&st->arena, 2048); /* a presign's parameters, a session token included */
 }
 
 static void state_free(struct sign_state *st)
@@ -383,6 +384,10 @@ void sigv4_result_init(struct sigv4_result *r)
     kg_buf_init(&r->signed_headers, SIGV4_MAX_STRING);
     kg_buf_init_secret(&r->authorization, SIGV4_MAX_STRING);
     kg_buf_init_secret(&r->query, SIGV4_MAX_STRING);
+    /* Sized for a presigned URL with an STS session token: one allocation each. */
+    kg_buf_presize(&r->canonical_request, 2048);
+    kg_buf_presize(&r->string_to_sign, 256);
+    kg_buf_presize(&r->query, 2048);
 }
 
 void sigv4_result_cleanup(struct sigv4_result *r)

@@ -17,6 +17,7 @@ void kg_buf_init(struct kg_buf *b, size_t max_len)
     b->len = 0;
     b->cap = 0;
     b->max_len = max_len < SIZE_MAX ? max_len : SIZE_MAX - 1; /* max_len + 1 must not wrap */
+    b->dirty = 0;
     b->flags = 0;
 }
 
@@ -32,26 +33,31 @@ void kg_buf_init_fixed(struct kg_buf *b, char *storage, size_t cap)
     b->len = 0;
     b->cap = cap;
     b->max_len = cap ? cap - 1 : 0;
+    b->dirty = cap;
     b->flags = KG_BUF_FIXED;
     if (cap)
         storage[0] = '\0';
 }
 
+/* The bytes a wipe must cover: all that may have been written, within cap. */
+static size_t buf_dirty(const struct kg_buf *b) { return b->dirty < b->cap ? b->dirty : b->cap; }
+
 void kg_buf_free(struct kg_buf *b)
 {
     if (b->cap && (b->flags & KG_BUF_SECRET))
-        kg_wipe(b->data, b->cap);
+        kg_wipe(b->data, buf_dirty(b));
     if (b->cap && !(b->flags & KG_BUF_FIXED))
         free(b->data);
     b->data = buf_empty;
     b->len = 0;
     b->cap = 0;
+    b->dirty = 0;
 }
 
 void kg_buf_reset(struct kg_buf *b)
 {
     if (b->cap && (b->flags & KG_BUF_SECRET))
-        kg_wipe(b->data, b->cap);
+        kg_wipe(b->data, buf_dirty(b));
     b->len = 0;
     if (b->cap)
         b->data[0] = '\0';
@@ -71,6 +77,8 @@ static enum kg_err buf_reserve(struct kg_buf *b, size_t extra)
     if (extra > b->max_len - b->len)
         return KG_ERR_PAYLOAD_TOO_LARGE;
     size_t need = b->len + extra + 1;
+    if (need > b->dirty)
+        b->dirty = need; /* the caller may write up to here */
     if (need <= b->cap)
         return KG_OK;
     if (b->flags & KG_BUF_FIXED)
@@ -84,7 +92,7 @@ static enum kg_err buf_reserve(struct kg_buf *b, size_t extra)
         char *fresh = kg_malloc(cap);
         if (b->cap) {
             memcpy(fresh, b->data, b->len + 1);
-            kg_wipe(b->data, b->cap);
+            kg_wipe(b->data, buf_dirty(b));
             free(b->data);
         }
         b->data = fresh;
@@ -98,6 +106,16 @@ static enum kg_err buf_reserve(struct kg_buf *b, size_t extra)
 }
 
 enum kg_err kg_buf_reserve(struct kg_buf *b, size_t n) { return buf_reserve(b, n); }
+
+void kg_buf_presize(struct kg_buf *b, size_t cap)
+{
+    if (b->cap || (b->flags & KG_BUF_FIXED) || cap == 0 || cap - 1 > b->max_len)
+        return;
+    b->data = kg_malloc(cap);
+    b->data[0] = '\0';
+    b->cap = cap;
+    b->dirty = 1;
+}
 
 void kg_buf_commit(struct kg_buf *b, size_t n)
 {
@@ -166,5 +184,6 @@ char *kg_buf_take(struct kg_buf *b, size_t *len_out)
     b->data = buf_empty;
     b->len = 0;
     b->cap = 0;
+    b->dirty = 0;
     return out;
 }

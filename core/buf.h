@@ -23,6 +23,8 @@ struct kg_buf {
     size_t len;
     size_t cap;     /* bytes allocated (including room for the NUL) */
     size_t max_len; /* hard maximum of len */
+    size_t dirty;   /* bytes from data that may have been written (every write beyond
+                       len is preceded by a reserve): what a secret buffer wipes */
     unsigned flags;
 };
 
@@ -44,6 +46,10 @@ void kg_buf_truncate(struct kg_buf *b, size_t len);
  * Writers that know their exact output size fill b->data + b->len directly
  * after it and then call kg_buf_commit. */
 KG_WARN_UNUSED enum kg_err kg_buf_reserve(struct kg_buf *b, size_t n);
+/* A capacity hint for a buffer that has none yet: allocates cap bytes at once
+ * (when cap fits its maximum), so a buffer whose usual size is known grows
+ * once instead of doubling from 64 (a secret one wiping at every step). */
+void kg_buf_presize(struct kg_buf *b, size_t cap);
 /* Adds n bytes already written after b->len (room made by kg_buf_reserve). */
 void kg_buf_commit(struct kg_buf *b, size_t n);
 KG_WARN_UNUSED enum kg_err kg_buf_append(struct kg_buf *b, const void *p, size_t n);

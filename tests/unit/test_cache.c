@@ -175,6 +175,31 @@ static void test_the_size_bound_evicts_the_least_recently_used(void)
     cache_free(c);
 }
 
+static void test_the_table_grows_with_its_entries_and_finds_every_key(void)
+{
+    struct cache *c = make(5000);
+    enum cache_outcome how;
+    char *v = NULL, key[32];
+    for (int i = 0; i < 5000; i++) { /* the table doubles from 64 buckets to 8192 */
+        snprintf(key, sizeof key, "key-%d", i);
+        T_INTEQ(get(c, key, &how, &v), KG_OK);
+        free(v);
+    }
+    T_INTEQ(cache_size(c), 5000);
+    for (int i = 0; i < 5000; i++) {
+        struct cache_ref *r;
+        snprintf(key, sizeof key, "key-%d", i);
+        T_INTEQ(cache_peek(c, key, &r), KG_OK);
+        T_STREQ(cache_ref_value(r), key);
+        cache_ref_release(r);
+    }
+    T_INTEQ(get(c, "one-more", &how, &v), KG_OK); /* evicts one, every key was hit: CLOCK */
+    free(v);
+    T_INTEQ(cache_size(c), 5000);
+    T_INTEQ(atomic_load(&loads), 5001);
+    cache_free(c);
+}
+
 static void test_a_value_outlives_its_eviction_while_referenced(void)
 {
     struct cache *c = make(1);
@@ -502,6 +527,7 @@ int main(int argc, char **argv)
     static const struct t_case cases[] = {
         T_CASE(test_a_miss_loads_once_then_hits_until_the_ttl),
         T_CASE(test_the_size_bound_evicts_the_least_recently_used),
+        T_CASE(test_the_table_grows_with_its_entries_and_finds_every_key),
         T_CASE(test_a_value_outlives_its_eviction_while_referenced),
         T_CASE(test_concurrent_misses_make_one_load_and_share_it),
         T_CASE(test_waiters_share_the_leaders_error),

@@ -31,6 +31,50 @@ static void test_buf_refuses_appends_past_its_maximum(void)
     kg_buf_free(&b);
 }
 
+static void test_buf_presize_allocates_once_within_the_maximum_only(void)
+{
+    struct kg_buf b;
+    kg_buf_init_secret(&b, 100);
+    kg_buf_presize(&b, 64);
+    T_INTEQ(b.cap, 64);
+    T_STREQ(b.data, "");
+    char *first = b.data;
+    for (int i = 0; i < 63; i++)
+        T_INTEQ(kg_buf_append_char(&b, 'a'), KG_OK);
+    T_CHECK(b.data == first); /* 63 bytes and the NUL: no growth */
+    kg_buf_presize(&b, 200); /* has a capacity already: no effect */
+    T_INTEQ(b.cap, 64);
+    T_INTEQ(kg_buf_append_char(&b, 'b'), KG_OK); /* grows as before */
+    T_CHECK(b.cap > 64);
+    T_INTEQ(b.len, 64);
+    kg_buf_free(&b);
+    kg_buf_init(&b, 100);
+    kg_buf_presize(&b, 102); /* past max_len + 1: a hint, ignored */
+    T_INTEQ(b.cap, 0);
+    kg_buf_presize(&b, 101);
+    T_INTEQ(b.cap, 101);
+    kg_buf_free(&b);
+    char storage[8];
+    kg_buf_init_fixed(&b, storage, sizeof storage);
+    kg_buf_presize(&b, 4);
+    T_CHECK(b.data == storage && b.cap == 8);
+}
+
+static void test_buf_secret_wipes_every_byte_written_even_past_a_truncation(void)
+{
+    struct kg_buf b;
+    kg_buf_init_secret(&b, 4096);
+    kg_buf_presize(&b, 2048);
+    T_INTEQ(kg_buf_append_str(&b, "top-secret-token"), KG_OK);
+    kg_buf_truncate(&b, 3);
+    T_INTEQ(kg_buf_reserve(&b, 40), KG_OK); /* room written without a commit */
+    memset(b.data + b.len, 'x', 40);
+    kg_buf_reset(&b);
+    for (size_t i = 0; i < 3 + 40 + 1; i++)
+        T_INTEQ(b.data[i], 0);
+    kg_buf_free(&b);
+}
+
 static void test_buf_fixed_never_allocates(void)
 {
     char storage[6];
@@ -610,6 +654,8 @@ int main(int argc, char **argv)
     static const struct t_case cases[] = {
         T_CASE(test_buf_refuses_appends_past_its_maximum),
         T_CASE(test_buf_fixed_never_allocates),
+        T_CASE(test_buf_secret_wipes_every_byte_written_even_past_a_truncation),
+        T_CASE(test_buf_presize_allocates_once_within_the_maximum_only),
         T_CASE(test_buf_grows_and_takes),
         T_CASE(test_uri_encode_follows_sigv4),
         T_CASE(test_uri_encode_is_bounded_and_exact),
