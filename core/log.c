@@ -1,7 +1,9 @@
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,6 +12,38 @@
 
 static enum kg_log_level log_level = KG_LOG_INFO;
 static int log_fd = 2;
+
+/* kg_log_buffer_start's state; lock also orders the writes while it runs. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    int running; /* read unlocked (atomic) on the way in, then again under lock */
+    int stopping;
+    int64_t flush_ms;
+    size_t len;
+    char data[KG_LOG_BUFFER_BYTES];
+} logbuf = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void write_all(const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(log_fd, p + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+/* Writes what is gathered (logbuf.lock held). */
+static void logbuf_write_locked(void)
+{
+    if (logbuf.len) {
+        write_all(logbuf.data, logbuf.len);
+        logbuf.len = 0;
+    }
+}
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -80,6 +114,7 @@ int kg_log_begin(struct kg_log_line *l, enum kg_log_level level, const char *eve
     kg_time_format_iso8601_ms(kg_now_ms(), ts);
     l->len = 0;
     l->truncated = 0;
+    l->level = level;
     /* A fixed-size head: it always fits. */
     log_put(l, "{\"ts\":\"", 7);
     log_put(l, ts, strlen(ts));
@@ -154,12 +189,74 @@ void kg_log_end(struct kg_log_line *l)
     }
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
-    size_t off = 0;
-    while (off < l->len) {
-        ssize_t w = write(log_fd, l->buf + off, l->len - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
+    if (__atomic_load_n(&logbuf.running, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&logbuf.lock);
+        if (logbuf.running) {
+            if (l->level <= KG_LOG_INFO) {
+                if (l->len > sizeof logbuf.data - logbuf.len)
+                    logbuf_write_locked();
+                memcpy(logbuf.data + logbuf.len, l->buf, l->len);
+                logbuf.len += l->len;
+            } else {
+                logbuf_write_locked();
+                write_all(l->buf, l->len);
+            }
+            pthread_mutex_unlock(&logbuf.lock);
+            return;
+        }
+        pthread_mutex_unlock(&logbuf.lock);
+    }
+    write_all(l->buf, l->len);
+}
+
+static void *logbuf_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&logbuf.lock);
+    while (!logbuf.stopping) {
+        kg_cond_wait_until(&logbuf.cond, &logbuf.lock, kg_mono_ms() + logbuf.flush_ms);
+        logbuf_write_locked();
+    }
+    logbuf_write_locked();
+    __atomic_store_n(&logbuf.running, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&logbuf.lock);
+    return NULL;
+}
+
+void kg_log_flush(void)
+{
+    pthread_mutex_lock(&logbuf.lock);
+    logbuf_write_locked();
+    pthread_mutex_unlock(&logbuf.lock);
+}
+
+void kg_log_buffer_start(int64_t flush_ms)
+{
+    static int atexit_set;
+    if (logbuf.running || flush_ms <= 0)
+        return;
+    if (!atexit_set) {
+        atexit(kg_log_flush);
+        atexit_set = 1;
+    }
+    kg_cond_init_mono(&logbuf.cond);
+    logbuf.flush_ms = flush_ms;
+    logbuf.stopping = 0;
+    __atomic_store_n(&logbuf.running, 1, __ATOMIC_RELEASE);
+    if (pthread_create(&logbuf.thread, NULL, logbuf_main, NULL) != 0)
+        __atomic_store_n(&logbuf.running, 0, __ATOMIC_RELEASE); /* a write per line, as before */
+}
+
+void kg_log_buffer_stop(void)
+{
+    pthread_mutex_lock(&logbuf.lock);
+    int was_running = logbuf.running;
+    logbuf.stopping = 1;
+    pthread_cond_broadcast(&logbuf.cond);
+    pthread_mutex_unlock(&logbuf.lock);
+    if (was_running) {
+        pthread_join(logbuf.thread, NULL);
+        pthread_cond_destroy(&logbuf.cond);
     }
 }
 

@@ -36,6 +36,7 @@ struct kg_log_line {
     char buf[KG_LOG_LINE_MAX];
     size_t len;
     int truncated;
+    enum kg_log_level level;
 };
 
 /* Process-wide settings; set them at start-up before threads run. */
@@ -53,6 +54,18 @@ void kg_log_int(struct kg_log_line *l, const char *key, int64_t value);
 void kg_log_bool(struct kg_log_line *l, const char *key, int value);
 void kg_log_null(struct kg_log_line *l, const char *key);
 void kg_log_end(struct kg_log_line *l);
+
+/* Buffered output (as nginx's access_log buffer=, flush=): from now on debug
+ * and info lines are gathered (at most KG_LOG_BUFFER_BYTES) and written by a
+ * thread every flush_ms, or at once when the buffer is full; a warn or error
+ * line first writes what is gathered, then itself, so lines keep their order
+ * and problems are never delayed. Saves a write(2) per request. kg_log_flush
+ * writes what is gathered (also at exit); kg_log_buffer_stop flushes and goes
+ * back to a write per line. Start it once, from one thread. */
+#define KG_LOG_BUFFER_BYTES (64 * 1024)
+void kg_log_buffer_start(int64_t flush_ms);
+void kg_log_buffer_stop(void);
+void kg_log_flush(void);
 
 /* A line with one "msg" field. */
 void kg_log_msg(enum kg_log_level level, const char *event, const char *fmt, ...)

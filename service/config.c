@@ -157,6 +157,10 @@ static const struct setting settings[] = {
      "debug, info, warn, error or off"},
     {"KVSGATE_ACCESS_LOG", SET_BOOL, "true", 0, 0, 0, NULL, OFF(access_log), 0,
      "one JSON line per request"},
+    {"KVSGATE_LOG_FLUSH_MS", SET_INT, "100", 0, 1000, 0, NULL, OFF(log_flush_ms), 0,
+     "access and info lines are gathered and written this often (or when 64 KiB are "
+     "gathered); warn and error lines are written at once, after what is gathered; 0: one "
+     "write per line"},
     /* signing */
     {"KVSGATE_PRESIGN_EXPIRES_S", SET_INT, "299", 1, 299, 0, NULL, OFF(presign_expires_s), 0,
      "X-Amz-Expires of signed URLs (KVS honours at most 299; never past the credentials' expiry)"},

@@ -42,6 +42,7 @@ struct kg_config {
     int64_t upstream_queue;
     char *log_level;
     int access_log;
+    int64_t log_flush_ms;
     /* signing, caches, limits */
     int64_t presign_expires_s;
     int64_t cache_max_entries;

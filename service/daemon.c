@@ -360,6 +360,7 @@ int cmd_serve(int argc, char **argv)
     if (config_load(&sv.cfg, NULL, stderr) != KG_OK)
         return KG_EXIT_USAGE;
     kg_log_set_level((enum kg_log_level)kg_log_level_parse(sv.cfg.log_level));
+    kg_log_buffer_start(sv.cfg.log_flush_ms);
     kg_buf_init(&sv.tls_cert, TLS_FILE_MAX);
     kg_buf_init_secret(&sv.tls_key, TLS_FILE_MAX);
 
@@ -396,5 +397,6 @@ int cmd_serve(int argc, char **argv)
 
 cleanup:
     serve_cleanup(&sv);
+    kg_log_buffer_stop(); /* writes what is gathered */
     return rc;
 }

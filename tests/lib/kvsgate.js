@@ -23,6 +23,9 @@ function baseEnv(emulator) {
     KVSGATE_LISTEN: '127.0.0.1:0',
     KVSGATE_JWT_HS256_SECRET: DEV_SECRET,
     KVSGATE_LOG_LEVEL: 'debug',
+    // Tests read log lines right after the answers they follow; the gathered
+    // output of the default (100 ms) has its own test (integration.metrics).
+    KVSGATE_LOG_FLUSH_MS: '0',
     AWS_EC2_METADATA_DISABLED: 'true',
     ...sanitizers.passEnv(),
   };

@@ -387,6 +387,55 @@ static void test_json_escape_handles_controls_and_bad_utf8(void)
     T_INTEQ(used, 1);
 }
 
+/* What the pipe holds now (non-blocking read), NUL-terminated. */
+static size_t pipe_take(int fd, char *out, size_t cap)
+{
+    ssize_t n = read(fd, out, cap - 1);
+    out[n > 0 ? n : 0] = '\0';
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void test_buffered_log_gathers_info_and_writes_warnings_at_once_in_order(void)
+{
+    int fds[2];
+    T_CHECK(pipe(fds) == 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    kg_log_set_fd(fds[1]);
+    kg_log_set_level(KG_LOG_INFO);
+    kg_log_buffer_start(60000); /* the thread would write only after a minute */
+    char out[8192];
+    kg_log_msg(KG_LOG_INFO, "access", "one");
+    kg_log_msg(KG_LOG_INFO, "access", "two");
+    T_INTEQ(pipe_take(fds[0], out, sizeof out), 0); /* gathered, not written */
+    kg_log_msg(KG_LOG_WARN, "trouble", "three");
+    pipe_take(fds[0], out, sizeof out);
+    const char *one = strstr(out, "\"one\""), *two = strstr(out, "\"two\""),
+               *three = strstr(out, "\"three\"");
+    T_CHECK(one && two && three && one < two && two < three); /* all, in order */
+    kg_log_msg(KG_LOG_INFO, "access", "four");
+    T_INTEQ(pipe_take(fds[0], out, sizeof out), 0);
+    kg_log_flush();
+    pipe_take(fds[0], out, sizeof out);
+    T_CHECK(strstr(out, "\"four\"") != NULL);
+    for (int i = 0; i < 70; i++) /* 70 lines of ~1 KiB: past the 64 KiB buffer once */
+        kg_log_msg(KG_LOG_INFO, "access", "%0900d", i);
+    size_t got = 0, n;
+    while ((n = pipe_take(fds[0], out, sizeof out)) > 0)
+        got += n;
+    T_CHECK(got > 60000 && got <= KG_LOG_BUFFER_BYTES); /* the full buffer, written on its own */
+    kg_log_msg(KG_LOG_INFO, "access", "last");
+    kg_log_buffer_stop(); /* writes the rest */
+    while (pipe_take(fds[0], out, sizeof out) == sizeof out - 1)
+        ;
+    T_CHECK(strstr(out, "\"last\"") != NULL);
+    kg_log_msg(KG_LOG_INFO, "access", "direct"); /* stopped: written at once */
+    pipe_take(fds[0], out, sizeof out);
+    T_CHECK(strstr(out, "\"direct\"") != NULL);
+    kg_log_set_fd(2);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_log_lines_are_single_json_objects(void)
 {
     int fds[2];
@@ -654,6 +703,7 @@ int main(int argc, char **argv)
     static const struct t_case cases[] = {
         T_CASE(test_buf_refuses_appends_past_its_maximum),
         T_CASE(test_buf_fixed_never_allocates),
+        T_CASE(test_buffered_log_gathers_info_and_writes_warnings_at_once_in_order),
         T_CASE(test_buf_secret_wipes_every_byte_written_even_past_a_truncation),
         T_CASE(test_buf_presize_allocates_once_within_the_maximum_only),
         T_CASE(test_buf_grows_and_takes),
