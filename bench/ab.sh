@@ -33,17 +33,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-port_of() { # log pid
-    for _ in $(seq 1 200); do
-        local p
-        p=$(grep -o '"port":[0-9]*' "$1" 2>/dev/null | head -1 | cut -d: -f2 || true)
-        [ -n "$p" ] && { echo "$p"; return 0; }
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$1" >&2
-    return 1
-}
+. bench/lib/port_of.sh
 
 node tools/kvs-local/server.js --port 0 --quiet >"$WORK/emu.out" 2>"$WORK/emu.err" &
 pids+=($!)

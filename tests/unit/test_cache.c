@@ -125,6 +125,18 @@ static enum kg_err get(struct cache *c, const char *key, enum cache_outcome *how
     return err;
 }
 
+/* Loads key and hits it once: an entry in use. */
+static void load_and_use(struct cache *c, const char *key)
+{
+    enum cache_outcome how;
+    char *v = NULL;
+    for (int i = 0; i < 2; i++) {
+        T_INTEQ(get(c, key, &how, &v), KG_OK);
+        T_INTEQ(how, i ? CACHE_HIT : CACHE_MISS);
+        free(v);
+    }
+}
+
 static void test_a_miss_loads_once_then_hits_until_the_ttl(void)
 {
     struct cache *c = make(10);
@@ -396,10 +408,7 @@ static void test_a_caller_missing_during_a_refresh_joins_it(void)
     struct cache *c = make_refreshed(10, rf);
     enum cache_outcome how;
     char *v = NULL;
-    T_INTEQ(get(c, "k", &how, &v), KG_OK);
-    free(v);
-    T_INTEQ(get(c, "k", &how, &v), KG_OK);
-    free(v);
+    load_and_use(c, "k");
     atomic_store(&load_sleep_ms, 300);
     atomic_fetch_add(&fake_now, 91000);
     T_CHECK(wait_for(&loads, 2));         /* the refresh has begun */
@@ -419,10 +428,7 @@ static void test_a_failed_refresh_keeps_the_value_and_is_tried_again(void)
     struct cache *c = make_refreshed(10, rf);
     enum cache_outcome how;
     char *v = NULL;
-    T_INTEQ(get(c, "k", &how, &v), KG_OK);
-    free(v);
-    T_INTEQ(get(c, "k", &how, &v), KG_OK);
-    free(v);
+    load_and_use(c, "k");
     atomic_store(&next_err, KG_ERR_UPSTREAM_THROTTLED);
     atomic_fetch_add(&fake_now, 90000);   /* 90 s */
     T_CHECK(wait_for(&loads_done, 2));
@@ -448,12 +454,7 @@ static void test_a_refresh_does_not_store_a_key_invalidated_meanwhile(void)
 {
     struct refresher *rf = quick_refresher(100);
     struct cache *c = make_refreshed(10, rf);
-    enum cache_outcome how;
-    char *v = NULL;
-    T_INTEQ(get(c, "gone", &how, &v), KG_OK);
-    free(v);
-    T_INTEQ(get(c, "gone", &how, &v), KG_OK);
-    free(v);
+    load_and_use(c, "gone");
     atomic_store(&load_sleep_ms, 200);
     atomic_fetch_add(&fake_now, 91000);
     T_CHECK(wait_for(&loads, 2));
@@ -471,12 +472,7 @@ static void test_short_lived_values_and_caches_without_recipes_are_not_refreshed
     struct refresher *rf = quick_refresher(100);
     struct cache *c = make_refreshed(10, rf);
     load_ttl_ms = CACHE_REFRESH_MIN_TTL_MS - 1;
-    enum cache_outcome how;
-    char *v = NULL;
-    T_INTEQ(get(c, "brief", &how, &v), KG_OK);
-    free(v);
-    T_INTEQ(get(c, "brief", &how, &v), KG_OK);
-    free(v);
+    load_and_use(c, "brief");
     atomic_fetch_add(&fake_now, CACHE_REFRESH_MIN_TTL_MS - 2);
     usleep(40 * 1000);
     T_INTEQ(atomic_load(&loads), 1);
@@ -484,10 +480,7 @@ static void test_short_lived_values_and_caches_without_recipes_are_not_refreshed
     /* A cache with a refresher but values without recipes. */
     c = make_refreshed(10, rf);
     with_recipe = 0;
-    T_INTEQ(get(c, "plain", &how, &v), KG_OK);
-    free(v);
-    T_INTEQ(get(c, "plain", &how, &v), KG_OK);
-    free(v);
+    load_and_use(c, "plain");
     atomic_fetch_add(&fake_now, 95000);
     usleep(40 * 1000);
     T_INTEQ(atomic_load(&loads), 1);
