@@ -593,12 +593,15 @@ static void count_refresh(struct cache *c, const char *outcome)
     kg_metric_inc(c->refreshes, (const char *[]){c->opts.name, outcome});
 }
 
-struct cache_job *cache_refresh_take(struct cache *c)
+struct cache_job *cache_refresh_take(struct cache *c, int *more_due)
 {
     struct cache_job *job = NULL;
     pthread_mutex_lock(&c->lock);
     int64_t now = cache_now(c);
-    while (!job && c->heap_count && c->heap[0]->refresh_at <= now) {
+    /* Bounded work per call under the lock callers share: thousands of idle
+     * entries falling due together are dropped a batch per tick. */
+    for (int budget = 64; !job && budget > 0 && c->heap_count && c->heap[0]->refresh_at <= now;
+         budget--) {
         struct entry *e = c->heap[0];
         schedule_drop(c, e);
         if (!e->used) {
@@ -619,6 +622,7 @@ struct cache_job *cache_refresh_take(struct cache *c)
         job->f = f;
         job->val = ref_acquire(e->val);
     }
+    *more_due = !job && c->heap_count && c->heap[0]->refresh_at <= now;
     pthread_mutex_unlock(&c->lock);
     return job;
 }

@@ -16,8 +16,10 @@ void refresher_leave(struct refresher *r, struct cache *c);
 
 /* Takes the earliest due entry of c (on c's clock) when it was hit since it was
  * stored, registering its reload as c's load in flight for the key; entries due
- * but unused are dropped from the schedule on the way. NULL when none is due. */
-struct cache_job *cache_refresh_take(struct cache *c);
+ * but unused are dropped from the schedule on the way, at most a batch per
+ * call (the lock is the callers' too). NULL when none was taken; *more_due
+ * then says whether due entries remain (call again soon). */
+struct cache_job *cache_refresh_take(struct cache *c, int *more_due);
 /* Runs the job's load without any lock, stores what it brought, frees the job. */
 void cache_refresh_run(struct cache_job *job);
 

@@ -7,6 +7,7 @@
 #include "aws/refresh.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,12 +51,16 @@ static int token_take(struct refresher *r, int64_t now_ms)
     return 1;
 }
 
-/* A due job from any cache (lock held), the cache it came from in *from. */
-static struct cache_job *job_find(struct refresher *r, struct cache **from)
+/* A due job from any cache (lock held), the cache it came from in *from;
+ * *more_due when a cache had due entries left over. */
+static struct cache_job *job_find(struct refresher *r, struct cache **from, int *more_due)
 {
+    *more_due = 0;
     for (size_t i = 0; i < r->cache_count; i++) {
         size_t k = (r->next_cache + i) % r->cache_count;
-        struct cache_job *job = cache_refresh_take(r->caches[k]);
+        int more = 0;
+        struct cache_job *job = cache_refresh_take(r->caches[k], &more);
+        *more_due |= more;
         if (job) {
             r->next_cache = (k + 1) % r->cache_count;
             *from = r->caches[k];
@@ -75,13 +80,20 @@ static void *worker_main(void *p)
     while (!r->stopping) {
         struct cache_job *job = NULL;
         struct cache *from = NULL;
+        int more_due = 0;
         if (r->cache_count && token_take(r, kg_mono_ms())) {
-            job = job_find(r, &from);
+            job = job_find(r, &from, &more_due);
             if (!job)
-                r->tokens += 1; /* nothing was due: give it back */
+                r->tokens += 1; /* nothing was taken: give it back */
         }
         if (!job) {
-            kg_cond_wait_until(&r->cond, &r->lock, kg_mono_ms() + r->opts.tick_ms);
+            if (more_due) { /* let callers have the cache locks, then go on */
+                pthread_mutex_unlock(&r->lock);
+                sched_yield();
+                pthread_mutex_lock(&r->lock);
+            } else {
+                kg_cond_wait_until(&r->cond, &r->lock, kg_mono_ms() + r->opts.tick_ms);
+            }
             continue;
         }
         r->working_for[me] = from;

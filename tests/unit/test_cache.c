@@ -488,6 +488,32 @@ static void test_short_lived_values_and_caches_without_recipes_are_not_refreshed
     refresher_free(rf);
 }
 
+static void test_a_used_entry_is_refreshed_promptly_among_thousands_of_idle_ones(void)
+{
+    struct refresher_options ro = {.threads = 1, .rps = 100, .tick_ms = 100};
+    struct refresher *rf = refresher_new(&ro);
+    struct cache *c = make_refreshed(5000, rf);
+    enum cache_outcome how;
+    char *v = NULL, key[32];
+    for (int i = 0; i < 4999; i++) {
+        snprintf(key, sizeof key, "idle-%d", i);
+        T_INTEQ(get(c, key, &how, &v), KG_OK);
+        free(v);
+    }
+    atomic_fetch_add(&fake_now, 10500); /* "hot" falls due after every idle one */
+    load_and_use(c, "hot");
+    atomic_fetch_add(&fake_now, 90500); /* all 5000 due at once, the used one last */
+    int64_t t0 = kg_mono_ms();
+    T_CHECK(wait_for(&loads_done, 5001));
+    /* Idle entries are dropped 64 per look, looks follow one another while
+     * some are due: well under the 78 ticks (7.8 s) of one look per tick. */
+    T_CHECK(kg_mono_ms() - t0 < 2000);
+    T_INTEQ(atomic_load(&loads), 5001);
+    refresher_stop(rf);
+    cache_free(c);
+    refresher_free(rf);
+}
+
 static void test_the_refresher_starts_at_most_its_rate(void)
 {
     struct refresher *rf = quick_refresher(20); /* burst 20, then 20 per second */
@@ -533,6 +559,7 @@ int main(int argc, char **argv)
         T_CASE(test_a_failed_refresh_keeps_the_value_and_is_tried_again),
         T_CASE(test_a_refresh_does_not_store_a_key_invalidated_meanwhile),
         T_CASE(test_short_lived_values_and_caches_without_recipes_are_not_refreshed),
+        T_CASE(test_a_used_entry_is_refreshed_promptly_among_thousands_of_idle_ones),
         T_CASE(test_the_refresher_starts_at_most_its_rate),
     };
     return t_main(cases, T_COUNT(cases), argc, argv);
