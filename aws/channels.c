@@ -16,6 +16,9 @@ struct channels {
     struct cache *webrtc;
 };
 
+/* How long a load may take when the caller set no deadline (refreshes too). */
+#define CHANNELS_LOAD_DEADLINE_MS 10000
+
 static void free_plain(void *v) { free(v); }
 
 static void free_ice(void *v)
@@ -308,7 +311,8 @@ static enum kg_err load_remembering(void *arg, const char *key, struct cache_loa
 static enum kg_err load_refresh(void *arg, const char *key, struct cache_loaded *out)
 {
     const struct recipe *r = arg;
-    struct kvs_call call = {.deadline_ms = kg_mono_ms() + 10000, .request_id = "refresh"};
+    struct kvs_call call = {.deadline_ms = kg_mono_ms() + CHANNELS_LOAD_DEADLINE_MS,
+                            .request_id = "refresh"};
     struct load_ctx l = {.ch = r->ch, .call = &call, .load = r->load, .name = r->name,
                          .arn = r->arn, .https = r->https, .client_id = r->client_id,
                          .role = r->role};
@@ -348,7 +352,7 @@ static enum kg_err lookup(struct cache *c, const char *key, int can_block, struc
             *how = CACHE_HIT;
         return err;
     }
-    int64_t deadline = call->deadline_ms ? call->deadline_ms : kg_mono_ms() + 10000;
+    int64_t deadline = call->deadline_ms ? call->deadline_ms : kg_mono_ms() + CHANNELS_LOAD_DEADLINE_MS;
     return cache_get(c, key, deadline, load_remembering, l, out, how);
 }
 

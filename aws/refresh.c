@@ -29,6 +29,7 @@ struct refresher {
     unsigned started;
     int stopping;
     double tokens;
+    double burst; /* one second's worth, at least 1 */
     int64_t tokens_at_ms;
 };
 
@@ -40,11 +41,10 @@ struct worker_arg {
 /* One token from the bucket (lock held): 1, or 0 when empty. */
 static int token_take(struct refresher *r, int64_t now_ms)
 {
-    double burst = r->opts.rps < 1 ? 1 : r->opts.rps;
     r->tokens += (double)(now_ms - r->tokens_at_ms) * r->opts.rps / 1000.0;
     r->tokens_at_ms = now_ms;
-    if (r->tokens > burst)
-        r->tokens = burst;
+    if (r->tokens > r->burst)
+        r->tokens = r->burst;
     if (r->tokens < 1)
         return 0;
     r->tokens -= 1;
@@ -121,7 +121,8 @@ struct refresher *refresher_new(const struct refresher_options *opts)
         r->opts.tick_ms = 100;
     pthread_mutex_init(&r->lock, NULL);
     kg_cond_init_mono(&r->cond);
-    r->tokens = r->opts.rps < 1 ? 1 : r->opts.rps;
+    r->burst = r->opts.rps < 1 ? 1 : r->opts.rps;
+    r->tokens = r->burst;
     r->tokens_at_ms = kg_mono_ms();
     r->working_for = kg_calloc(r->opts.threads, sizeof *r->working_for);
     r->threads = kg_calloc(r->opts.threads, sizeof *r->threads);

@@ -27,6 +27,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_SEP '\x1f'
 
+/* A request body as the service hands it to a handler: at most max bytes of the
+ * input, copied and NUL-terminated (malloc'd: the request frees it); *len its
+ * length. */
+static inline char *fuzz_body_copy(const uint8_t *data, size_t size, size_t max, size_t *len)
+{
+    if (size > max)
+        size = max;
+    char *body = malloc(size + 1);
+    if (!body)
+        abort();
+    memcpy(body, data, size);
+    body[size] = '\0';
+    *len = size;
+    return body;
+}
+
 struct fuzz_in {
     const char *p;
     size_t n;

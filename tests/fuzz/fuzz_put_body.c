@@ -39,15 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kg_log_set_level(KG_LOG_OFF);
         init = 1;
     }
-    if (size > BODY_MAX)
-        size = BODY_MAX;
     struct api_request req;
     api_request_init(&req, NULL);
-    /* The service hands the handler a NUL-terminated copy. */
-    req.body = malloc(size + 1);
-    memcpy(req.body, data, size);
-    req.body[size] = '\0';
-    req.body_len = size;
+    req.body = fuzz_body_copy(data, size, BODY_MAX, &req.body_len);
 
     struct api_create_body b;
     enum kg_err err = api_channels_parse_body(&req, &b);

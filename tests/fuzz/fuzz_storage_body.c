@@ -25,14 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kg_log_set_level(KG_LOG_OFF);
         init = 1;
     }
-    if (size > BODY_MAX)
-        size = BODY_MAX;
     struct api_request req;
     api_request_init(&req, NULL);
-    req.body = malloc(size + 1);
-    memcpy(req.body, data, size);
-    req.body[size] = '\0';
-    req.body_len = size;
+    req.body = fuzz_body_copy(data, size, BODY_MAX, &req.body_len);
     struct api_storage_body b;
     enum kg_err err = api_storage_parse_body(&req, &b);
     if (err == KG_OK) {
