@@ -352,7 +352,8 @@ static enum kg_err lookup(struct cache *c, const char *key, int can_block, struc
             *how = CACHE_HIT;
         return err;
     }
-    int64_t deadline = call->deadline_ms ? call->deadline_ms : kg_mono_ms() + CHANNELS_LOAD_DEADLINE_MS;
+    int64_t deadline =
+        call->deadline_ms ? call->deadline_ms : kg_mono_ms() + CHANNELS_LOAD_DEADLINE_MS;
     return cache_get(c, key, deadline, load_remembering, l, out, how);
 }
 
