@@ -229,7 +229,7 @@ describe('knob management, counters and the test API', () => {
       assert.deepEqual(f, {
         throttleRate: 1, errorRate: 0, resetRate: 0, latencyMs: 0, stallMs: 0, garbageRate: 0, truncateRate: 0,
         operations: ['ListSignalingChannels'], iceTtl: 300, credentialTtl: 3600, rejectWebIdentity: false,
-        createDelayMs: 0, deleteDelayMs: 0, clockSkewS: 0,
+        createDelayMs: 0, deleteDelayMs: 0, clockSkewS: 0, quotas: false, quotaScale: 1,
       });
       const client = h.kvsClient(emu);
       await assert.rejects(client.send(new kv.ListSignalingChannelsCommand({})), (e) => e.name === 'ClientLimitExceededException');
@@ -274,7 +274,7 @@ describe('knob management, counters and the test API', () => {
     await assert.rejects(client.send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'absent' })));
     await assert.rejects(h.kvsClient(emu, { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'x' }).send(new kv.DescribeSignalingChannelCommand({ ChannelName: 'count-me' })));
     const c = await emu.counters();
-    assert.deepEqual(c, { operations: { DescribeSignalingChannel: { total: 3, ok: 1, throttled: 0, error: 2, reset: 0, stalled: 0, garbage: 0, truncated: 0 } } });
+    assert.deepEqual(c, { operations: { DescribeSignalingChannel: { total: 3, ok: 1, throttled: 0, limited: 0, error: 2, reset: 0, stalled: 0, garbage: 0, truncated: 0 } } });
     await emu.resetCounters();
     assert.equal(await emu.count('DescribeSignalingChannel'), 0);
     // Test API calls and unknown paths are not counted.

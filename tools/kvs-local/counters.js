@@ -5,12 +5,13 @@
 //   error      a real error answer (4xx/5xx: auth, validation, not found ...)
 //              or an injected 5xx
 //   throttled  an injected throttle
+//   limited    a documented quota exceeded (the `quotas` knob, quotas.js)
 //   reset      an injected connection reset
 //   stalled    an injected stall
 //   garbage    an injected garbage body
 //   truncated  an injected truncated body
 
-const OUTCOMES = ['ok', 'throttled', 'error', 'reset', 'stalled', 'garbage', 'truncated'];
+const OUTCOMES = ['ok', 'throttled', 'limited', 'error', 'reset', 'stalled', 'garbage', 'truncated'];
 
 class Counters {
   constructor() {

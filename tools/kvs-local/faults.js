@@ -13,10 +13,14 @@
 //              neither JSON nor XML
 //   truncate   the call is handled, then answered 200 with a body cut short
 //              (Content-Length larger than what is sent)
+// `quotas` (default: --quotas) switches on the documented request-rate
+// quotas (quotas.js), each TPS multiplied by `quotaScale`; they apply to
+// every operation, whatever `operations` says.
 
 const RATE_KEYS = ['throttleRate', 'errorRate', 'resetRate', 'garbageRate', 'truncateRate'];
 const MS_KEYS = ['latencyMs', 'stallMs', 'createDelayMs', 'deleteDelayMs'];
 const MAX_MS = 10 * 60 * 1000;
+const MAX_QUOTA_SCALE = 1000;
 
 function defaults(base) {
   return {
@@ -34,11 +38,13 @@ function defaults(base) {
     createDelayMs: 0,
     deleteDelayMs: 0,
     clockSkewS: 0,
+    quotas: base.quotas === true,
+    quotaScale: 1,
   };
 }
 
 class Faults {
-  // base: {iceTtl, credentialTtl} from the command line; operations: the
+  // base: {iceTtl, credentialTtl, quotas} from the command line; operations: the
   // known operation names (for validation).
   constructor(base, operations, random = Math.random) {
     this.base = base;
@@ -91,8 +97,12 @@ class Faults {
         if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > 366 * 86400) {
           throw new Error('clockSkewS must be a number of seconds within one year');
         }
-      } else if (key === 'rejectWebIdentity') {
-        if (typeof value !== 'boolean') throw new Error('rejectWebIdentity must be a boolean');
+      } else if (key === 'rejectWebIdentity' || key === 'quotas') {
+        if (typeof value !== 'boolean') throw new Error(`${key} must be a boolean`);
+      } else if (key === 'quotaScale') {
+        if (typeof value !== 'number' || !Number.isFinite(value) || !(value > 0) || value > MAX_QUOTA_SCALE) {
+          throw new Error(`quotaScale must be a number greater than 0 and at most ${MAX_QUOTA_SCALE}`);
+        }
       } else if (key === 'operations') {
         if (!Array.isArray(value) || value.some((op) => !this.knownOperations.includes(op))) {
           throw new Error(`operations must be a list of: ${this.knownOperations.join(', ')}`);

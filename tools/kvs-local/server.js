@@ -6,13 +6,14 @@
 // container credentials, EC2 IMDSv2 and the /_emulator test API. This file parses the flags, wires the modules together and runs the
 // request pipeline every AWS operation goes through:
 //   read the body (1 MiB cap) -> name the operation -> faults (latency, reset,
-//   stall, throttle, 5xx) -> authenticate -> handle -> faults on the answer
-//   (garbage, truncate) -> count -> answer.
+//   stall, throttle, 5xx) -> authenticate -> quotas (when on) -> handle ->
+//   faults on the answer (garbage, truncate) -> count -> answer.
 
 const http = require('node:http');
 const sigv4 = require('./sigv4');
 const { Counters } = require('./counters');
 const { Faults } = require('./faults');
+const { Quotas, limitedResponse } = require('./quotas');
 const { CredentialStore } = require('./credentials');
 const { ChannelStore } = require('./channels');
 const { ControlPlane, OPERATIONS } = require('./control-plane');
@@ -35,7 +36,7 @@ const HOST_HEADER_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 const USAGE = `usage: node tools/kvs-local/server.js [--port 4566] [--host 127.0.0.1] [--region us-west-2]
     [--account 123456789012] [--access-key-id AKIDLOCAL --secret-access-key SECRETLOCAL]...
     [--container-token TOKEN] [--credential-ttl 3600] [--ice-ttl 300] [--max-channels 10000]
-    [--external-id ID] [--storage-session-s 3600] [--faults JSON] [--quiet]
+    [--external-id ID] [--storage-session-s 3600] [--faults JSON] [--quotas] [--quiet]
 See docs/emulator.md.`;
 
 class UsageError extends Error {
@@ -60,6 +61,7 @@ function parseArgs(argv) {
     externalId: null,
     storageSessionS: 3600,
     faults: null,
+    quotas: false,
     quiet: false,
   };
   const int = (name, value, min, max) => {
@@ -107,6 +109,7 @@ function parseArgs(argv) {
           throw new UsageError(`--faults is not JSON: ${e.message}`);
         }
         break;
+      case '--quotas': opts.quotas = true; break;
       case '--quiet': opts.quiet = true; break;
       case '--help': case '-h': throw new UsageError('', { help: true });
       default: throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
@@ -134,8 +137,10 @@ function authority(host, port) {
 
 function createEmulator(opts) {
   const log = createLogger({ quiet: opts.quiet });
-  const faults = new Faults({ iceTtl: opts.iceTtl, credentialTtl: opts.credentialTtl }, ALL_OPERATIONS);
+  const faults = new Faults({ iceTtl: opts.iceTtl, credentialTtl: opts.credentialTtl, quotas: opts.quotas }, ALL_OPERATIONS);
   if (opts.faults) faults.merge(opts.faults);
+  // opts.quotaNowMs (not a flag): the quota buckets' clock, for in-process tests.
+  const quotas = new Quotas({ faults, nowMs: opts.quotaNowMs });
   const nowMs = () => Date.now() + faults.clockSkewMs();
   const counters = new Counters();
   const credentials = new CredentialStore(
@@ -162,7 +167,7 @@ function createEmulator(opts) {
   const turnHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' :
     opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const ice = new IceService({ store, faults, nowMs, turnHost });
-  signaling = new SignalingService({ store, credentials, faults, counters, nowMs, region: opts.region, log, media });
+  signaling = new SignalingService({ store, credentials, faults, counters, quotas, nowMs, region: opts.region, log, media });
   const sts = new StsService({ credentials, faults, nowMs, externalId: opts.externalId });
   const metadata = new MetadataService({ credentials, faults, nowMs, containerToken: opts.containerToken });
   const held = new Set(); // sockets held open by the stall fault
@@ -217,6 +222,11 @@ function createEmulator(opts) {
       case 'json': {
         const auth = sigv4.verifyHeaderAuth(authRequest(req, path, query, body), authPolicy('kinesisvideo'));
         if (!auth.ok) return Object.assign(util.kvsAuthError(auth), { authCode: auth.code });
+        // Quotas are met after authentication and before the operation, so
+        // a refused call changes nothing.
+        if (!quotas.allow(route.operation, body)) {
+          return Object.assign(limitedResponse(), { accessKeyId: auth.accessKeyId, limited: true });
+        }
         const r = route.operation === 'GetIceServerConfig' ? ice.handle(route.channelId, body)
           : route.storage ? storage.handle(route.operation, route.channelId, body)
             : controlPlane.handle(route.operation, body, { host: hostOf(req) });
@@ -284,7 +294,7 @@ function createEmulator(opts) {
       truncate(res, response);
       return;
     }
-    done(response.status < 300 ? 'ok' : 'error', response.status, extra);
+    done(response.limited ? 'limited' : response.status < 300 ? 'ok' : 'error', response.status, extra);
     send(res, response);
   }
 
@@ -392,6 +402,7 @@ function createEmulator(opts) {
     metadata.reset();
     counters.reset();
     faults.reset();
+    quotas.reset();
     log.info('reset');
   }
 

@@ -15,6 +15,7 @@ const { WebSocketServer } = require('ws');
 const sigv4 = require('./sigv4');
 const { requestId, sleep, GARBAGE } = require('./http-util');
 const { CHANNEL_ARN_RE } = require('./control-plane');
+const { LIMITED_TYPE, LIMITED_MESSAGE } = require('./quotas');
 
 const PATH_RE = /^\/channels\/([0-9]{1,20})\/wss\/(master|viewer)$/;
 const CLIENT_ID_RE = /^[a-zA-Z0-9_.-]{1,256}$/;
@@ -26,7 +27,7 @@ const MAX_PAYLOAD_CHARS = 10 * 1024;
 const MAX_PRESIGN_EXPIRES_S = 300;
 
 class SignalingService {
-  // options: {store, credentials, faults, counters, nowMs, region, log}
+  // options: {store, credentials, faults, counters, quotas?, nowMs, region, log}
   constructor(options) {
     Object.assign(this, options);
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024, clientTracking: false });
@@ -128,6 +129,12 @@ class SignalingService {
     const params = sigv4.queryParams(query);
     const arn = params.get('X-Amz-ChannelARN');
     const clientId = params.get('X-Amz-ClientId');
+    // Quotas (when on) after authentication, before anything else is checked.
+    if (this.quotas && !this.quotas.allow(operation, { ChannelARN: arn })) {
+      done('limited', 400, { accessKeyId: auth.accessKeyId });
+      this.refuse(socket, 400, LIMITED_TYPE, LIMITED_MESSAGE);
+      return;
+    }
     const bad = (message) => {
       done('error', 400, { accessKeyId: auth.accessKeyId });
       this.refuse(socket, 400, 'InvalidArgumentException', message);
