@@ -50,7 +50,7 @@ TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(C
 # programs, and integration.resilience against a TSan-built daemon; only these
 # are built in the TSan tree.
 TSAN_TARGETS = kvsgate test_cache test_metrics test_credentials test_httpd test_ratelimit test_sigv4 \
-               test_jwks test_jwt test_issuers test_transport test_workers test_core
+               test_jwks test_jwt test_issuers test_transport test_workers test_core test_budget
 
 .PHONY: all build test test-main test-sanitize san-build test-fuzz fuzz test-tsan \
         test-valgrind test-valgrind-routes soak run bench clean image

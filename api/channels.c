@@ -20,7 +20,7 @@
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 100
 
-json_t *api_channel_json(const struct kvs_channel *ch)
+json_t *api_channel_json(const struct channels_channel *ch)
 {
     char created[KG_ISO8601_LEN + 1];
     api_format_time(ch->creation_time_s, created);
@@ -63,8 +63,10 @@ enum kg_err api_check_owner(struct api_request *req, const char *arn)
 
 static void respond_channel(struct api_request *req, int status, const struct kvs_channel *ch)
 {
+    struct channels_channel view;
+    channels_channel_view(ch, &view);
     size_t len;
-    char *body = api_dump_json(api_channel_json(ch), &len);
+    char *body = api_dump_json(api_channel_json(&view), &len);
     api_json(req, status, body, len);
 }
 
@@ -177,6 +179,8 @@ enum kg_err api_channels_put(struct api_request *req, int can_block)
     }
     if (err != KG_OK)
         goto cleanup;
+    /* A name cached from before (deleted elsewhere) and every list page are out of date. */
+    channels_forget(req->deps->channels, req->channel, NULL);
     err = kvs_describe_channel(req->deps->kvs, &req->call, NULL, arn, &ch);
     if (err != KG_OK) {
         /* Created, but not describable yet: answer with what we know. */
@@ -200,11 +204,19 @@ cleanup:
 enum kg_err api_channels_get(struct api_request *req, int can_block)
 {
     (void)can_block;
-    struct kvs_channel ch;
-    enum kg_err err = kvs_describe_channel(req->deps->kvs, &req->call, req->channel, NULL, &ch);
-    if (err == KG_OK)
-        respond_channel(req, 200, &ch);
-    return err;
+    struct cache_ref *ref;
+    enum cache_outcome how = CACHE_MISS;
+    enum kg_err err = channels_describe_now(req->deps->channels, &req->call, req->channel, &ref, &how);
+    if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget(req->deps->channels, req->channel, NULL);
+    if (err != KG_OK)
+        return err;
+    api_note_cache(req, how);
+    size_t len;
+    char *body = api_dump_json(api_channel_json(cache_ref_value(ref)), &len);
+    cache_ref_release(ref);
+    api_json(req, 200, body, len);
+    return KG_OK;
 }
 
 enum kg_err api_channels_delete(struct api_request *req, int can_block)
@@ -246,20 +258,23 @@ enum kg_err api_channels_list(struct api_request *req, int can_block)
         return KG_ERR_FORBIDDEN;
     }
 
-    struct kvs_channel_page page;
-    enum kg_err err =
-        kvs_list_channels(req->deps->kvs, &req->call, prefix, (int)limit, next_token, &page);
+    struct cache_ref *ref;
+    enum cache_outcome how = CACHE_MISS;
+    enum kg_err err = channels_list(req->deps->channels, &req->call, prefix, (int)limit,
+                                    next_token, &ref, &how);
     if (err != KG_OK)
         return err;
+    api_note_cache(req, how);
+    const struct channels_list *page = cache_ref_value(ref);
     json_t *list = json_array();
-    for (size_t i = 0; i < page.count; i++)
-        if (authz_allows(&req->principal, AUTHZ_PERM_MANAGE, page.channels[i].name))
-            json_array_append_new(list, api_channel_json(&page.channels[i]));
+    for (size_t i = 0; i < page->count; i++)
+        if (authz_allows(&req->principal, AUTHZ_PERM_MANAGE, page->channels[i].name))
+            json_array_append_new(list, api_channel_json(&page->channels[i]));
     json_t *o = json_object();
     json_object_set_new(o, "channels", list);
     json_object_set_new(o, "nextToken",
-                        page.next_token[0] ? json_string(page.next_token) : json_null());
-    kvs_channel_page_cleanup(&page);
+                        page->next_token[0] ? json_string(page->next_token) : json_null());
+    cache_ref_release(ref);
     size_t len;
     char *body = api_dump_json(o, &len);
     api_json(req, 200, body, len);

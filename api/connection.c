@@ -122,37 +122,6 @@ enum kg_err api_connection_info_write(struct kg_buf *body, const struct api_conn
     return err;
 }
 
-static const char *outcome_name(enum cache_outcome how)
-{
-    switch (how) {
-    case CACHE_HIT:
-        return "hit";
-    case CACHE_STALE:
-        return "stale";
-    case CACHE_JOINED:
-        return "joined";
-    case CACHE_MISS:
-        break;
-    }
-    return "miss";
-}
-
-/* Keeps the weakest outcome seen for the access log: stale > miss > joined > hit. */
-static void note_outcome(struct api_request *req, enum cache_outcome how)
-{
-    static const char *const order[] = {"hit", "joined", "miss", "stale"};
-    const char *name = outcome_name(how);
-    int cur = -1, next = 0;
-    for (int i = 0; i < 4; i++) {
-        if (req->cache && strcmp(req->cache, order[i]) == 0)
-            cur = i;
-        if (strcmp(name, order[i]) == 0)
-            next = i;
-    }
-    if (next > cur)
-        req->cache = order[next];
-}
-
 /* What a connection answer is made of: the cached channel, endpoints and TURN
  * servers (held by reference until the answer is written). */
 struct conn_parts {
@@ -191,7 +160,7 @@ static enum kg_err conn_storage(struct api_request *req, int can_block, struct c
     enum kg_err err = channels_storage(d->channels, &req->call, req->channel, c->ch->arn,
                                        can_block, &c->st_ref, &how);
     if (err == KG_OK) {
-        note_outcome(req, how);
+        api_note_cache(req, how);
         c->storage = cache_ref_value(c->st_ref);
         return KG_OK;
     }
@@ -224,7 +193,7 @@ static enum kg_err conn_lookup(struct api_request *req, int can_block, struct co
                                         &c->ch_ref, &how);
     if (err != KG_OK)
         return err;
-    note_outcome(req, how);
+    api_note_cache(req, how);
     c->ch = cache_ref_value(c->ch_ref);
     if (strcmp(c->ch->status, "ACTIVE") != 0) {
         api_set_detail(req, "the channel is not ACTIVE yet");
@@ -236,7 +205,7 @@ static enum kg_err conn_lookup(struct api_request *req, int can_block, struct co
                              can_block, &c->ep_ref, &how);
     if (err != KG_OK)
         return err;
-    note_outcome(req, how);
+    api_note_cache(req, how);
     c->ep = cache_ref_value(c->ep_ref);
     if (!endpoint_scheme_ok(req, c->ep->wss, "wss", "ws") ||
         !endpoint_scheme_ok(req, c->ep->https, "https", "http")) {
@@ -246,7 +215,7 @@ static enum kg_err conn_lookup(struct api_request *req, int can_block, struct co
     err = channels_ice(d->channels, &req->call, req->channel, c->ep->https, c->ch->arn, c->role,
                        c->client_id, can_block, &c->ice_ref, &how);
     if (err == KG_OK) {
-        note_outcome(req, how);
+        api_note_cache(req, how);
         c->ice = cache_ref_value(c->ice_ref);
         return KG_OK;
     }

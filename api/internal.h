@@ -57,7 +57,10 @@ int api_channel_name_ok(const char *name);
 enum kg_err api_check_channel_name(struct api_request *req);
 void api_format_time(int64_t epoch_s, char out[KG_ISO8601_LEN + 1]);
 /* The Channel schema of openapi.yaml (new reference). */
-json_t *api_channel_json(const struct kvs_channel *ch);
+json_t *api_channel_json(const struct channels_channel *ch);
+/* Keeps the weakest cache outcome seen for the access log (req->cache):
+ * stale > miss > joined > hit. */
+void api_note_cache(struct api_request *req, enum cache_outcome how);
 
 /* The viewer's client id for this request (authz_viewer_client_id on the
  * clientId query parameter), or KG_ERR_INVALID_CLIENT_ID / KG_ERR_FORBIDDEN

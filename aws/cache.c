@@ -113,6 +113,15 @@ static struct cache_ref *ref_acquire(struct cache_ref *r)
     return r;
 }
 
+struct cache_ref *cache_ref_private(void *value, void (*free_value)(void *value))
+{
+    struct cache_ref *r = kg_calloc(1, sizeof *r);
+    atomic_init(&r->refs, 1);
+    r->value = value;
+    r->free_value = free_value;
+    return r;
+}
+
 const void *cache_ref_value(const struct cache_ref *r) { return r->value; }
 void cache_ref_release(struct cache_ref *r) { ref_release(r); }
 

@@ -102,6 +102,10 @@ void cache_invalidate(struct cache *c, const char *key);
 void cache_invalidate_prefix(struct cache *c, const char *prefix);
 size_t cache_size(struct cache *c);
 
+/* A reference to a value no cache holds (freed with free_value on the last
+ * release): callers that bypass a cache hand out the same kind of reference. */
+struct cache_ref *cache_ref_private(void *value, void (*free_value)(void *value));
+
 const void *cache_ref_value(const struct cache_ref *r);
 void cache_ref_release(struct cache_ref *r);
 

@@ -14,6 +14,8 @@ struct channels {
     struct cache *ice;
     struct cache *storage;
     struct cache *webrtc;
+    struct cache *list;     /* NULL when lists are not cached */
+    struct cache *describe; /* the same */
 };
 
 /* How long a load may take when the caller set no deadline (refreshes too). */
@@ -44,19 +46,53 @@ static const char *pack(struct packer *p, const char *s)
     return at;
 }
 
-static struct channels_channel *channel_compact(const struct kvs_channel *c)
+void channels_channel_view(const struct kvs_channel *c, struct channels_channel *out)
 {
-    size_t strings = strlen(c->name) + strlen(c->arn) + strlen(c->type) + strlen(c->status) +
-                     strlen(c->version) + 5;
-    struct channels_channel *v = kg_malloc(sizeof *v + strings);
-    struct packer p = {(char *)(v + 1)};
-    v->name = pack(&p, c->name);
-    v->arn = pack(&p, c->arn);
-    v->type = pack(&p, c->type);
-    v->status = pack(&p, c->status);
-    v->version = pack(&p, c->version);
+    *out = (struct channels_channel){.name = c->name, .arn = c->arn, .type = c->type,
+                                     .status = c->status, .version = c->version,
+                                     .creation_time_s = c->creation_time_s,
+                                     .message_ttl_s = c->message_ttl_s};
+}
+
+static size_t channel_strings(const struct kvs_channel *c)
+{
+    return strlen(c->name) + strlen(c->arn) + strlen(c->type) + strlen(c->status) +
+           strlen(c->version) + 5;
+}
+
+static void channel_pack(struct packer *p, const struct kvs_channel *c, struct channels_channel *v)
+{
+    v->name = pack(p, c->name);
+    v->arn = pack(p, c->arn);
+    v->type = pack(p, c->type);
+    v->status = pack(p, c->status);
+    v->version = pack(p, c->version);
     v->creation_time_s = c->creation_time_s;
     v->message_ttl_s = c->message_ttl_s;
+}
+
+static struct channels_channel *channel_compact(const struct kvs_channel *c)
+{
+    struct channels_channel *v = kg_malloc(sizeof *v + channel_strings(c));
+    struct packer p = {(char *)(v + 1)};
+    channel_pack(&p, c, v);
+    return v;
+}
+
+/* Every string of a kvs_channel is a bounded array, and a page holds at most
+ * what its parser accepted: the sum cannot wrap. */
+static struct channels_list *list_compact(const struct kvs_channel_page *page)
+{
+    size_t strings = strlen(page->next_token) + 1;
+    for (size_t i = 0; i < page->count; i++)
+        strings += channel_strings(&page->channels[i]);
+    size_t head = sizeof(struct channels_list) + page->count * sizeof(struct channels_channel);
+    struct channels_list *v = kg_malloc(head + strings);
+    struct packer p = {(char *)v + head};
+    v->count = page->count;
+    v->next_token = pack(&p, page->next_token);
+    for (size_t i = 0; i < page->count; i++)
+        channel_pack(&p, &page->channels[i], &v->channels[i]);
     return v;
 }
 
@@ -155,6 +191,14 @@ struct channels *channels_new(const struct channels_options *opts)
     o.name = "ice";
     o.free_value = free_ice;
     ch->ice = cache_new(&o);
+    if (opts->list_ttl_ms > 0) {
+        struct cache_options lo = {.name = "list", .max_entries = 1000, .free_value = free_plain,
+                                   .now_ms = opts->now_ms};
+        ch->list = cache_new(&lo);
+        lo.name = "describe";
+        lo.max_entries = ch->opts.max_entries;
+        ch->describe = cache_new(&lo);
+    }
     return ch;
 }
 
@@ -167,6 +211,10 @@ void channels_free(struct channels *ch)
     cache_free(ch->ice);
     cache_free(ch->storage);
     cache_free(ch->webrtc);
+    if (ch->list) {
+        cache_free(ch->list);
+        cache_free(ch->describe);
+    }
     free(ch);
 }
 
@@ -183,6 +231,8 @@ struct load_ctx {
     const char *https;
     const char *client_id;
     enum kvs_role role;
+    int limit;     /* lists */
+    int no_recipe; /* never refreshed ahead (lists) */
 };
 
 /* How to load a key again on a refresher thread: the load_ctx without the
@@ -296,12 +346,44 @@ static enum kg_err load_webrtc(void *arg, const char *key, struct cache_loaded *
     return KG_OK;
 }
 
+/* A management read: any status, kept list_ttl_ms. */
+static enum kg_err load_described(void *arg, const char *key, struct cache_loaded *out)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    struct kvs_channel c;
+    enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, &c);
+    if (err != KG_OK)
+        return err;
+    out->value = channel_compact(&c);
+    out->ttl_ms = l->ch->opts.list_ttl_ms;
+    return KG_OK;
+}
+
+/* l->name is the prefix (or NULL), l->https the page token (or NULL). */
+static enum kg_err load_list(void *arg, const char *key, struct cache_loaded *out)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    struct kvs_channel_page page;
+    enum kg_err err = kvs_list_channels(l->ch->opts.kvs, l->call, l->name, l->limit, l->https, &page);
+    if (err != KG_OK)
+        return err;
+    out->value = list_compact(&page);
+    kvs_channel_page_cleanup(&page);
+    out->ttl_ms = l->ch->opts.list_ttl_ms;
+    /* Under throttling a page a minute old beats none. */
+    int64_t stale_ms = l->ch->opts.stale_s * 1000;
+    out->stale_ms = stale_ms < 60000 ? stale_ms : 60000;
+    return KG_OK;
+}
+
 /* The cache's loader for callers: l->load, leaving a recipe when refreshing ahead. */
 static enum kg_err load_remembering(void *arg, const char *key, struct cache_loaded *out)
 {
     struct load_ctx *l = arg;
     enum kg_err err = l->load(l, key, out);
-    if (err == KG_OK && l->ch->opts.refresher)
+    if (err == KG_OK && l->ch->opts.refresher && !l->no_recipe)
         out->recipe = recipe_new(l);
     return err;
 }
@@ -417,6 +499,58 @@ enum kg_err channels_webrtc(struct channels *ch, struct kvs_call *call, const ch
     return err;
 }
 
+/* A brief lookup (lists, management describes): through c when brief
+ * values are cached, else a private value behind a reference all the same. */
+static enum kg_err brief_lookup(struct cache *c, const char *key, struct kvs_call *call,
+                                struct load_ctx *l, struct cache_ref **out,
+                                enum cache_outcome *how)
+{
+    l->no_recipe = 1;
+    if (c)
+        return lookup(c, key, 1, call, l->load, l, out, how);
+    struct cache_loaded loaded = {0};
+    enum kg_err err = l->load(l, key, &loaded);
+    if (err != KG_OK)
+        return err;
+    *out = cache_ref_private(loaded.value, free_plain);
+    if (how)
+        *how = CACHE_MISS;
+    return KG_OK;
+}
+
+enum kg_err channels_list(struct channels *ch, struct kvs_call *call, const char *prefix,
+                          int limit, const char *next_token, struct cache_ref **out,
+                          enum cache_outcome *how)
+{
+    struct load_ctx l = {.ch = ch, .call = call, .name = prefix, .https = next_token,
+                         .limit = limit, .load = load_list};
+    /* Names and tokens have no '|' (core/kvsname.h): the key is unambiguous. */
+    char limit_text[16];
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    char key[KVS_NAME_MAX + KG_KVS_NEXT_TOKEN_MAX + 32];
+    cache_key(key, sizeof key, prefix ? prefix : "", limit_text, next_token ? next_token : "");
+    return brief_lookup(ch->list, key, call, &l, out, how);
+}
+
+enum kg_err channels_describe_now(struct channels *ch, struct kvs_call *call, const char *name,
+                                  struct cache_ref **out, enum cache_outcome *how)
+{
+    struct load_ctx l = {.ch = ch, .call = call, .name = name, .load = load_described};
+    return brief_lookup(ch->describe, name, call, &l, out, how);
+}
+
+void channels_forget_lists(struct channels *ch)
+{
+    if (ch->list)
+        cache_invalidate_prefix(ch->list, "");
+}
+
+static void forget_described(struct channels *ch, const char *name)
+{
+    if (ch->describe)
+        cache_invalidate(ch->describe, name);
+}
+
 void channels_forget_storage(struct channels *ch, const char *arn)
 {
     char prefix[KVS_ARN_MAX + 2];
@@ -427,8 +561,10 @@ void channels_forget_storage(struct channels *ch, const char *arn)
 
 void channels_forget(struct channels *ch, const char *name, const char *arn)
 {
-    if (name)
+    if (name) {
         cache_invalidate(ch->channel, name);
+        forget_described(ch, name);
+    }
     if (arn) {
         char prefix[KVS_ARN_MAX + 2];
         snprintf(prefix, sizeof prefix, "%s|", arn);
@@ -436,4 +572,5 @@ void channels_forget(struct channels *ch, const char *name, const char *arn)
         cache_invalidate_prefix(ch->ice, prefix);
         channels_forget_storage(ch, arn);
     }
+    channels_forget_lists(ch);
 }

@@ -6,6 +6,16 @@
  *   ice       (ARN, role[, client id]) -> TURN servers     (until Ttl - ice_margin_s, never stale)
  *   storage   ARN -> media storage configuration           (channel_ttl_s)
  *   webrtc    (ARN, role) -> the storage session endpoint  (endpoint_ttl_s)
+ *   list      (prefix, limit, page token) -> one ListSignalingChannels page
+ *                                                           (list_ttl_ms; 0: not cached)
+ *   describe  name -> DescribeSignalingChannel, for GET /v1/channels/{name}
+ *                                                           (list_ttl_ms; 0: not cached)
+ *
+ * A list page is AWS's, the same for every caller: callers filter it by their
+ * own grants, so sharing it widens nothing. Creating or deleting a channel
+ * through kvsgate drops every cached page. The describe cache serves reads of
+ * a channel's current state: briefly, unlike the channel cache, which serves
+ * connection info for an hour.
  *
  * With a refresher, entries in use are reloaded in the background before
  * their TTL ends (aws/cache.h), so a channel in steady use never waits for AWS;
@@ -45,6 +55,7 @@ struct channels_options {
     int64_t stale_s;         /* 0: none */
     int64_t ice_margin_s;    /* 0: 30 */
     int ice_per_viewer;      /* one TURN fetch per viewer instead of per (channel, role) */
+    int64_t list_ttl_ms;     /* 0: list pages are not cached (nor shared) */
     int64_t (*now_ms)(void); /* cache clock; NULL: kg_mono_ms */
     struct refresher *refresher; /* NULL: no refresh-ahead; else outlives the channels */
 };
@@ -59,6 +70,16 @@ struct channels_channel {
     int64_t creation_time_s;
     int message_ttl_s;   /* 0 when absent */
 };
+
+/* One ListSignalingChannels page, as cached. */
+struct channels_list {
+    size_t count;
+    const char *next_token; /* "" at the end */
+    struct channels_channel channels[];
+};
+
+/* A kvs_channel seen as a channels_channel (pointing into c). */
+void channels_channel_view(const struct kvs_channel *c, struct channels_channel *out);
 
 /* A channel's signaling endpoints for one role, as cached. */
 struct channels_endpoints {
@@ -129,10 +150,25 @@ KG_WARN_UNUSED enum kg_err channels_webrtc(struct channels *ch, struct kvs_call 
                                            const char *name, const char *arn, enum kvs_role role,
                                            int can_block, struct cache_ref **out,
                                            enum cache_outcome *how);
+/* One page of ListSignalingChannels (value: const struct channels_list *):
+ * prefix and next_token NULL for none, limit 1..10000. Always loads (lists
+ * run on workers). */
+KG_WARN_UNUSED enum kg_err channels_list(struct channels *ch, struct kvs_call *call,
+                                         const char *prefix, int limit, const char *next_token,
+                                         struct cache_ref **out, enum cache_outcome *how);
+/* The channel's current state for a management read (value: const struct
+ * channels_channel *), shared for list_ttl_ms. Always loads. */
+KG_WARN_UNUSED enum kg_err channels_describe_now(struct channels *ch, struct kvs_call *call,
+                                                 const char *name, struct cache_ref **out,
+                                                 enum cache_outcome *how);
+/* Drops every cached list page (a channel was created or deleted). */
+void channels_forget_lists(struct channels *ch);
+
 /* Drops the channel's storage entries (after its configuration changed). */
 void channels_forget_storage(struct channels *ch, const char *arn);
 
-/* Drops what is cached for the channel (after a delete, or a 404 from AWS). */
+/* Drops what is cached for the channel (after a delete, or a 404 from AWS),
+ * and every list page. */
 void channels_forget(struct channels *ch, const char *name, const char *arn);
 
 #endif

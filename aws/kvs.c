@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aws/budget.h"
 #include "aws/kvs_impl.h"
 #include "aws/signed_request.h"
 #include "core/crypto.h"
@@ -46,6 +47,7 @@ struct kvs_client {
     int64_t call_timeout_ms;
     struct kvs_retry_policy retry;
     int64_t (*now_fn)(void);
+    struct budget *budget; /* borrowed; NULL: no upstream budgets */
 };
 
 /* ---- validation ------------------------------------------------------------ */
@@ -143,6 +145,7 @@ enum kg_err kvs_client_new(const struct kvs_client_options *opts, struct kvs_cli
     c->retry.base_delay_ms = opts->retry.base_delay_ms > 0 ? opts->retry.base_delay_ms : 50;
     c->retry.max_delay_ms = opts->retry.max_delay_ms > 0 ? opts->retry.max_delay_ms : 1000;
     c->now_fn = opts->now_fn ? opts->now_fn : kg_now_s;
+    c->budget = opts->budget;
     pthread_once(&kvs_metric_once, kvs_metric_init);
     *out = c;
     return KG_OK;
@@ -185,6 +188,7 @@ struct kvs_request {
     kvs_parse_fn parse;
     void *parse_arg;
     int once; /* not idempotent: one attempt */
+    const char *channel; /* the resource the budget counts the call against, or NULL */
 };
 
 static int kvs_retryable(enum kg_err err)
@@ -334,6 +338,27 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
             kvs_log_failure(r, call, err, 0, attempt, -1);
             return err;
         }
+        int64_t wait = 0;
+        if (!budget_take(c->budget, r->operation, r->channel, left - 1, &wait)) {
+            /* Over budget: answered now, with when to come back, instead of a
+             * call AWS would throttle (or, on a retry, the last answer). */
+            int64_t wait_s = (wait + 999) / 1000;
+            if (attempt == 1) {
+                kvs_set_type(call, KVS_ETYPE_BUDGET);
+                err = KG_ERR_UPSTREAM_BUDGET;
+            }
+            if (call->retry_after_s < wait_s)
+                call->retry_after_s = wait_s;
+            if (attempt > 1)
+                kvs_log_failure(r, call, err, 0, attempt - 1, -1);
+            return err;
+        }
+        if (wait > 0) {
+            kvs_sleep_ms(wait);
+            left = deadline - kg_mono_ms();
+            if (left <= 0)
+                left = 1;
+        }
         int64_t timeout = left < c->call_timeout_ms ? left : c->call_timeout_ms;
         struct kg_http_response resp;
         kg_http_response_init(&resp);
@@ -343,6 +368,8 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
         kg_http_response_cleanup(&resp);
         if (err == KG_OK)
             return KG_OK;
+        if (err == KG_ERR_UPSTREAM_THROTTLED)
+            budget_throttled(c->budget, r->operation, r->channel);
         if (!kvs_retryable(err) || attempt >= c->retry.max_attempts || r->once) {
             kvs_log_failure(r, call, err, status, attempt, -1);
             return err;
@@ -419,12 +446,53 @@ static enum kg_err kvs_run(struct kvs_client *c, struct kvs_call *call, const ch
     return kvs_json_call(c, call, operation, url, doc, max_response, parse, arg, 0);
 }
 
+/* The resource a call counts against in the per-channel budgets, from its
+ * request: "channel/NAME" (ChannelName, or the channel's ARN: by name and by
+ * ARN one channel is one resource) or "stream/NAME"; "" when it names none. */
+static void kvs_budget_resource(json_t *doc, char *out, size_t cap)
+{
+    static const char *const names[][2] = {{"ChannelName", "channel"}, {"StreamName", "stream"}};
+    static const char *const arns[] = {"ChannelARN", "ResourceARN", "StreamARN"};
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = json_string_value(json_object_get(doc, names[i][0]));
+        if (v) {
+            snprintf(out, cap, "%s/%s", names[i][1], v);
+            return;
+        }
+    }
+    for (size_t i = 0; i < sizeof arns / sizeof arns[0]; i++) {
+        const char *v = json_string_value(json_object_get(doc, arns[i]));
+        if (!v)
+            continue;
+        /* arn:PARTITION:kinesisvideo:REGION:ACCOUNT:TYPE/NAME/CREATION */
+        const char *res = v;
+        for (int colons = 0; colons < 5 && res; colons++) {
+            res = strchr(res, ':');
+            if (res)
+                res++;
+        }
+        const char *slash = res ? strchr(res, '/') : NULL;
+        if (!slash)
+            return;
+        const char *end = strchr(slash + 1, '/');
+        size_t n = end ? (size_t)(end - res) : strlen(res);
+        if (n < cap) {
+            memcpy(out, res, n);
+            out[n] = '\0';
+        }
+        return;
+    }
+}
+
 enum kg_err kvs_json_call(struct kvs_client *c, struct kvs_call *call, const char *operation,
                           const char *url, json_t *doc, size_t max_response, kvs_parse_fn parse,
                           void *arg, int once)
 {
     if (!doc)
         return KG_ERR_BAD_REQUEST; /* json_pack refuses invalid UTF-8 */
+    char resource[KVS_ARN_MAX + 16];
+    kvs_budget_resource(doc, resource, sizeof resource);
     size_t len = 0;
     char *body = kvs_dump(doc, &len);
     if (!body)
@@ -438,6 +506,7 @@ enum kg_err kvs_json_call(struct kvs_client *c, struct kvs_call *call, const cha
         .parse = parse,
         .parse_arg = arg,
         .once = once,
+        .channel = resource[0] ? resource : NULL,
     };
     enum kg_err err = kvs_execute(c, call, &r);
     free(body);

@@ -33,6 +33,13 @@
  * exponential backoff and full jitter (delay = random(0, min(cap, base * 2^n))),
  * never past the call's deadline; other 4xx are not retried.
  *
+ * Budgets (aws/budget.h, optional): every attempt, retries included, first
+ * takes from its operation's budget (and its channel's: the request's
+ * ChannelName, ChannelARN, ResourceARN, StreamName or StreamARN). A call over
+ * budget is not sent: KG_ERR_UPSTREAM_BUDGET (429) with error type
+ * kvsgate.BudgetExceeded and retry_after_s (a retry over budget returns the
+ * last answer instead). A throttle from AWS shrinks the budget.
+ *
  * Upstream calls are counted in the metrics kvsgate_upstream_calls_total
  * {operation,outcome} and kvsgate_upstream_duration_seconds{operation}, and in
  * kvs_call.upstream_calls. Thread-safe; calls block (run them off the HTTP
@@ -75,6 +82,7 @@ struct kvs_client_options {
     int64_t call_timeout_ms;       /* one attempt; 0: 5000 */
     struct kvs_retry_policy retry;
     int64_t (*now_fn)(void);       /* NULL: kg_now_s (signing time) */
+    struct budget *budget;         /* NULL: none; else outlives the client (aws/budget.h) */
 };
 
 /* Per-call context. deadline_ms is absolute on kg_mono_ms()'s clock (0: now +
@@ -88,6 +96,8 @@ struct kvs_call {
     char error_type[96];    /* AWS error type of the last failure, or "" */
     int64_t retry_after_s;  /* hint for 429/503 answers, 0 when none */
 };
+
+struct budget;
 
 struct kvs_tag {
     const char *key;

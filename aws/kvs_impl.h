@@ -37,6 +37,7 @@ const char *kvs_client_region(const struct kvs_client *c);
 #define KVS_ETYPE_UNREADABLE "kvsgate.UnreadableResponse"
 #define KVS_ETYPE_NO_CREDENTIALS "kvsgate.NoCredentials"
 #define KVS_ETYPE_DEADLINE "kvsgate.DeadlinePassed"
+#define KVS_ETYPE_BUDGET "kvsgate.BudgetExceeded"
 
 /* Reads the AWS error type of a non-2xx answer: x-amzn-ErrorType (without its
  * ":http://..." suffix), else the JSON body's __type (after any '#'), code or

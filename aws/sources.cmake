@@ -1,5 +1,6 @@
 # aws/: SigV4, credentials, transport, the KVS client and its caches.
 target_sources(kvsgate_lib PRIVATE
+  aws/budget.c
   aws/cache.c
   aws/refresh.c
   aws/channels.c

@@ -31,6 +31,8 @@ static const struct err_row err_table[KG_ERR__COUNT] = {
     [KG_ERR_PAYLOAD_TOO_LARGE] = {"KG_ERR_PAYLOAD_TOO_LARGE", 413, "payload_too_large",
                                   "Payload too large", 0},
     [KG_ERR_RATE_LIMITED] = {"KG_ERR_RATE_LIMITED", 429, "rate_limited", "Too many requests", 1},
+    [KG_ERR_UPSTREAM_BUDGET] = {"KG_ERR_UPSTREAM_BUDGET", 429, "upstream_budget_exceeded",
+                                "Too many calls to AWS for now", 1},
     [KG_ERR_HEADERS_TOO_LARGE] = {"KG_ERR_HEADERS_TOO_LARGE", 431, "headers_too_large",
                                   "Request headers too large", 0},
     [KG_ERR_STORAGE_DISABLED] = {"KG_ERR_STORAGE_DISABLED", 409, "storage_disabled",

@@ -29,6 +29,8 @@ enum kg_err {
     KG_ERR_CHANNEL_NOT_ACTIVE,   /* 409 channel_not_active (AWS ResourceInUse) */
     KG_ERR_PAYLOAD_TOO_LARGE,    /* 413 payload_too_large */
     KG_ERR_RATE_LIMITED,         /* 429 rate_limited (per-subject limit) */
+    KG_ERR_UPSTREAM_BUDGET,      /* 429 upstream_budget_exceeded (the AWS call would pass
+                                    kvsgate's share of a KVS quota; aws/budget.h) */
     KG_ERR_HEADERS_TOO_LARGE,    /* 431 headers_too_large (request line + headers) */
     KG_ERR_STORAGE_DISABLED,     /* 409 storage_disabled (the channel does not record) */
     KG_ERR_STREAM_NOT_FOUND,     /* 404 stream_not_found (no such video stream) */

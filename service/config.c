@@ -170,6 +170,10 @@ static const struct setting settings[] = {
      "how long a channel name's ARN and status are reused"},
     {"KVSGATE_CACHE_ENDPOINT_TTL_S", SET_INT, "36000", 1, 604800, 0, NULL,
      OFF(cache_endpoint_ttl_s), 0, "how long a channel's signaling endpoints are reused"},
+    {"KVSGATE_CACHE_LIST_TTL_S", SET_INT, "2", 0, 60, 0, NULL, OFF(cache_list_ttl_s), 0,
+     "how long a page of GET /v1/channels (AWS's, filtered per caller) is reused; concurrent "
+     "identical lists share one AWS call; creating or deleting a channel here drops them; 0: "
+     "every list goes to AWS"},
     {"KVSGATE_CACHE_STALE_S", SET_INT, "3600", 0, 604800, 0, NULL, OFF(cache_stale_s), 0,
      "how long past their TTL channels and endpoints are still served when AWS fails"},
     {"KVSGATE_ICE_REFRESH_MARGIN_S", SET_INT, "30", 5, 250, 0, NULL, OFF(ice_refresh_margin_s), 0,
@@ -254,6 +258,17 @@ static const struct setting settings[] = {
      0, "time limit of one AWS call attempt"},
     {"KVSGATE_AWS_MAX_ATTEMPTS", SET_INT, "3", 1, 10, 0, NULL, OFF(aws_max_attempts), 0,
      "attempts per AWS call (throttling, 5xx, resets, timeouts), within the request deadline"},
+    {"KVSGATE_AWS_QUOTA_PERCENT", SET_INT, "50", 0, 100, 0, NULL, OFF(aws_quota_percent), 0,
+     "share of each documented KVS quota (per account and per channel) this replica sends at "
+     "most, retries included; the account's other applications share the rest "
+     "(docs/upstream-budgets.md); 0 = no budgets"},
+    {"KVSGATE_AWS_CHANNEL_QUOTA_PERCENT", SET_INT, "80", 1, 100, 0, NULL,
+     OFF(aws_channel_quota_percent), 0,
+     "share of each documented per-channel KVS quota (5 per second for Describe, Delete, "
+     "tags) this replica sends at most"},
+    {"KVSGATE_AWS_BUDGET_WAIT_MS", SET_INT, "1000", 0, 5000, 0, NULL, OFF(aws_budget_wait_ms), 0,
+     "a call over budget waits this long at most for its turn, then is answered 429 with "
+     "Retry-After (upstream_budget_exceeded) without reaching AWS"},
     {"KVSGATE_AWS_CA_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(aws_ca_file), 0,
      "CA bundle for AWS endpoints (default: the system store)"},
     /* Proxies, as the AWS SDKs read them (lower-case names too). */

@@ -48,6 +48,7 @@ struct kg_config {
     int64_t cache_max_entries;
     int64_t cache_channel_ttl_s;
     int64_t cache_endpoint_ttl_s;
+    int64_t cache_list_ttl_s;
     int64_t cache_stale_s;
     int64_t ice_refresh_margin_s;
     int refresh_ahead;
@@ -86,6 +87,9 @@ struct kg_config {
     int64_t aws_connect_timeout_ms;
     int64_t aws_call_timeout_ms;
     int64_t aws_max_attempts;
+    int64_t aws_quota_percent;
+    int64_t aws_channel_quota_percent;
+    int64_t aws_budget_wait_ms;
     char *aws_ca_file;
     char *https_proxy;
     char *http_proxy;

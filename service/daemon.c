@@ -19,6 +19,7 @@
 
 #include "api/api.h"
 #include "auth/jwt.h"
+#include "aws/budget.h"
 #include "aws/channels.h"
 #include "aws/refresh.h"
 #include "aws/credentials.h"
@@ -72,6 +73,7 @@ struct serve {
     struct authwatch *authwatch;
     struct creds_provider *creds;
     struct kvs_client *kvs;
+    struct budget *budget; /* NULL: none */
     struct workers *workers;
     struct channels *channels;
     struct refresher *refresher; /* NULL: KVSGATE_REFRESH_AHEAD=false */
@@ -156,6 +158,10 @@ static int serve_start_aws(struct serve *sv)
     kg_metric_gauge_fn("kvsgate_credentials_expiry_timestamp_seconds",
                        "When the current AWS credentials expire (0: long-term or none).",
                        creds_expiry_metric, NULL);
+    struct budget_options bopts = {.percent = (int)cfg->aws_quota_percent,
+                                   .channel_percent = (int)cfg->aws_channel_quota_percent,
+                                   .max_wait_ms = cfg->aws_budget_wait_ms};
+    sv->budget = budget_new(&bopts);
     struct kvs_client_options kopts = {
         .http = sv->http,
         .creds = sv->creds,
@@ -164,6 +170,7 @@ static int serve_start_aws(struct serve *sv)
         .connect_timeout_ms = cfg->aws_connect_timeout_ms,
         .call_timeout_ms = cfg->aws_call_timeout_ms,
         .retry = {.max_attempts = (int)cfg->aws_max_attempts},
+        .budget = sv->budget,
     };
     if (kvs_client_new(&kopts, &sv->kvs) != KG_OK) {
         log_startup_error("startup_failed", "cannot set up the KVS client");
@@ -193,6 +200,7 @@ static int serve_start_aws(struct serve *sv)
         .stale_s = cfg->cache_stale_s,
         .ice_margin_s = cfg->ice_refresh_margin_s,
         .ice_per_viewer = cfg->ice_per_viewer,
+        .list_ttl_ms = cfg->cache_list_ttl_s * 1000,
         .refresher = sv->refresher,
     };
     sv->channels = channels_new(&chopts);
@@ -333,6 +341,7 @@ static void serve_cleanup(struct serve *sv)
     channels_free(sv->channels);
     refresher_free(sv->refresher);
     kvs_client_free(sv->kvs);
+    budget_free(sv->budget);
     metrics_creds = NULL;
     creds_provider_free(sv->creds);
     jwtv_free(sv->jwt);
