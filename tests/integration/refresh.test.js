@@ -11,6 +11,7 @@ const { startEmulator } = require('../lib/emulator');
 const { startKvsgate } = require('../lib/kvsgate');
 const { client } = require('../lib/client');
 const { mint } = require('../lib/tokens');
+const { metric, sum } = require('../lib/metrics');
 const kv = require('@aws-sdk/client-kinesis-video');
 const { kvsClient } = require('../emulator/helpers');
 
@@ -46,19 +47,6 @@ after(async () => {
   if (emu) await emu.stop();
 });
 
-// One metric's samples: {labels string: value}.
-async function metric(gate, name) {
-  const text = (await client(gate.url).get('/metrics')).text;
-  const out = {};
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{.*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name) out[m[2] || ''] = Number(m[3]);
-  }
-  return out;
-}
-
-const sum = (samples) => Object.values(samples).reduce((a, b) => a + b, 0);
 
 // Every channel as viewer and master, one request each every 250 ms, for ms.
 async function drive(gate, ms) {
