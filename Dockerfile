@@ -13,6 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates \
       libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libjansson-dev libjwt-dev libyaml-dev \
+      libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,11 +24,13 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DKVSGATE_NODE_TESTS=OFF \
 
 FROM ${BASE}
 # The runtime libraries kvsgate links (libmicrohttpd, libcurl with OpenSSL,
-# OpenSSL 3, jansson, libjwt, libyaml for the policy file) and the CA store for AWS endpoints. No shell tools
+# OpenSSL 3, jansson, libjwt, libyaml for the policy file, hiredis for a shared Redis) and the CA
+# store for AWS endpoints. No shell tools
 # are added; bash from the base image serves the HEALTHCHECK below.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libcurl4 libssl3 libjansson4 libjwt0 libyaml-0-2 ca-certificates \
+      libmicrohttpd12 libcurl4 libssl3 libjansson4 libjwt0 libyaml-0-2 libhiredis0.14 \
+      ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 kvsgate \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

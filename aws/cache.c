@@ -411,6 +411,19 @@ enum kg_err cache_peek(struct cache *c, const char *key, struct cache_ref **out)
     return KG_OK;
 }
 
+enum kg_err cache_peek_any(struct cache *c, const char *key, struct cache_ref **out)
+{
+    uint64_t h = key_hash(key);
+    pthread_mutex_lock(&c->lock);
+    struct entry *e = entry_find(c, key, h);
+    struct cache_ref *r = e ? ref_acquire(e->val) : NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (!r)
+        return KG_ERR_WOULD_BLOCK;
+    *out = r;
+    return KG_OK;
+}
+
 static void flight_put(struct cache *c, struct flight *f)
 {
     (void)c;

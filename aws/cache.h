@@ -87,6 +87,10 @@ void cache_free(struct cache *c);
 /* Never blocks: a fresh value for key (KG_OK and *out), else KG_ERR_WOULD_BLOCK. */
 KG_WARN_UNUSED enum kg_err cache_peek(struct cache *c, const char *key, struct cache_ref **out);
 
+/* Whatever value key holds, fresh or not, without counting a hit or marking
+ * it used (comparisons with what a load brings); KG_ERR_WOULD_BLOCK if none. */
+KG_WARN_UNUSED enum kg_err cache_peek_any(struct cache *c, const char *key, struct cache_ref **out);
+
 /* A fresh value, loading it (or joining a load in flight) when needed, waiting
  * at most until deadline_ms (kg_mono_ms clock; a waiter past it gets
  * KG_ERR_UPSTREAM_TIMEOUT). When the load fails with a transient error and a

@@ -1,4 +1,5 @@
 #include "aws/channels.h"
+#include "aws/channels_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,144 +22,6 @@ struct channels {
 /* How long a load may take when the caller set no deadline (refreshes too). */
 #define CHANNELS_LOAD_DEADLINE_MS 10000
 
-static void free_plain(void *v) { free(v); }
-
-static void free_ice(void *v)
-{
-    struct channels_ice *ice = v;
-    kg_wipe(ice, ice->bytes); /* TURN passwords */
-    free(ice);
-}
-
-/* ---- compact copies ----------------------------------------------------------------- */
-
-/* Strings copied one after the other into the tail of a value's allocation. */
-struct packer {
-    char *next;
-};
-
-static const char *pack(struct packer *p, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *at = p->next;
-    memcpy(at, s, n);
-    p->next += n;
-    return at;
-}
-
-void channels_channel_view(const struct kvs_channel *c, struct channels_channel *out)
-{
-    *out = (struct channels_channel){.name = c->name, .arn = c->arn, .type = c->type,
-                                     .status = c->status, .version = c->version,
-                                     .creation_time_s = c->creation_time_s,
-                                     .message_ttl_s = c->message_ttl_s};
-}
-
-static size_t channel_strings(const struct kvs_channel *c)
-{
-    return strlen(c->name) + strlen(c->arn) + strlen(c->type) + strlen(c->status) +
-           strlen(c->version) + 5;
-}
-
-static void channel_pack(struct packer *p, const struct kvs_channel *c, struct channels_channel *v)
-{
-    v->name = pack(p, c->name);
-    v->arn = pack(p, c->arn);
-    v->type = pack(p, c->type);
-    v->status = pack(p, c->status);
-    v->version = pack(p, c->version);
-    v->creation_time_s = c->creation_time_s;
-    v->message_ttl_s = c->message_ttl_s;
-}
-
-static struct channels_channel *channel_compact(const struct kvs_channel *c)
-{
-    struct channels_channel *v = kg_malloc(sizeof *v + channel_strings(c));
-    struct packer p = {(char *)(v + 1)};
-    channel_pack(&p, c, v);
-    return v;
-}
-
-/* Every string of a kvs_channel is a bounded array, and a page holds at most
- * what its parser accepted: the sum cannot wrap. */
-static struct channels_list *list_compact(const struct kvs_channel_page *page)
-{
-    size_t strings = strlen(page->next_token) + 1;
-    for (size_t i = 0; i < page->count; i++)
-        strings += channel_strings(&page->channels[i]);
-    size_t head = sizeof(struct channels_list) + page->count * sizeof(struct channels_channel);
-    struct channels_list *v = kg_malloc(head + strings);
-    struct packer p = {(char *)v + head};
-    v->count = page->count;
-    v->next_token = pack(&p, page->next_token);
-    for (size_t i = 0; i < page->count; i++)
-        channel_pack(&p, &page->channels[i], &v->channels[i]);
-    return v;
-}
-
-static struct channels_endpoints *endpoints_compact(const struct kvs_endpoints *e)
-{
-    struct channels_endpoints *v = kg_malloc(sizeof *v + strlen(e->wss) + strlen(e->https) + 2);
-    struct packer p = {(char *)(v + 1)};
-    v->wss = pack(&p, e->wss);
-    v->https = pack(&p, e->https);
-    return v;
-}
-
-static struct channels_storage *storage_compact(const struct kvs_media_storage *m)
-{
-    struct channels_storage *v = kg_malloc(sizeof *v + strlen(m->stream_arn) + 1);
-    struct packer p = {(char *)(v + 1)};
-    v->enabled = m->enabled;
-    v->stream_arn = pack(&p, m->stream_arn);
-    return v;
-}
-
-static struct channels_webrtc *webrtc_compact(const char *url)
-{
-    struct channels_webrtc *v = kg_malloc(sizeof *v + strlen(url) + 1);
-    struct packer p = {(char *)(v + 1)};
-    v->url = pack(&p, url);
-    return v;
-}
-
-/* Layout: the struct and its servers, then every server's uri pointers, then
- * the strings. */
-static struct channels_ice *ice_compact(const struct kvs_ice_config *cfg)
-{
-    size_t count = cfg->count < KVS_ICE_SERVERS_MAX ? cfg->count : KVS_ICE_SERVERS_MAX;
-    size_t uris = 0, strings = 0;
-    for (size_t i = 0; i < count; i++) {
-        const struct kvs_ice_server *s = &cfg->servers[i];
-        uris += s->uri_count;
-        for (size_t k = 0; k < s->uri_count; k++)
-            strings += strlen(s->uris[k]) + 1;
-        strings += strlen(s->username ? s->username : "") + strlen(s->password ? s->password : "") + 2;
-    }
-    size_t head = sizeof(struct channels_ice) + count * sizeof(struct channels_ice_server);
-    size_t bytes = head + uris * sizeof(const char *) + strings;
-    struct channels_ice *v = kg_malloc(bytes);
-    v->bytes = bytes;
-    v->count = count;
-    v->fetched_at_s = cfg->fetched_at_s;
-    v->min_ttl_s = cfg->min_ttl_s;
-    const char **uri_slots = (const char **)(void *)((char *)v + head);
-    struct packer p = {(char *)(uri_slots + uris)};
-    for (size_t i = 0; i < count; i++) {
-        const struct kvs_ice_server *s = &cfg->servers[i];
-        struct channels_ice_server *d = &v->servers[i];
-        for (size_t k = 0; k < s->uri_count; k++)
-            uri_slots[k] = pack(&p, s->uris[k]);
-        d->uris = uri_slots;
-        d->uri_count = s->uri_count;
-        uri_slots += s->uri_count;
-        d->username = pack(&p, s->username ? s->username : "");
-        d->password = pack(&p, s->password ? s->password : "");
-        d->ttl_s = s->ttl_s;
-    }
-    return v;
-}
-
 static enum kg_err load_refresh(void *arg, const char *key, struct cache_loaded *out);
 static void recipe_free(void *r);
 
@@ -175,7 +38,7 @@ struct channels *channels_new(const struct channels_options *opts)
     if (!ch->opts.ice_margin_s)
         ch->opts.ice_margin_s = 30;
     struct cache_options o = {.name = "channel", .max_entries = ch->opts.max_entries,
-                              .free_value = free_plain, .now_ms = opts->now_ms};
+                              .free_value = channels_free_plain, .now_ms = opts->now_ms};
     if (opts->refresher) {
         o.refresher = opts->refresher;
         o.refresh_load = load_refresh;
@@ -189,10 +52,10 @@ struct channels *channels_new(const struct channels_options *opts)
     o.name = "webrtc";
     ch->webrtc = cache_new(&o);
     o.name = "ice";
-    o.free_value = free_ice;
+    o.free_value = channels_free_ice;
     ch->ice = cache_new(&o);
     if (opts->list_ttl_ms > 0) {
-        struct cache_options lo = {.name = "list", .max_entries = 1000, .free_value = free_plain,
+        struct cache_options lo = {.name = "list", .max_entries = 1000, .free_value = channels_free_plain,
                                    .now_ms = opts->now_ms};
         ch->list = cache_new(&lo);
         lo.name = "describe";
@@ -233,6 +96,7 @@ struct load_ctx {
     enum kvs_role role;
     int limit;     /* lists */
     int no_recipe; /* never refreshed ahead (lists) */
+    int refreshing; /* on a refresher thread: a shared value must outlive the refresh lead */
 };
 
 /* How to load a key again on a refresher thread: the load_ctx without the
@@ -247,7 +111,7 @@ struct recipe {
 
 static size_t opt_len(const char *s) { return s ? strlen(s) + 1 : 0; }
 
-static const char *opt_pack(struct packer *p, const char *s) { return s ? pack(p, s) : NULL; }
+static const char *opt_pack(struct packer *p, const char *s) { return s ? channels_pack(p, s) : NULL; }
 
 static struct recipe *recipe_new(const struct load_ctx *l)
 {
@@ -275,7 +139,7 @@ static enum kg_err load_channel(void *arg, const char *key, struct cache_loaded 
     if (err != KG_OK)
         return err;
     int active = strcmp(c.status, "ACTIVE") == 0;
-    out->value = channel_compact(&c);
+    out->value = channels_channel_compact(&c);
     /* A channel still CREATING (or being deleted) is looked at again soon. */
     out->ttl_ms = active ? l->ch->opts.channel_ttl_s * 1000 : 1000;
     out->stale_ms = active ? l->ch->opts.stale_s * 1000 : 0;
@@ -290,7 +154,7 @@ static enum kg_err load_endpoint(void *arg, const char *key, struct cache_loaded
     enum kg_err err = kvs_get_endpoints(l->ch->opts.kvs, l->call, l->arn, l->role, &e);
     if (err != KG_OK)
         return err;
-    out->value = endpoints_compact(&e);
+    out->value = channels_endpoints_compact(&e);
     out->ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
     out->stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
@@ -308,7 +172,7 @@ static enum kg_err load_ice(void *arg, const char *key, struct cache_loaded *out
         return err;
     int64_t ttl_s = cfg.count ? cfg.min_ttl_s : 0;
     int64_t fresh_ms = (ttl_s - l->ch->opts.ice_margin_s) * 1000;
-    struct channels_ice *v = ice_compact(&cfg);
+    struct channels_ice *v = channels_ice_compact(&cfg);
     v->expires_at_s = cfg.fetched_at_s + (fresh_ms > 0 ? fresh_ms / 1000 : 0);
     out->value = v;
     kvs_ice_config_cleanup(&cfg);
@@ -326,7 +190,7 @@ static enum kg_err load_storage(void *arg, const char *key, struct cache_loaded 
     enum kg_err err = kvs_describe_media_storage(l->ch->opts.kvs, l->call, l->arn, &m);
     if (err != KG_OK)
         return err;
-    out->value = storage_compact(&m);
+    out->value = channels_storage_compact(&m);
     out->ttl_ms = l->ch->opts.channel_ttl_s * 1000;
     out->stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
@@ -340,7 +204,7 @@ static enum kg_err load_webrtc(void *arg, const char *key, struct cache_loaded *
     enum kg_err err = kvs_get_webrtc_endpoint(l->ch->opts.kvs, l->call, l->arn, l->role, url);
     if (err != KG_OK)
         return err;
-    out->value = webrtc_compact(url);
+    out->value = channels_webrtc_compact(url);
     out->ttl_ms = l->ch->opts.endpoint_ttl_s * 1000;
     out->stale_ms = l->ch->opts.stale_s * 1000;
     return KG_OK;
@@ -355,7 +219,7 @@ static enum kg_err load_described(void *arg, const char *key, struct cache_loade
     enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, &c);
     if (err != KG_OK)
         return err;
-    out->value = channel_compact(&c);
+    out->value = channels_channel_compact(&c);
     out->ttl_ms = l->ch->opts.list_ttl_ms;
     return KG_OK;
 }
@@ -369,7 +233,7 @@ static enum kg_err load_list(void *arg, const char *key, struct cache_loaded *ou
     enum kg_err err = kvs_list_channels(l->ch->opts.kvs, l->call, l->name, l->limit, l->https, &page);
     if (err != KG_OK)
         return err;
-    out->value = list_compact(&page);
+    out->value = channels_list_compact(&page);
     kvs_channel_page_cleanup(&page);
     out->ttl_ms = l->ch->opts.list_ttl_ms;
     /* Under throttling a page a minute old beats none. */
@@ -378,11 +242,100 @@ static enum kg_err load_list(void *arg, const char *key, struct cache_loaded *ou
     return KG_OK;
 }
 
-/* The cache's loader for callers: l->load, leaving a recipe when refreshing ahead. */
+/* ---- the replicas' shared cache ------------------------------------------------------ */
+
+/* What l loads, as the shared cache knows it; -1: not shared (lists, the
+ * describe of a management read, TURN credentials per viewer). */
+static int share_kind(const struct load_ctx *l)
+{
+    if (l->load == load_channel)
+        return SHARED_CHANNEL;
+    if (l->load == load_endpoint)
+        return SHARED_ENDPOINT;
+    if (l->load == load_ice)
+        return l->ch->opts.ice_per_viewer && l->client_id ? -1 : SHARED_ICE;
+    if (l->load == load_storage)
+        return SHARED_STORAGE;
+    if (l->load == load_webrtc)
+        return SHARED_WEBRTC;
+    return -1;
+}
+
+/* How long a refresh wants a shared value to live still: past the refresh
+ * lead (at most a fifth of the TTL), or it would refresh again at once. */
+static int64_t refresh_min_ttl_ms(const struct channels *ch, enum shared_kind kind)
+{
+    int64_t ttl_s = kind == SHARED_ENDPOINT || kind == SHARED_WEBRTC ? ch->opts.endpoint_ttl_s
+                    : kind == SHARED_ICE ? 300 - ch->opts.ice_margin_s
+                                         : ch->opts.channel_ttl_s;
+    return ttl_s * 1000 * 3 / 10;
+}
+
+/* A channel loaded from AWS whose ARN is not the one this replica holds (it
+ * was deleted and created again elsewhere): every replica forgets the old
+ * ARN and the name, so none hands the old one out until its TTL. */
+static void note_arn_change(struct channels *ch, const char *name, const struct channels_channel *now)
+{
+    struct cache_ref *ref;
+    if (cache_peek_any(ch->channel, name, &ref) != KG_OK)
+        return;
+    const struct channels_channel *before = cache_ref_value(ref);
+    if (strcmp(before->arn, now->arn) != 0)
+        shared_invalidate(ch->opts.shared, name, before->arn);
+    cache_ref_release(ref);
+}
+
+/* l->load through the shared cache: another replica's value when there is
+ * one, else this replica loads (holding the key's flight) and shares it. */
+static enum kg_err load_shared(struct load_ctx *l, enum shared_kind kind, const char *key,
+                               struct cache_loaded *out)
+{
+    struct channels *ch = l->ch;
+    int64_t deadline =
+        l->call->deadline_ms ? l->call->deadline_ms : kg_mono_ms() + CHANNELS_LOAD_DEADLINE_MS;
+    int64_t min_ttl = l->refreshing ? refresh_min_ttl_ms(ch, kind) : 1000;
+    struct shared_slot slot;
+    char *text = NULL;
+    size_t len = 0;
+    int64_t ttl_ms = 0;
+    if (shared_fetch(ch->opts.shared, kind, key, deadline, min_ttl, &slot, &text, &len,
+                     &ttl_ms) == SHARED_FOUND) {
+        void *v = channels_value_decode(kind, text, len);
+        kg_wipe(text, len);
+        free(text);
+        if (v) {
+            out->value = v;
+            out->ttl_ms = ttl_ms;
+            out->stale_ms = kind == SHARED_ICE ? 0 : ch->opts.stale_s * 1000;
+            return KG_OK;
+        }
+    }
+    enum kg_err err = l->load(l, key, out);
+    if (err != KG_OK) {
+        shared_abandon(ch->opts.shared, &slot);
+        return err;
+    }
+    if (kind == SHARED_CHANNEL)
+        note_arn_change(ch, key, out->value);
+    text = channels_value_encode(kind, out->value, &len);
+    if (text) {
+        shared_store(ch->opts.shared, &slot, text, len, out->ttl_ms);
+        kg_wipe(text, len);
+        free(text);
+    } else {
+        shared_abandon(ch->opts.shared, &slot);
+    }
+    return KG_OK;
+}
+
+/* The cache's loader for callers: l->load (through the shared cache when
+ * there is one), leaving a recipe when refreshing ahead. */
 static enum kg_err load_remembering(void *arg, const char *key, struct cache_loaded *out)
 {
     struct load_ctx *l = arg;
-    enum kg_err err = l->load(l, key, out);
+    int kind = l->ch->opts.shared ? share_kind(l) : -1;
+    enum kg_err err = kind >= 0 ? load_shared(l, (enum shared_kind)kind, key, out)
+                                : l->load(l, key, out);
     if (err == KG_OK && l->ch->opts.refresher && !l->no_recipe)
         out->recipe = recipe_new(l);
     return err;
@@ -395,7 +348,7 @@ static enum kg_err load_refresh(void *arg, const char *key, struct cache_loaded 
     const struct recipe *r = arg;
     struct kvs_call call = {.deadline_ms = kg_mono_ms() + CHANNELS_LOAD_DEADLINE_MS,
                             .request_id = "refresh"};
-    struct load_ctx l = {.ch = r->ch, .call = &call, .load = r->load, .name = r->name,
+    struct load_ctx l = {.ch = r->ch, .call = &call, .load = r->load, .refreshing = 1, .name = r->name,
                          .arn = r->arn, .https = r->https, .client_id = r->client_id,
                          .role = r->role};
     enum kg_err err = load_remembering(&l, key, out);
@@ -512,7 +465,7 @@ static enum kg_err brief_lookup(struct cache *c, const char *key, struct kvs_cal
     enum kg_err err = l->load(l, key, &loaded);
     if (err != KG_OK)
         return err;
-    *out = cache_ref_private(loaded.value, free_plain);
+    *out = cache_ref_private(loaded.value, channels_free_plain);
     if (how)
         *how = CACHE_MISS;
     return KG_OK;
@@ -559,7 +512,8 @@ void channels_forget_storage(struct channels *ch, const char *arn)
     cache_invalidate_prefix(ch->webrtc, prefix);
 }
 
-void channels_forget(struct channels *ch, const char *name, const char *arn)
+/* Drops the channel's entries here only. */
+static void forget_local(struct channels *ch, const char *name, const char *arn)
 {
     if (name) {
         cache_invalidate(ch->channel, name);
@@ -573,4 +527,24 @@ void channels_forget(struct channels *ch, const char *name, const char *arn)
         channels_forget_storage(ch, arn);
     }
     channels_forget_lists(ch);
+}
+
+void channels_forget(struct channels *ch, const char *name, const char *arn)
+{
+    forget_local(ch, name, arn);
+    shared_invalidate(ch->opts.shared, name, arn);
+}
+
+void channels_forget_remote(struct channels *ch, const char *name, const char *arn)
+{
+    forget_local(ch, name, arn);
+}
+
+void channels_forget_all(struct channels *ch)
+{
+    struct cache *all[] = {ch->channel, ch->endpoint, ch->ice, ch->storage, ch->webrtc,
+                           ch->list, ch->describe};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i])
+            cache_invalidate_prefix(all[i], "");
 }

@@ -45,6 +45,7 @@
 
 #include "aws/cache.h"
 #include "aws/kvs.h"
+#include "aws/shared.h"
 #include "core/err.h"
 
 struct channels_options {
@@ -58,6 +59,7 @@ struct channels_options {
     int64_t list_ttl_ms;     /* 0: list pages are not cached (nor shared) */
     int64_t (*now_ms)(void); /* cache clock; NULL: kg_mono_ms */
     struct refresher *refresher; /* NULL: no refresh-ahead; else outlives the channels */
+    struct shared *shared;   /* NULL: nothing shared with other replicas (aws/shared.h) */
 };
 
 /* A DescribeSignalingChannel result, as cached. */
@@ -168,7 +170,11 @@ void channels_forget_lists(struct channels *ch);
 void channels_forget_storage(struct channels *ch, const char *arn);
 
 /* Drops what is cached for the channel (after a delete, or a 404 from AWS),
- * and every list page. */
+ * and every list page, here and (with a shared cache) on every replica. */
 void channels_forget(struct channels *ch, const char *name, const char *arn);
+/* The same, here only: another replica invalidated it. */
+void channels_forget_remote(struct channels *ch, const char *name, const char *arn);
+/* Drops everything cached here (invalidations may have been missed). */
+void channels_forget_all(struct channels *ch);
 
 #endif

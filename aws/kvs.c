@@ -172,13 +172,6 @@ int64_t kvs_backoff_ms(const struct kvs_retry_policy *p, int retry)
     return (int64_t)(r % (uint64_t)(cap + 1));
 }
 
-static void kvs_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 struct kvs_request {
     const char *operation; /* AWS name, for metrics and logs */
     const char *url;
@@ -354,7 +347,7 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
             return err;
         }
         if (wait > 0) {
-            kvs_sleep_ms(wait);
+            kg_sleep_ms(wait);
             left = deadline - kg_mono_ms();
             if (left <= 0)
                 left = 1;
@@ -383,7 +376,7 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
         kvs_log_failure(r, call, err, status, attempt, delay);
         call->retries++;
         if (delay > 0)
-            kvs_sleep_ms(delay);
+            kg_sleep_ms(delay);
     }
 }
 

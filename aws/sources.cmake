@@ -3,7 +3,9 @@ target_sources(kvsgate_lib PRIVATE
   aws/budget.c
   aws/cache.c
   aws/refresh.c
+  aws/shared.c
   aws/channels.c
+  aws/channels_values.c
   aws/credentials.c
   aws/credentials_container.c
   aws/credentials_env.c

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,5 +137,54 @@ enum kg_err kg_random_bytes(void *out, size_t n)
         return KG_OK;
     if (RAND_bytes(out, (int)n) != 1)
         return KG_ERR_INTERNAL;
+    return KG_OK;
+}
+
+/* One EVP_CIPHER_CTX per call: sealing and opening happen only on the cold
+ * path (values going to and coming from Redis). */
+static int aead_run(int encrypt, const unsigned char *key, const unsigned char *nonce,
+                    const void *aad, size_t aad_len, const unsigned char *in, size_t len,
+                    unsigned char *out, unsigned char *tag)
+{
+    if (len > INT32_MAX || aad_len > INT32_MAX)
+        return 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx)
+        crypto_die("EVP_CIPHER_CTX_new");
+    int n = 0, ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, encrypt) == 1 &&
+                    EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
+                    EVP_CipherUpdate(ctx, out, &n, in, (int)len) == 1;
+    if (ok && !encrypt)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KG_AEAD_TAG_LEN, tag) == 1;
+    ok = ok && EVP_CipherFinal_ex(ctx, out + n, &n) == 1;
+    if (ok && encrypt)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KG_AEAD_TAG_LEN, tag) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+enum kg_err kg_aead_seal(const unsigned char key[KG_AEAD_KEY_LEN], const void *aad, size_t aad_len,
+                         const void *plain, size_t len, unsigned char *sealed)
+{
+    if (kg_random_bytes(sealed, KG_AEAD_NONCE_LEN) != KG_OK)
+        return KG_ERR_INTERNAL;
+    unsigned char *ct = sealed + KG_AEAD_NONCE_LEN;
+    if (!aead_run(1, key, sealed, aad, aad_len, plain, len, ct, ct + len))
+        return KG_ERR_INTERNAL;
+    return KG_OK;
+}
+
+enum kg_err kg_aead_open(const unsigned char key[KG_AEAD_KEY_LEN], const void *aad, size_t aad_len,
+                         const unsigned char *sealed, size_t len, unsigned char *plain)
+{
+    if (len < KG_AEAD_OVERHEAD)
+        return KG_ERR_BAD_REQUEST;
+    size_t n = len - KG_AEAD_OVERHEAD;
+    unsigned char tag[KG_AEAD_TAG_LEN];
+    memcpy(tag, sealed + KG_AEAD_NONCE_LEN + n, KG_AEAD_TAG_LEN);
+    if (!aead_run(0, key, sealed, aad, aad_len, sealed + KG_AEAD_NONCE_LEN, n, plain, tag)) {
+        OPENSSL_cleanse(plain, n);
+        return KG_ERR_BAD_REQUEST;
+    }
     return KG_OK;
 }

@@ -1,4 +1,5 @@
-/* kvsgate: the OpenSSL helper for hashing, HMAC, randomness and comparisons.
+/* kvsgate: the OpenSSL helper for hashing, HMAC, randomness, comparisons and
+ * the authenticated encryption of what kvsgate stores in a shared Redis.
  *
  * SHA-256 and HMAC-SHA256 run on per-thread reused contexts made from
  * algorithms fetched once (measured: explicit fetching and reuse is ~3x
@@ -34,5 +35,21 @@ int kg_ct_streq(const char *a, const char *b);
 
 /* Cryptographically secure random bytes. KG_ERR_INTERNAL if the DRBG fails. */
 KG_WARN_UNUSED enum kg_err kg_random_bytes(void *out, size_t n);
+
+/* AES-256-GCM with a random 96-bit nonce: sealed = nonce | ciphertext | tag,
+ * KG_AEAD_OVERHEAD bytes longer than the plaintext; aad is authenticated, not
+ * encrypted. kg_aead_open answers KG_ERR_BAD_REQUEST for anything that is not
+ * exactly what kg_aead_seal made with this key and aad (out gets len -
+ * KG_AEAD_OVERHEAD bytes; nothing is written on failure that survives it). */
+#define KG_AEAD_KEY_LEN 32
+#define KG_AEAD_NONCE_LEN 12
+#define KG_AEAD_TAG_LEN 16
+#define KG_AEAD_OVERHEAD (KG_AEAD_NONCE_LEN + KG_AEAD_TAG_LEN)
+KG_WARN_UNUSED enum kg_err kg_aead_seal(const unsigned char key[KG_AEAD_KEY_LEN], const void *aad,
+                                        size_t aad_len, const void *plain, size_t len,
+                                        unsigned char *sealed);
+KG_WARN_UNUSED enum kg_err kg_aead_open(const unsigned char key[KG_AEAD_KEY_LEN], const void *aad,
+                                        size_t aad_len, const unsigned char *sealed, size_t len,
+                                        unsigned char *plain);
 
 #endif

@@ -12,5 +12,6 @@ target_sources(kvsgate_lib PRIVATE
   core/mem.c
   core/metrics.c
   core/num.c
+  core/redis.c
   core/timeutil.c
   core/url.c)

@@ -1,5 +1,6 @@
 #include "core/timeutil.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -220,4 +221,11 @@ int kg_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_m
                           .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
     pthread_cond_timedwait(c, m, &ts);
     return kg_mono_ms() >= deadline_ms;
+}
+
+void kg_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }

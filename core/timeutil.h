@@ -36,6 +36,9 @@ KG_WARN_UNUSED enum kg_err kg_time_parse_amz(const char *s, int64_t *epoch_s);
  * Fractions are dropped. KG_ERR_BAD_REQUEST on anything else. */
 KG_WARN_UNUSED enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s);
 
+/* Sleeps ms milliseconds (through signals). */
+void kg_sleep_ms(int64_t ms);
+
 /* Condition variables whose timed waits run on the monotonic clock (the one
  * kg_mono_ms reads), so a wall-clock step never lengthens or cuts a wait.
  * kg_cond_wait_until waits on c (m locked) until it is signalled or

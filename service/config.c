@@ -8,6 +8,7 @@
 
 #include "auth/jwt.h"
 #include "aws/kvs.h"
+#include "core/redis.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -37,6 +38,28 @@ static int check_url(const char *v, char *why, size_t n)
         return 1;
     snprintf(why, n, "must be an http:// or https:// URL (host[:port], no userinfo)");
     return 0;
+}
+
+static int check_redis_url(const char *v, char *why, size_t n)
+{
+    struct kg_redis_url u;
+    const char *reason = NULL;
+    if (kg_redis_url_parse(v, &u, &reason))
+        return 1;
+    snprintf(why, n, "%s", reason);
+    return 0;
+}
+
+/* Printable ASCII without spaces, at most 64 bytes. */
+static int check_redis_prefix(const char *v, char *why, size_t n)
+{
+    size_t len = 0;
+    for (; v[len]; len++)
+        if (len >= 64 || v[len] <= ' ' || v[len] > '~') {
+            snprintf(why, n, "must be at most 64 printable ASCII characters without spaces");
+            return 0;
+        }
+    return 1;
 }
 
 /* A proxy URL: http:// or https://, then printable ASCII without spaces
@@ -205,6 +228,28 @@ static const struct setting settings[] = {
     {"KVSGATE_OWNER_POLICY", SET_STRING, "owner", 0, 0, 0, check_owner_policy, OFF(owner_policy),
      0, "owner: deleting or re-creating a channel another subject created needs manageAny or "
         "the kvs:admin scope; any: a manage grant is enough"},
+    /* Redis: replicas sharing caches, flights, invalidation and rate limits */
+    {"KVSGATE_REDIS_URL", SET_STRING, NULL, 0, 0, 0, check_redis_url, OFF(redis_url), 0,
+     "redis://host[:port][/db] of a Redis the replicas share: a second-level cache, one AWS "
+     "call per key across replicas, invalidation within a second, shared rate limits "
+     "(docs/redis.md); no TLS (rediss://) with Debian's hiredis; unset: each replica on its own"},
+    {"KVSGATE_REDIS_USERNAME", SET_STRING, NULL, 0, 0, 0, NULL, OFF(redis_username), 0,
+     "ACL user for AUTH (Redis 6+); unset: AUTH with the password only"},
+    {"KVSGATE_REDIS_PASSWORD", SET_STRING, NULL, 0, 0, 1, NULL, OFF(redis_password), 0,
+     "AUTH password; or KVSGATE_REDIS_PASSWORD_FILE"},
+    {"KVSGATE_REDIS_KEY", SET_STRING, NULL, 0, 0, 1, NULL, OFF(redis_key), 0,
+     "at least 32 bytes, the same on every replica: what kvsgate stores in Redis is "
+     "encrypted and authenticated with keys derived from it (AES-256-GCM); required with "
+     "KVSGATE_REDIS_URL; or KVSGATE_REDIS_KEY_FILE"},
+    {"KVSGATE_REDIS_PREFIX", SET_STRING, "kvsgate:", 0, 0, 0, check_redis_prefix,
+     OFF(redis_prefix), 0, "prefix of every key and pub/sub channel kvsgate uses (several "
+                           "deployments on one Redis)"},
+    {"KVSGATE_REDIS_TIMEOUT_MS", SET_INT, "100", 10, 5000, 0, NULL, OFF(redis_timeout_ms), 0,
+     "connect and command timeout; past it the request goes on without Redis (local caches "
+     "and limits), and Redis is tried again after a pause"},
+    {"KVSGATE_RATE_LIMIT_SYNC_MS", SET_INT, "250", 50, 10000, 0, NULL, OFF(rate_limit_sync_ms),
+     0, "with Redis: how often each replica adds its per-subject request counts to the shared "
+        "ones and takes back the total"},
     /* JWT */
     {"KVSGATE_POLICY_FILE", SET_STRING, NULL, 0, 0, 0, NULL, OFF(policy_file), 0,
      "policy file (YAML or JSON) of one or more issuers, their keys, audiences and claim "

@@ -78,6 +78,14 @@ struct kg_config {
     int64_t jwt_max_lifetime_s;
     char *jwt_grants_claim;
     int64_t jwt_max_bytes;
+    /* Redis */
+    char *redis_url;
+    char *redis_username;
+    char *redis_password; /* secret */
+    char *redis_key;      /* secret */
+    char *redis_prefix;
+    int64_t redis_timeout_ms;
+    int64_t rate_limit_sync_ms;
     /* AWS */
     char *region;
     char *kvs_endpoint;

@@ -14,12 +14,16 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "auth/jwt.h"
 #include "aws/budget.h"
+#include "aws/shared.h"
+#include "core/redis.h"
+#include "service/ratesync.h"
 #include "aws/channels.h"
 #include "aws/refresh.h"
 #include "aws/credentials.h"
@@ -77,6 +81,10 @@ struct serve {
     struct workers *workers;
     struct channels *channels;
     struct refresher *refresher; /* NULL: KVSGATE_REFRESH_AHEAD=false */
+    struct kg_redis *redis;      /* NULL: KVSGATE_REDIS_URL unset */
+    struct shared *shared;
+    struct ratesync *ratesync;
+    _Atomic(struct channels *) live_channels; /* for the subscriber, once built */
     struct ratelimit *ratelimit, *auth_failures, *storage_joins;
     struct clientaddr_trust trusted_proxies;
     struct api_deps deps;
@@ -133,6 +141,67 @@ static int serve_start_auth(struct serve *sv)
 
 /* The credential chain (and its refresher), the KVS client, the AWS workers
  * and the caches in front of KVS. */
+
+/* Another replica invalidated a channel (the subscriber's thread). */
+static void serve_forget_remote(void *arg, const char *name, const char *arn)
+{
+    struct serve *sv = arg;
+    struct channels *ch = atomic_load(&sv->live_channels);
+    if (ch)
+        channels_forget_remote(ch, name, arn);
+}
+
+static void serve_forget_all(void *arg)
+{
+    struct serve *sv = arg;
+    struct channels *ch = atomic_load(&sv->live_channels);
+    if (ch)
+        channels_forget_all(ch);
+}
+
+/* The shared Redis (KVSGATE_REDIS_URL): its client and the shared cache. */
+static int serve_build_redis(struct serve *sv)
+{
+    const struct kg_config *cfg = &sv->cfg;
+    struct kg_redis_options ro = {.username = cfg->redis_username,
+                                  .password = cfg->redis_password,
+                                  .timeout_ms = cfg->redis_timeout_ms,
+                                  /* every AWS worker and refresher may need one at once */
+                                  .connections = (size_t)(cfg->upstream_workers +
+                                                          cfg->refresh_threads + 2)};
+    const char *why = NULL;
+    if (!kg_redis_url_parse(cfg->redis_url, &ro.url, &why)) {
+        log_startup_error("config_invalid", why);
+        return KG_EXIT_FAILURE;
+    }
+    if (!cfg->redis_key || strlen(cfg->redis_key) < SHARED_SECRET_MIN) {
+        log_startup_error("config_invalid",
+                          "KVSGATE_REDIS_URL needs KVSGATE_REDIS_KEY (or _FILE) of at least 32 "
+                          "bytes, the same on every replica");
+        return KG_EXIT_FAILURE;
+    }
+    sv->redis = kg_redis_new(&ro);
+    struct shared_options so = {.redis = sv->redis,
+                                .prefix = cfg->redis_prefix,
+                                .secret = cfg->redis_key,
+                                .secret_len = strlen(cfg->redis_key),
+                                .lock_ms = cfg->request_deadline_ms * 2,
+                                .forget = serve_forget_remote,
+                                .forget_all = serve_forget_all,
+                                .arg = sv};
+    sv->shared = shared_new(&so);
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_INFO, "redis_configured")) {
+        kg_log_str(&l, "host", ro.url.host);
+        kg_log_int(&l, "port", ro.url.port);
+        kg_log_int(&l, "db", ro.url.db);
+        kg_log_str(&l, "prefix", cfg->redis_prefix);
+        kg_log_str(&l, "auth", cfg->redis_password ? "password" : "none");
+        kg_log_end(&l);
+    }
+    return KG_EXIT_OK;
+}
+
 static int serve_start_aws(struct serve *sv)
 {
     const struct kg_config *cfg = &sv->cfg;
@@ -158,6 +227,8 @@ static int serve_start_aws(struct serve *sv)
     kg_metric_gauge_fn("kvsgate_credentials_expiry_timestamp_seconds",
                        "When the current AWS credentials expire (0: long-term or none).",
                        creds_expiry_metric, NULL);
+    if (cfg->redis_url && serve_build_redis(sv) != KG_EXIT_OK)
+        return KG_EXIT_FAILURE;
     struct budget_options bopts = {.percent = (int)cfg->aws_quota_percent,
                                    .channel_percent = (int)cfg->aws_channel_quota_percent,
                                    .max_wait_ms = cfg->aws_budget_wait_ms};
@@ -202,8 +273,10 @@ static int serve_start_aws(struct serve *sv)
         .ice_per_viewer = cfg->ice_per_viewer,
         .list_ttl_ms = cfg->cache_list_ttl_s * 1000,
         .refresher = sv->refresher,
+        .shared = sv->shared,
     };
     sv->channels = channels_new(&chopts);
+    atomic_store(&sv->live_channels, sv->channels);
     return KG_EXIT_OK;
 }
 
@@ -217,6 +290,9 @@ static void serve_build_server(struct serve *sv)
 {
     const struct kg_config *cfg = &sv->cfg;
     sv->ratelimit = ratelimit_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, 100000);
+    if (sv->redis)
+        sv->ratesync = ratesync_start(sv->ratelimit, sv->redis, cfg->redis_prefix,
+                                      cfg->rate_limit_sync_ms);
     clientaddr_trust_init(&sv->trusted_proxies, (const char *const *)cfg->trusted_proxies,
                           cfg->trusted_proxy_count);
     sv->auth_failures = ratelimit_new((double)cfg->auth_failure_rps,
@@ -334,14 +410,18 @@ static void serve_cleanup(struct serve *sv)
     authcfg_free(sv->auth);
     workers_free(sv->workers);
     server_free(sv->server);
+    ratesync_stop(sv->ratesync);
     ratelimit_free(sv->ratelimit);
     ratelimit_free(sv->auth_failures);
     ratelimit_free(sv->storage_joins);
     refresher_stop(sv->refresher); /* its jobs touch every cache of sv->channels */
+    atomic_store(&sv->live_channels, NULL);
+    shared_free(sv->shared); /* stops the subscriber, which touches sv->channels */
     channels_free(sv->channels);
     refresher_free(sv->refresher);
     kvs_client_free(sv->kvs);
     budget_free(sv->budget);
+    kg_redis_free(sv->redis);
     metrics_creds = NULL;
     creds_provider_free(sv->creds);
     jwtv_free(sv->jwt);

@@ -14,6 +14,8 @@ struct bucket {
     uint64_t hash;
     double tokens;
     int64_t last_ms;
+    int64_t taken;      /* requests let through since the last collect */
+    long long seen;     /* the shared total at the last reconcile; -1: none yet */
     struct bucket *chain;
     struct bucket *prev, *next; /* LRU within the stripe */
 };
@@ -124,6 +126,7 @@ static int bucket_use(struct ratelimit *rl, const char *key, int64_t now_ms, int
         b->hash = h;
         b->tokens = rl->burst;
         b->last_ms = now_ms;
+        b->seen = -1;
         size_t slot = h & (s->slots - 1);
         b->chain = s->table[slot];
         s->table[slot] = b;
@@ -141,6 +144,7 @@ static int bucket_use(struct ratelimit *rl, const char *key, int64_t now_ms, int
     int ok = b->tokens >= 1.0;
     if (ok && take) {
         b->tokens -= 1.0;
+        b->taken++;
     } else if (!ok && retry_after_s) {
         double wait_s = (1.0 - b->tokens) / rl->rate;
         *retry_after_s = (int64_t)ceil(wait_s);
@@ -160,6 +164,61 @@ int ratelimit_take(struct ratelimit *rl, const char *subject, int64_t now_ms,
 int ratelimit_check(struct ratelimit *rl, const char *key, int64_t now_ms, int64_t *retry_after_s)
 {
     return bucket_use(rl, key, now_ms, 0, retry_after_s);
+}
+
+/* ---- reconciling with other replicas --------------------------------------------- */
+
+size_t ratelimit_collect(struct ratelimit *rl, int64_t now_ms, int64_t active_ms,
+                         struct ratelimit_usage *out, size_t max)
+{
+    size_t n = 0;
+    if (!rl)
+        return 0;
+    for (int i = 0; i < STRIPES && n < max; i++) {
+        struct stripe *s = &rl->stripes[i];
+        pthread_mutex_lock(&s->lock);
+        /* Most recent first (LRU order): stop at the first one idle too long. */
+        for (struct bucket *b = s->head; b && n < max && now_ms - b->last_ms <= active_ms;
+             b = b->next) {
+            out[n].key = kg_strdup(b->subject);
+            out[n].taken = b->taken;
+            out[n].seen = b->seen;
+            b->taken = 0;
+            n++;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return n;
+}
+
+void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, long long total)
+{
+    if (!rl)
+        return;
+    uint64_t h = hash_of(u->key);
+    struct stripe *s = &rl->stripes[h >> 60];
+    pthread_mutex_lock(&s->lock);
+    struct bucket *b = s->table[h & (s->slots - 1)];
+    while (b && !(b->hash == h && strcmp(b->subject, u->key) == 0))
+        b = b->chain;
+    if (b) {
+        if (u->seen >= 0 && b->seen == u->seen) {
+            long long others = total - u->seen - u->taken;
+            if (others > 0) {
+                b->tokens -= (double)others;
+                if (b->tokens < -rl->burst)
+                    b->tokens = -rl->burst; /* a debt of at most one burst */
+            }
+        }
+        b->seen = total;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void ratelimit_usage_cleanup(struct ratelimit_usage *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(u[i].key);
 }
 
 void ratelimit_free(struct ratelimit *rl)

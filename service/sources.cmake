@@ -13,6 +13,7 @@ target_sources(kvsgate_lib PRIVATE
   service/httpd_head.c
   service/policy.c
   service/ratelimit.c
+  service/ratesync.c
   service/server.c
   service/workers.c)
 

@@ -1,0 +1,458 @@
+/* The replicas' shared state in Redis: sealed values, flights, invalidation.
+ *
+ * Sealed value: AES-256-GCM(value key, aad = the Redis key,
+ *               8-byte big-endian wall-clock expiry in ms | the value's bytes).
+ * Sealed message: AES-256-GCM(message key, aad = the pub/sub channel,
+ *               16-character replica id | name | "\n" | arn).
+ * The two keys are HMAC-SHA256(KVSGATE_REDIS_KEY, a label each), so neither
+ * can stand for the other.
+ */
+#include "aws/shared.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/kvs.h"
+#include "core/crypto.h"
+#include "core/kvsname.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+
+#define SHARED_VALUE_MAX (256 * 1024)
+#define SHARED_ID_LEN 16
+
+static const char *const kind_names[SHARED_KIND_COUNT] = {"channel", "endpoint", "ice", "storage",
+                                                          "webrtc"};
+
+struct shared {
+    struct shared_options opts;
+    char prefix[72];
+    char channel[96]; /* the invalidation channel */
+    char id[SHARED_ID_LEN + 1];
+    unsigned char value_key[KG_AEAD_KEY_LEN], message_key[KG_AEAD_KEY_LEN];
+    struct kg_redis_sub *sub;
+};
+
+static struct kg_metric *requests_metric;
+
+static void shared_metrics_register(void)
+{
+    requests_metric = kg_metric_counter(
+        "kvsgate_shared_requests_total",
+        "Lookups in the replicas' shared cache (Redis) by result: hit, waited (another replica "
+        "loaded it), load (this replica loads for all), alone (loads without Redis), rejected "
+        "(a value that does not open with our key).",
+        "cache,result");
+}
+
+static void count(enum shared_kind kind, const char *result)
+{
+    kg_metric_inc(requests_metric, (const char *[]){kind_names[kind], result});
+}
+
+static void random_hex(char *out, size_t chars)
+{
+    unsigned char raw[32];
+    if (kg_random_bytes(raw, chars / 2) != KG_OK)
+        abort(); /* the DRBG failing is not a state to go on in */
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < chars / 2; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[chars] = '\0';
+}
+
+/* ---- Redis calls ------------------------------------------------------------------ */
+
+/* A command of up to 6 arguments; KG_OK with *reply, else Redis is away. */
+static enum kg_err cmd(struct shared *s, struct kg_redis_reply *reply, int argc,
+                       const char *const *argv, const size_t *lens)
+{
+    return kg_redis_command(s->opts.redis, argc, argv, lens, reply);
+}
+
+static void cmd_quiet(struct shared *s, int argc, const char *const *argv, const size_t *lens)
+{
+    struct kg_redis_reply reply;
+    if (cmd(s, &reply, argc, argv, lens) == KG_OK)
+        kg_redis_reply_cleanup(&reply);
+}
+
+/* ---- sealing --------------------------------------------------------------------- */
+
+static int open_with(const unsigned char *key, const char *aad, const unsigned char *sealed,
+                     size_t len, char **plain, size_t *plain_len)
+{
+    if (len < KG_AEAD_OVERHEAD || len > SHARED_VALUE_MAX + KG_AEAD_OVERHEAD + 8)
+        return 0;
+    size_t n = len - KG_AEAD_OVERHEAD;
+    char *p = kg_malloc(n + 1);
+    if (kg_aead_open(key, aad, strlen(aad), sealed, len, (unsigned char *)p) != KG_OK) {
+        free(p);
+        return 0;
+    }
+    p[n] = '\0';
+    *plain = p;
+    *plain_len = n;
+    return 1;
+}
+
+int shared_open(struct shared *s, const char *aad, const unsigned char *sealed, size_t len,
+                char **plain, size_t *plain_len)
+{
+    return open_with(s->value_key, aad, sealed, len, plain, plain_len);
+}
+
+/* malloc'ed sealed bytes of plain (n), *len set; NULL on failure. */
+static unsigned char *seal(const unsigned char *key, const char *aad, const void *plain, size_t n,
+                           size_t *len)
+{
+    unsigned char *out = kg_malloc(n + KG_AEAD_OVERHEAD);
+    if (kg_aead_seal(key, aad, strlen(aad), plain, n, out) != KG_OK) {
+        free(out);
+        return NULL;
+    }
+    *len = n + KG_AEAD_OVERHEAD;
+    return out;
+}
+
+/* ---- invalidation messages ------------------------------------------------------- */
+
+int shared_message_parse(const char *plain, size_t len, char id[SHARED_ID_LEN + 1],
+                         char name[KVS_NAME_MAX + 1], char arn[KVS_ARN_MAX + 1])
+{
+    if (len < SHARED_ID_LEN + 1 || memchr(plain, '\0', len))
+        return 0;
+    memcpy(id, plain, SHARED_ID_LEN);
+    id[SHARED_ID_LEN] = '\0';
+    const char *rest = plain + SHARED_ID_LEN, *end = plain + len;
+    const char *nl = memchr(rest, '\n', (size_t)(end - rest));
+    if (!nl)
+        return 0;
+    size_t name_len = (size_t)(nl - rest), arn_len = (size_t)(end - nl - 1);
+    if (name_len > KVS_NAME_MAX || arn_len > KVS_ARN_MAX)
+        return 0;
+    memcpy(name, rest, name_len);
+    name[name_len] = '\0';
+    memcpy(arn, nl + 1, arn_len);
+    arn[arn_len] = '\0';
+    if (name_len && !kg_kvs_channel_name_valid(name))
+        return 0;
+    for (size_t i = 0; i < arn_len; i++)
+        if (arn[i] <= ' ' || arn[i] > '~')
+            return 0;
+    return 1;
+}
+
+static void on_message(void *arg, const char *msg, size_t len)
+{
+    struct shared *s = arg;
+    char *plain;
+    size_t n;
+    if (!open_with(s->message_key, s->channel, (const unsigned char *)msg, len, &plain, &n)) {
+        /* At most once a minute: whoever can publish here must not flood the log. */
+        static _Atomic int64_t logged_ms;
+        int64_t now = kg_mono_ms(), last = atomic_load(&logged_ms);
+        if ((last == 0 || now - last >= 60000) &&
+            atomic_compare_exchange_strong(&logged_ms, &last, now))
+            kg_log_msg(KG_LOG_WARN, "shared_message_rejected",
+                       "an invalidation that does not open with our key (another deployment on "
+                       "the same prefix, or a different KVSGATE_REDIS_KEY)");
+        return;
+    }
+    char id[SHARED_ID_LEN + 1], name[KVS_NAME_MAX + 1], arn[KVS_ARN_MAX + 1];
+    int ok = shared_message_parse(plain, n, id, name, arn);
+    free(plain);
+    if (ok && strcmp(id, s->id) != 0 && s->opts.forget)
+        s->opts.forget(s->opts.arg, name[0] ? name : NULL, arn[0] ? arn : NULL);
+}
+
+static void on_resubscribed(void *arg)
+{
+    struct shared *s = arg;
+    kg_log_msg(KG_LOG_INFO, "shared_resubscribed",
+               "invalidations may have been missed while Redis was away: local channel entries "
+               "dropped");
+    if (s->opts.forget_all)
+        s->opts.forget_all(s->opts.arg);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+struct shared *shared_new(const struct shared_options *opts)
+{
+    if (!opts->redis || opts->secret_len < SHARED_SECRET_MIN)
+        return NULL;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, shared_metrics_register);
+    struct shared *s = kg_calloc(1, sizeof *s);
+    s->opts = *opts;
+    s->opts.secret = NULL;
+    s->opts.secret_len = 0;
+    if (!s->opts.lock_ms)
+        s->opts.lock_ms = 10000;
+    if (!s->opts.poll_ms)
+        s->opts.poll_ms = 20;
+    snprintf(s->prefix, sizeof s->prefix, "%s", opts->prefix ? opts->prefix : "kvsgate:");
+    snprintf(s->channel, sizeof s->channel, "%sv1:invalidate", s->prefix);
+    random_hex(s->id, SHARED_ID_LEN);
+    static const char value_label[] = "kvsgate redis values v1";
+    static const char message_label[] = "kvsgate redis messages v1";
+    kg_hmac_sha256(opts->secret, opts->secret_len, value_label, sizeof value_label - 1,
+                   s->value_key);
+    kg_hmac_sha256(opts->secret, opts->secret_len, message_label, sizeof message_label - 1,
+                   s->message_key);
+    s->sub = kg_redis_subscribe(opts->redis, s->channel, on_message, on_resubscribed, s);
+    return s;
+}
+
+void shared_free(struct shared *s)
+{
+    if (!s)
+        return;
+    kg_redis_sub_free(s->sub);
+    kg_wipe(s->value_key, sizeof s->value_key);
+    kg_wipe(s->message_key, sizeof s->message_key);
+    free(s);
+}
+
+/* ---- keys ------------------------------------------------------------------------ */
+
+/* The generation of a channel name (0 when never invalidated); -1: Redis away. */
+static long long generation(struct shared *s, const char *name)
+{
+    char gen_key[SHARED_KEY_MAX];
+    int n = snprintf(gen_key, sizeof gen_key, "%sv1:gen:%s", s->prefix, name);
+    if (n < 0 || (size_t)n >= sizeof gen_key)
+        return -1;
+    struct kg_redis_reply r;
+    if (cmd(s, &r, 2, (const char *[]){"GET", gen_key}, NULL) != KG_OK)
+        return -1;
+    long long gen = 0;
+    if (r.type == KG_REDIS_STRING)
+        gen = strtoll(r.str, NULL, 10);
+    else if (r.type != KG_REDIS_NIL)
+        gen = -1;
+    kg_redis_reply_cleanup(&r);
+    return gen;
+}
+
+/* The slot's Redis key; 0 when it cannot be shared. */
+static int slot_key(struct shared *s, struct shared_slot *slot, enum shared_kind kind,
+                    const char *key)
+{
+    slot->kind = kind;
+    slot->key[0] = '\0';
+    int n;
+    if (kind == SHARED_CHANNEL) {
+        long long gen = generation(s, key);
+        if (gen < 0)
+            return 0;
+        n = snprintf(slot->key, sizeof slot->key, "%sv1:%s:%lld:%s", s->prefix, kind_names[kind],
+                     gen, key);
+    } else {
+        n = snprintf(slot->key, sizeof slot->key, "%sv1:%s:%s", s->prefix, kind_names[kind], key);
+    }
+    if (n < 0 || (size_t)n + sizeof ":lock" > sizeof slot->key) {
+        slot->key[0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- flights --------------------------------------------------------------------- */
+
+enum look { LOOK_FOUND, LOOK_ABSENT, LOOK_AWAY };
+
+/* The value at slot->key if it opens and lives at least min_ttl_ms. */
+static enum look look(struct shared *s, struct shared_slot *slot, int64_t min_ttl_ms,
+                      char **value, size_t *len, int64_t *ttl_ms)
+{
+    struct kg_redis_reply r;
+    if (cmd(s, &r, 2, (const char *[]){"GET", slot->key}, NULL) != KG_OK)
+        return LOOK_AWAY;
+    enum look out = LOOK_ABSENT;
+    char *plain;
+    size_t n;
+    if (r.type == KG_REDIS_STRING) {
+        if (!open_with(s->value_key, slot->key, (const unsigned char *)r.str, r.len, &plain, &n) ||
+            n < 8) {
+            if (r.len)
+                count(slot->kind, "rejected");
+        } else {
+            uint64_t expires = 0;
+            for (int i = 0; i < 8; i++)
+                expires = expires << 8 | (unsigned char)plain[i];
+            int64_t left = (int64_t)expires - kg_now_ms();
+            if (left >= min_ttl_ms && left > 0) {
+                memmove(plain, plain + 8, n - 8 + 1);
+                *value = plain;
+                *len = n - 8;
+                *ttl_ms = left;
+                out = LOOK_FOUND;
+            } else {
+                free(plain);
+            }
+        }
+    } else if (r.type != KG_REDIS_NIL) {
+        out = LOOK_AWAY;
+    }
+    kg_redis_reply_cleanup(&r);
+    return out;
+}
+
+/* 1: this replica holds the flight; 0: another does; -1: Redis away. */
+static int take_lock(struct shared *s, struct shared_slot *slot)
+{
+    char lock_key[SHARED_KEY_MAX + 8], px[24];
+    snprintf(lock_key, sizeof lock_key, "%s:lock", slot->key);
+    snprintf(px, sizeof px, "%lld", (long long)s->opts.lock_ms);
+    random_hex(slot->token, 32);
+    struct kg_redis_reply r;
+    if (cmd(s, &r, 6, (const char *[]){"SET", lock_key, slot->token, "NX", "PX", px}, NULL) !=
+        KG_OK)
+        return -1;
+    int got = r.type == KG_REDIS_STRING ? 1 : r.type == KG_REDIS_NIL ? 0 : -1;
+    kg_redis_reply_cleanup(&r);
+    return got;
+}
+
+/* Deletes the lock if this replica still holds it. */
+static void release_lock(struct shared *s, struct shared_slot *slot)
+{
+    static const char script[] =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+        "return 0";
+    char lock_key[SHARED_KEY_MAX + 8];
+    snprintf(lock_key, sizeof lock_key, "%s:lock", slot->key);
+    cmd_quiet(s, 5, (const char *[]){"EVAL", script, "1", lock_key, slot->token}, NULL);
+    slot->leader = 0;
+}
+
+enum shared_found shared_fetch(struct shared *s, enum shared_kind kind, const char *key,
+                               int64_t deadline_ms, int64_t min_ttl_ms, struct shared_slot *slot,
+                               char **value, size_t *len, int64_t *ttl_ms)
+{
+    memset(slot, 0, sizeof *slot);
+    slot->kind = kind;
+    if (!s || !slot_key(s, slot, kind, key)) {
+        if (s)
+            count(kind, "alone");
+        return SHARED_LOAD;
+    }
+    for (int waited = 0;; waited = 1) {
+        enum look l = look(s, slot, min_ttl_ms, value, len, ttl_ms);
+        if (l == LOOK_FOUND) {
+            count(kind, waited ? "waited" : "hit");
+            return SHARED_FOUND;
+        }
+        int got = l == LOOK_AWAY ? -1 : take_lock(s, slot);
+        if (got == 1) {
+            /* The holder before us may have stored it and let go between our
+             * look and our lock: look once more. */
+            slot->leader = 1;
+            if (look(s, slot, min_ttl_ms, value, len, ttl_ms) == LOOK_FOUND) {
+                release_lock(s, slot);
+                count(kind, "waited");
+                return SHARED_FOUND;
+            }
+            count(kind, "load");
+            return SHARED_LOAD;
+        }
+        if (got < 0 || kg_mono_ms() + s->opts.poll_ms >= deadline_ms) {
+            slot->key[0] = got < 0 ? '\0' : slot->key[0];
+            count(kind, "alone");
+            return SHARED_LOAD;
+        }
+        kg_sleep_ms(s->opts.poll_ms);
+    }
+}
+
+void shared_store(struct shared *s, struct shared_slot *slot, const char *value, size_t len,
+                  int64_t ttl_ms)
+{
+    if (!s || !slot->key[0] || ttl_ms <= 0 || len > SHARED_VALUE_MAX) {
+        if (s && slot->leader)
+            release_lock(s, slot);
+        return;
+    }
+    unsigned char *plain = kg_malloc(len + 8);
+    uint64_t expires = (uint64_t)(kg_now_ms() + ttl_ms);
+    for (int i = 7; i >= 0; i--, expires >>= 8)
+        plain[i] = (unsigned char)(expires & 0xff);
+    memcpy(plain + 8, value, len);
+    size_t sealed_len = 0;
+    unsigned char *sealed = seal(s->value_key, slot->key, plain, len + 8, &sealed_len);
+    kg_wipe(plain, len + 8); /* TURN passwords */
+    free(plain);
+    if (sealed) {
+        char px[24];
+        snprintf(px, sizeof px, "%lld", (long long)ttl_ms);
+        cmd_quiet(s, 5, (const char *[]){"SET", slot->key, (const char *)sealed, "PX", px},
+                  (const size_t[]){3, strlen(slot->key), sealed_len, 2, strlen(px)});
+        free(sealed);
+    }
+    if (slot->leader)
+        release_lock(s, slot);
+}
+
+void shared_abandon(struct shared *s, struct shared_slot *slot)
+{
+    if (s && slot->leader)
+        release_lock(s, slot);
+}
+
+/* ---- invalidation ---------------------------------------------------------------- */
+
+/* Deletes what is stored for the ARN (channels.c's keys: "ARN|ROLE", "ARN"). */
+static void drop_arn(struct shared *s, const char *arn)
+{
+    static const struct {
+        enum shared_kind kind;
+        const char *suffix;
+    } keys[] = {{SHARED_ENDPOINT, "|MASTER"}, {SHARED_ENDPOINT, "|VIEWER"},
+                {SHARED_ICE, "|MASTER"},      {SHARED_ICE, "|VIEWER"},
+                {SHARED_WEBRTC, "|MASTER"},   {SHARED_WEBRTC, "|VIEWER"},
+                {SHARED_STORAGE, ""}};
+    enum { N = sizeof keys / sizeof keys[0] };
+    char names[N][SHARED_KEY_MAX];
+    const char *argv[N + 1] = {"DEL"};
+    int argc = 1;
+    for (size_t i = 0; i < N; i++) {
+        int n = snprintf(names[i], sizeof names[i], "%sv1:%s:%s%s", s->prefix,
+                         kind_names[keys[i].kind], arn, keys[i].suffix);
+        if (n > 0 && (size_t)n < sizeof names[i])
+            argv[argc++] = names[i];
+    }
+    if (argc > 1)
+        cmd_quiet(s, argc, argv, NULL);
+}
+
+void shared_invalidate(struct shared *s, const char *name, const char *arn)
+{
+    if (!s)
+        return;
+    if (name) {
+        char gen_key[SHARED_KEY_MAX];
+        snprintf(gen_key, sizeof gen_key, "%sv1:gen:%s", s->prefix, name);
+        cmd_quiet(s, 2, (const char *[]){"INCR", gen_key}, NULL);
+    }
+    if (arn)
+        drop_arn(s, arn);
+    char plain[SHARED_ID_LEN + KVS_NAME_MAX + KVS_ARN_MAX + 2];
+    int n = snprintf(plain, sizeof plain, "%s%s\n%s", s->id, name ? name : "", arn ? arn : "");
+    if (n < 0 || (size_t)n >= sizeof plain)
+        return;
+    size_t sealed_len = 0;
+    unsigned char *sealed = seal(s->message_key, s->channel, plain, (size_t)n, &sealed_len);
+    if (!sealed)
+        return;
+    cmd_quiet(s, 3, (const char *[]){"PUBLISH", s->channel, (const char *)sealed},
+              (const size_t[]){7, strlen(s->channel), sealed_len});
+    free(sealed);
+}
