@@ -100,6 +100,10 @@ const CHART_MANAGED = {
   KVSGATE_JWT_PUBLIC_KEY_FILE: 'jwtPublicKeys',
   KVSGATE_AWS_CA_FILE: 'awsCaBundle',
   KVSGATE_POLICY_FILE: 'authPolicy (its own test: it excludes the issuer settings values-all.yaml sets)',
+  KVSGATE_REDIS_URL: 'redis.url (the chart refuses rediss:// and a user or password in it)',
+  KVSGATE_REDIS_USERNAME: 'redis.username',
+  KVSGATE_REDIS_PASSWORD: 'redis.password (mounted, as KVSGATE_REDIS_PASSWORD_FILE)',
+  KVSGATE_REDIS_KEY: 'redis.key (mounted, as KVSGATE_REDIS_KEY_FILE)',
 };
 // Chart defaults that differ from config.c's on purpose.
 const CHART_DEFAULTS = {
@@ -117,6 +121,7 @@ const CHECKS = {
   check_region: { good: ['us-west-2', 'cn-north-1', 'us-gov-west-1'], bad: ['uswest2', 'US-WEST-2', 'us_west_2', 'a-', 'x'.repeat(31) + '-ab'] },
   check_fallback: { good: ['stun-only', 'fail'], bad: ['STUN-ONLY', 'stun', ''] },
   check_claim: { good: ['kvs', 'https://example.com/kvs', 'x'.repeat(256)], bad: ['', 'x'.repeat(257)] },
+  check_redis_prefix: { good: ['kvsgate:', 'video-prod:', '{tenant-1}:', 'x'.repeat(64)], bad: ['a b', 'x'.repeat(65), 'tab\there', 'caf\u00e9:', 'line\n'] },
   check_origin: { good: [['*'], ['https://app.example.com'], ['http://localhost:3000', 'https://a.example']], bad: [['https://app.example.com/'], ['app.example.com'], ['https://a.example/path'], ['ftp://a']] },
 };
 
@@ -339,7 +344,13 @@ test('every config.c setting is reachable from values (values-all.yaml renders e
   assert.deepEqual(sources.map((s) => [s.secret.name, s.secret.items[0].key, s.secret.items[0].path]), [
     [secret.metadata.name, key, 'jwt-hs256-secret'],
     [valuesAll.assumeRoleExternalId.existingSecret, valuesAll.assumeRoleExternalId.key, 'assume-role-external-id'],
+    [valuesAll.redis.password.existingSecret, valuesAll.redis.password.key, 'redis-password'],
+    [secret.metadata.name, valuesAll.redis.key.key, 'redis-key'],
   ]);
+  assert.equal(Buffer.from(secret.data[valuesAll.redis.key.key], 'base64').toString(), valuesAll.redis.key.value);
+  assert.deepEqual(Object.keys(secret.data).sort(), [key, valuesAll.redis.key.key].sort(), 'the chart\'s Secret holds the inline values only');
+  assert.equal(rendered.KVSGATE_REDIS_URL, valuesAll.redis.url);
+  assert.equal(rendered.KVSGATE_REDIS_USERNAME, valuesAll.redis.username);
   // the public keys ConfigMap holds the PEMs, each listed in KVSGATE_JWT_PUBLIC_KEY_FILE
   const keys = one(docsAll, 'ConfigMap', 'kg-kvsgate-jwt-keys');
   assert.deepEqual(Object.keys(keys.data).sort(), Object.keys(valuesAll.jwtPublicKeys.pems).sort());
@@ -405,6 +416,11 @@ test('values.schema.json checks the policy\'s shape', () => {
 test('secrets never reach the ConfigMap or the pod spec in clear', () => {
   const text = JSON.stringify(docsAll.filter((d) => d.kind !== 'Secret'));
   assert.ok(!text.includes(valuesAll.jwtHs256Secret.value));
+  assert.ok(!text.includes(valuesAll.redis.key.value));
+  const pw = 'redis-password-in-clear';
+  const redisDocs = render(['--set', 'redis.url=redis://r:6379', '--set', `redis.password.value=${pw}`, '--set', `redis.key.value=${'k'.repeat(32)}`]);
+  const redisText = JSON.stringify(redisDocs.filter((d) => d.kind !== 'Secret'));
+  assert.ok(!redisText.includes(pw) && !redisText.includes('k'.repeat(32)));
   // default values: no Secret at all, and no *_FILE pointing at nothing
   assert.equal(find(docsDefault, 'Secret').length, 0);
   const cm = one(docsDefault, 'ConfigMap', 'kg-kvsgate');
@@ -419,6 +435,115 @@ test('an existing Secret for the JWT secret is mounted, and the chart makes none
   assert.equal(one(docs, 'ConfigMap').data.KVSGATE_JWT_HS256_SECRET_FILE, '/etc/kvsgate/secrets/jwt-hs256-secret');
 });
 
+// --- Redis (redis.*) ---------------------------------------------------------------------
+const redisKey = 'redis-value-key-for-tests-0123456789';
+const redisEnv = (docs) => one(docs, 'ConfigMap', 'kg-kvsgate').data;
+const redisSources = (docs) => {
+  const vol = (one(docs, 'Deployment').spec.template.spec.volumes || []).find((v) => v.name === 'secrets');
+  return vol ? vol.projected.sources.map((s) => s.secret) : [];
+};
+
+test('Redis: url, username, password and key render the variables and file mounts (inline and existing Secrets)', () => {
+  // password inline (the chart's Secret), key from a Secret of yours
+  const a = render(['--set', 'redis.url=redis://master.kvsgate.abc123.usw2.cache.amazonaws.com:6379/0', '--set', 'redis.username=kvsgate',
+    '--set', 'redis.password.value=auth-token-1234567890', '--set', 'redis.key.existingSecret=kvsgate-redis', '--set', 'redis.key.key=value-key']);
+  for (const d of a) assert.deepEqual(k8s.validate(models, d), [], `${d.kind} ${d.metadata.name}`);
+  const envA = redisEnv(a);
+  assert.equal(envA.KVSGATE_REDIS_URL, 'redis://master.kvsgate.abc123.usw2.cache.amazonaws.com:6379/0');
+  assert.equal(envA.KVSGATE_REDIS_USERNAME, 'kvsgate');
+  assert.equal(envA.KVSGATE_REDIS_PASSWORD_FILE, '/etc/kvsgate/secrets/redis-password');
+  assert.equal(envA.KVSGATE_REDIS_KEY_FILE, '/etc/kvsgate/secrets/redis-key');
+  for (const secret of ['KVSGATE_REDIS_PASSWORD', 'KVSGATE_REDIS_KEY']) assert.equal(envA[secret], undefined, `${secret} in the ConfigMap`);
+  assert.equal(envA.KVSGATE_REDIS_PREFIX, 'kvsgate:');
+  assert.equal(envA.KVSGATE_REDIS_TIMEOUT_MS, '100');
+  assert.equal(envA.KVSGATE_RATE_LIMIT_SYNC_MS, '250');
+  assert.deepEqual(redisSources(a), [
+    { name: 'kg-kvsgate', items: [{ key: 'redis-password', path: 'redis-password' }] },
+    { name: 'kvsgate-redis', items: [{ key: 'value-key', path: 'redis-key' }] },
+  ]);
+  const c = one(a, 'Deployment').spec.template.spec.containers[0];
+  assert.deepEqual(c.volumeMounts.find((m) => m.name === 'secrets'), { name: 'secrets', mountPath: '/etc/kvsgate/secrets', readOnly: true });
+  assert.deepEqual(one(a, 'Secret').data, { 'redis-password': Buffer.from('auth-token-1234567890').toString('base64') });
+  // the other way round: password from a Secret of yours, key inline; no username
+  const b = render(['--set', 'redis.url=redis://10.0.3.15', '--set', 'redis.password.existingSecret=elasticache-auth', '--set', 'redis.password.key=token',
+    '--set', `redis.key.value=${redisKey}`]);
+  const envB = redisEnv(b);
+  assert.equal(envB.KVSGATE_REDIS_URL, 'redis://10.0.3.15');
+  assert.equal(envB.KVSGATE_REDIS_USERNAME, undefined);
+  assert.equal(envB.KVSGATE_REDIS_PASSWORD_FILE, '/etc/kvsgate/secrets/redis-password');
+  assert.equal(envB.KVSGATE_REDIS_KEY_FILE, '/etc/kvsgate/secrets/redis-key');
+  assert.deepEqual(redisSources(b), [
+    { name: 'elasticache-auth', items: [{ key: 'token', path: 'redis-password' }] },
+    { name: 'kg-kvsgate', items: [{ key: 'redis-key', path: 'redis-key' }] },
+  ]);
+  assert.deepEqual(one(b, 'Secret').data, { 'redis-key': Buffer.from(redisKey).toString('base64') });
+  // no password: no AUTH, no file
+  const nopw = redisEnv(render(['--set', 'redis.url=redis://r', '--set', 'redis.key.existingSecret=k']));
+  assert.equal(nopw.KVSGATE_REDIS_PASSWORD_FILE, undefined);
+  assert.equal(nopw.KVSGATE_REDIS_KEY_FILE, '/etc/kvsgate/secrets/redis-key');
+  // default values: no Redis at all (the plain Redis settings are inert without a URL)
+  const d = redisEnv(docsDefault);
+  for (const name of ['KVSGATE_REDIS_URL', 'KVSGATE_REDIS_USERNAME', 'KVSGATE_REDIS_PASSWORD_FILE', 'KVSGATE_REDIS_KEY_FILE']) assert.equal(d[name], undefined, name);
+  assert.deepEqual(redisSources(docsDefault), []);
+});
+
+test('Redis: the NetworkPolicy allows egress to the Redis port and peers only when redis.url is set', () => {
+  const np = (extra) => one(render(['--set', 'networkPolicy.enabled=true', ...extra]), 'NetworkPolicy');
+  const redisRules = (policy, port) => policy.spec.egress.filter((r) => r.ports.some((p) => p.port === port));
+  // no url: no rule, even with egress peers given
+  const off = np(['--set', 'redis.egress.cidrs={10.0.3.0/24}']);
+  assert.deepEqual(redisRules(off, 6379), []);
+  assert.ok(!JSON.stringify(off).includes('10.0.3.0/24'));
+  // url + CIDRs: one rule, TCP to the port, to exactly those blocks
+  const on = np(['--set', 'redis.url=redis://10.0.3.15:6379', '--set', 'redis.key.existingSecret=k', '--set', 'redis.egress.cidrs={10.0.3.0/24,10.0.4.0/24}']);
+  assert.deepEqual(redisRules(on, 6379), [{
+    to: [{ ipBlock: { cidr: '10.0.3.0/24' } }, { ipBlock: { cidr: '10.0.4.0/24' } }],
+    ports: [{ port: 6379, protocol: 'TCP' }],
+  }]);
+  assert.deepEqual(k8s.validate(models, on), []);
+  // url + a Redis in the cluster, on another port: one peer with both selectors
+  const sel = np(['--set', 'redis.url=redis://redis-master.redis.svc:6380', '--set', 'redis.key.existingSecret=k', '--set', 'redis.egress.port=6380',
+    '--set', 'redis.egress.namespaceSelector.matchLabels.team=data', '--set', 'redis.egress.podSelector.matchLabels.app=redis']);
+  assert.deepEqual(redisRules(sel, 6380), [{
+    to: [{ namespaceSelector: { matchLabels: { team: 'data' } }, podSelector: { matchLabels: { app: 'redis' } } }],
+    ports: [{ port: 6380, protocol: 'TCP' }],
+  }]);
+  assert.deepEqual(redisRules(sel, 6379), []);
+  assert.deepEqual(k8s.validate(models, sel), []);
+  // values-all.yaml: its CIDRs and its selector peer, on its port
+  const all = redisRules(one(docsAll, 'NetworkPolicy'), valuesAll.redis.egress.port);
+  assert.equal(all.length, 1);
+  assert.deepEqual(all[0].to, [
+    ...valuesAll.redis.egress.cidrs.map((cidr) => ({ ipBlock: { cidr } })),
+    { namespaceSelector: valuesAll.redis.egress.namespaceSelector, podSelector: valuesAll.redis.egress.podSelector },
+  ]);
+  // and none without networkPolicy.enabled
+  assert.equal(find(render(['--set', 'redis.url=redis://r', '--set', 'redis.key.existingSecret=k']), 'NetworkPolicy').length, 0);
+});
+
+test('Redis: values.schema.json checks the redis block', () => {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(schema);
+  const withRedis = (redis) => validate({ ...values, redis: { ...values.redis, ...redis } });
+  assert.equal(schema.properties.redis.additionalProperties, false);
+  assert.equal(schema.properties.redis.properties.egress.additionalProperties, false);
+  for (const url of ['', 'redis://r', 'redis://10.0.3.15:6380/2', 'redis://[fd00::15]:6379', 'rediss://tls-passes-the-schema-for-a-clear-message']) {
+    assert.ok(withRedis({ url }), `${url}: ${ajv.errorsText(validate.errors)}`);
+  }
+  for (const url of ['http://r:6379', 'redis:/r', 'redis://', 'redis://a b', 'r:6379', 'unix:///tmp/redis.sock']) assert.ok(!withRedis({ url }), `${url} accepted`);
+  assert.ok(withRedis({ password: { value: 'short', existingSecret: '', key: 'redis-password' } }), 'a password of any length');
+  assert.ok(!withRedis({ key: { value: 'x'.repeat(31), existingSecret: '', key: 'redis-key' } }), 'a value key under 32 bytes');
+  assert.ok(withRedis({ key: { value: 'x'.repeat(32), existingSecret: '', key: 'redis-key' } }));
+  assert.ok(!withRedis({ username: 'a b' }));
+  // unknown keys, at every level
+  assert.ok(!withRedis({ tls: true }), 'unknown key under redis');
+  assert.ok(!withRedis({ caBundle: { existingConfigMap: 'ca' } }), 'no CA bundle: the binary has no TLS');
+  assert.ok(!withRedis({ password: { value: '', existingSecret: '', key: 'k', file: '/x' } }), 'unknown key under redis.password');
+  assert.ok(!withRedis({ egress: { ...values.redis.egress, ports: [6379] } }), 'unknown key under redis.egress');
+  assert.ok(!withRedis({ egress: { ...values.redis.egress, port: 0 } }));
+  assert.ok(!withRedis({ egress: { ...values.redis.egress, cidrs: ['10.0.3.0'] } }));
+});
+
 test('changing a setting or the secret rolls the pods (checksum annotations)', () => {
   const ann = (docs) => one(docs, 'Deployment').spec.template.metadata.annotations;
   const base = ann(docsDefault);
@@ -428,6 +553,9 @@ test('changing a setting or the secret rolls the pods (checksum annotations)', (
   const s1 = ann(render(['--set', `jwtHs256Secret.value=${'a'.repeat(32)}`]));
   const s2 = ann(render(['--set', `jwtHs256Secret.value=${'b'.repeat(32)}`]));
   assert.notEqual(s1['checksum/secret'], s2['checksum/secret']);
+  const redis = (pw, url = 'redis://r') => ann(render(['--set', `redis.url=${url}`, '--set', `redis.key.value=${redisKey}`, '--set', `redis.password.value=${pw}`]));
+  assert.notEqual(redis('pw-1')['checksum/secret'], redis('pw-2')['checksum/secret']);
+  assert.notEqual(redis('pw-1')['checksum/config'], redis('pw-1', 'redis://r2')['checksum/config']);
 });
 
 test('IRSA annotation, autoscaling, disruption budget, network policy, ServiceMonitor', () => {
@@ -519,6 +647,17 @@ const BAD = [
   ['policy secrets without a policy', ['--set', 'authPolicy.existingSecret=s'], /only with a policy/, 'template'],
   ['policy with a misspelt member', { authPolicy: { policy: { version: 1, issuers: [{ name: 'a', issuer: 'https://a', discovery: true, audiance: 'any' }] } } }, /authPolicy/],
   ['autoscaling without a target', ['--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=0'], /targetCPUUtilizationPercentage/, 'template'],
+  ['Redis key under 32 bytes', ['--set', 'redis.key.value=short'], /redis\.key\.value/],
+  ['Redis URL of another scheme', ['--set', 'redis.url=http://r:6379'], /redis\.url/],
+  ['unknown key under redis', ['--set', 'redis.caBundle=ca'], /caBundle/],
+  ['unknown key under redis.egress', ['--set', 'redis.egress.ports={6379}'], /ports/],
+  ['Redis URL without a key', ['--set', 'redis.url=redis://r:6379', '--set', 'redis.password.value=p'], /redis\.url needs redis\.key .*at least 32 bytes/, 'template'],
+  ['Redis over TLS (rediss://)', ['--set', 'redis.url=rediss://r:6379', '--set', `redis.key.value=${'k'.repeat(32)}`], /rediss:\/\/ \(TLS\) is not supported.*hiredis 0\.14.*TLS proxy sidecar.*docs\/deploy-eks\.md/, 'template'],
+  ['Redis URL with a password in it', ['--set', 'redis.url=redis://kvsgate:secret@r:6379', '--set', 'redis.key.existingSecret=k'], /set redis\.username and redis\.password/, 'template'],
+  ['Redis secrets without a URL', ['--set', 'redis.key.existingSecret=k'], /need redis\.url/, 'template'],
+  ['Redis key both inline and existing', ['--set', 'redis.url=redis://r', '--set', `redis.key.value=${'k'.repeat(32)}`, '--set', 'redis.key.existingSecret=s'], /redis\.key: set value or existingSecret, not both/, 'template'],
+  ['two inline secrets under one key', ['--set', 'redis.url=redis://r', '--set', `redis.key.value=${'k'.repeat(32)}`, '--set', 'redis.password.value=p', '--set', 'redis.password.key=redis-key'], /redis\.password and redis\.key/, 'template'],
+  ['NetworkPolicy with Redis but no egress peer', ['--set', 'networkPolicy.enabled=true', '--set', 'redis.url=redis://r', '--set', 'redis.key.existingSecret=k'], /redis\.egress\.cidrs/, 'template'],
   ['autoscaling min above max', ['--set', 'autoscaling.enabled=true', '--set', 'autoscaling.minReplicas=5', '--set', 'autoscaling.maxReplicas=3'], /minReplicas/, 'template'],
 ];
 

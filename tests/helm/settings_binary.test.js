@@ -6,8 +6,9 @@
 // contract (unready at once, serving through KVSGATE_SHUTDOWN_DELAY_S, gone
 // before terminationGracePeriodSeconds). Skipped when the binary is not built. Only what cannot exist outside a pod is remapped:
 // the mounted files (to real temporary ones: secret, PEM keys, CA bundle, TLS
-// certificate), the listen address (a free loopback port) and the AWS
-// endpoints (to a closed loopback port: no network in tests).
+// certificate, Redis password and value key), the listen address (a free
+// loopback port), the AWS endpoints and the Redis URL (to a closed loopback
+// port: no network in tests).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -61,6 +62,10 @@ before(() => {
     '-keyout', files.key, '-out', files.cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   files.ca = files.cert; // any PEM bundle will do
+  files.redisPassword = path.join(tmp, 'redis-password');
+  fs.writeFileSync(files.redisPassword, 'redis-password-for-tests\n');
+  files.redisKey = path.join(tmp, 'redis-key');
+  fs.writeFileSync(files.redisKey, crypto.randomBytes(48).toString('base64') + '\n');
 });
 
 function remap(vars) {
@@ -71,6 +76,8 @@ function remap(vars) {
     KVSGATE_TLS_CERT_FILE: files.cert,
     KVSGATE_TLS_KEY_FILE: files.key,
     KVSGATE_AWS_CA_FILE: files.ca,
+    KVSGATE_REDIS_PASSWORD_FILE: files.redisPassword,
+    KVSGATE_REDIS_KEY_FILE: files.redisKey,
   };
   for (const [k, v] of Object.entries(map)) if (out[k]) out[k] = v;
   if (out.KVSGATE_JWT_PUBLIC_KEY_FILE) {
@@ -80,6 +87,7 @@ function remap(vars) {
   for (const k of ['KVSGATE_KVS_ENDPOINT', 'KVSGATE_STS_ENDPOINT', 'KVSGATE_JWKS_URL']) {
     if (out[k]) out[k] = 'http://127.0.0.1:9/unreachable';
   }
+  if (out.KVSGATE_REDIS_URL) out.KVSGATE_REDIS_URL = 'redis://127.0.0.1:9/2'; // kvsgate goes on without Redis
   return out;
 }
 
@@ -151,16 +159,26 @@ test('values-all.yaml (every setting changed) starts kvsgate over TLS: healthy, 
   { skip: !haveBinary && `no kvsgate binary at ${env.bin}` }, async () => {
     const { vars } = rendered(['-f', path.join(__dirname, 'values-all.yaml')]);
     assert.ok(vars.KVSGATE_TLS_CERT_FILE && vars.KVSGATE_JWT_PUBLIC_KEY_FILE && vars.KVSGATE_AWS_CA_FILE);
+    assert.ok(vars.KVSGATE_REDIS_URL && vars.KVSGATE_REDIS_KEY_FILE && vars.KVSGATE_REDIS_PASSWORD_FILE);
     // its 15 s shutdown delay is parsed at start; the stop is timed by the test above
     await startAndStop({ ...remap(vars), KVSGATE_SHUTDOWN_DELAY_S: '0' }, { tls: true, ready: false });
   });
 
 test('a value the schema would refuse is refused by the binary too (the two agree)',
-  { skip: !haveBinary && `no kvsgate binary at ${env.bin}` }, () => {
+  { skip: !haveBinary && `no kvsgate binary at ${env.bin}` }, (t) => {
     const vars = remap(rendered(['--set', `jwtHs256Secret.value=${'s'.repeat(32)}`, '--set', 'config.AWS_REGION=us-west-2']).vars);
     const cases = [['KVSGATE_PRESIGN_EXPIRES_S', '300'], ['KVSGATE_MAX_HEADER_BYTES', '8191'], ['KVSGATE_LOG_LEVEL', 'verbose'],
       ['KVSGATE_ACCESS_LOG', 'maybe'], ['KVSGATE_JWKS_URL', 'ftp://x'], ['AWS_REGION', 'US_WEST_2'],
       ['KVSGATE_CORS_ORIGINS', 'https://a.example/path']];
+    // The Redis settings, once the binary has them (a build older than
+    // service/config.c ignores them: then they are left out, and said so).
+    const help = spawnSync(env.bin, ['--help'], { encoding: 'utf8', timeout: 10000 });
+    if (/KVSGATE_REDIS_URL/.test(help.stdout + help.stderr)) {
+      cases.push(['KVSGATE_REDIS_PREFIX', 'a b'], ['KVSGATE_REDIS_TIMEOUT_MS', '5'], ['KVSGATE_RATE_LIMIT_SYNC_MS', '10001'],
+        ['KVSGATE_REDIS_URL', 'rediss://r:6379']);
+    } else {
+      t.diagnostic(`${env.bin} predates the Redis settings (no KVSGATE_REDIS_URL in --help): Redis cases skipped; rebuild to run them`);
+    }
     for (const [name, bad] of cases) {
       const r = spawnSync(env.bin, ['serve'], { encoding: 'utf8', timeout: 10000, env: { PATH: process.env.PATH, ...vars, [name]: bad } });
       assert.equal(r.status, 2, `${name}=${bad}: exit ${r.status} ${r.signal || ''}\n${r.stderr}`);

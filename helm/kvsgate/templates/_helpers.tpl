@@ -97,13 +97,51 @@ but serving) plus the drain, or the kubelet kills requests in flight.
 {{- end -}}
 {{- end -}}
 
+{{/*
+The secrets mounted as files in /etc/kvsgate/secrets (fileSecret: `value`, in
+the chart's Secret, or existingSecret + key), as a JSON list: the values' name,
+the values, the file name and the variable that names the file for kvsgate.
+Read with: include "kvsgate.fileSecrets" . | fromJsonArray
+*/}}
+{{- define "kvsgate.fileSecrets" -}}
+{{- $v := .Values -}}
+{{- toJson (list
+  (dict "name" "jwtHs256Secret" "s" $v.jwtHs256Secret "file" "jwt-hs256-secret" "env" "KVSGATE_JWT_HS256_SECRET_FILE")
+  (dict "name" "assumeRoleExternalId" "s" $v.assumeRoleExternalId "file" "assume-role-external-id" "env" "KVSGATE_ASSUME_ROLE_EXTERNAL_ID_FILE")
+  (dict "name" "redis.password" "s" $v.redis.password "file" "redis-password" "env" "KVSGATE_REDIS_PASSWORD_FILE")
+  (dict "name" "redis.key" "s" $v.redis.key "file" "redis-key" "env" "KVSGATE_REDIS_KEY_FILE")) -}}
+{{- end -}}
+
 {{/* Refuses values that contradict each other (the schema checks each alone). */}}
 {{- define "kvsgate.validate" -}}
-{{- range $name := list "jwtHs256Secret" "assumeRoleExternalId" -}}
-{{- $s := index $.Values $name -}}
-{{- if and $s.value $s.existingSecret -}}
-{{- fail (printf "%s: set value or existingSecret, not both" $name) -}}
+{{- $inlineKeys := dict -}}
+{{- range $f := include "kvsgate.fileSecrets" . | fromJsonArray -}}
+{{- if and $f.s.value $f.s.existingSecret -}}
+{{- fail (printf "%s: set value or existingSecret, not both" $f.name) -}}
 {{- end -}}
+{{- if $f.s.value -}}
+{{- with index $inlineKeys $f.s.key -}}
+{{- fail (printf "%s and %s: both values would go under the key %q of the chart's Secret; give one another key" . $f.name $f.s.key) -}}
+{{- end -}}
+{{- $_ := set $inlineKeys $f.s.key $f.name -}}
+{{- end -}}
+{{- end -}}
+{{- $r := .Values.redis -}}
+{{- if $r.url -}}
+{{- if hasPrefix "rediss://" $r.url -}}
+{{- fail "redis.url: rediss:// (TLS) is not supported: Debian bookworm's hiredis 0.14, which kvsgate uses, has no TLS. Use redis:// to a TLS proxy sidecar (such as stunnel) that listens on 127.0.0.1:6379 and connects to the TLS endpoint, redis.url=redis://127.0.0.1:6379; see docs/deploy-eks.md, \"Redis (ElastiCache) for several replicas\"" -}}
+{{- end -}}
+{{- if contains "@" $r.url -}}
+{{- fail "redis.url: no user or password in the URL (it would land in the ConfigMap): set redis.username and redis.password" -}}
+{{- end -}}
+{{- if not (or $r.key.value $r.key.existingSecret) -}}
+{{- fail "redis.url needs redis.key (value or existingSecret): at least 32 bytes, the same on every replica; kvsgate encrypts and authenticates what it stores in Redis with keys derived from it" -}}
+{{- end -}}
+{{- if and .Values.networkPolicy.enabled (not (or $r.egress.cidrs $r.egress.namespaceSelector $r.egress.podSelector)) -}}
+{{- fail "networkPolicy.enabled with redis.url: allow the egress to Redis with redis.egress.cidrs (ElastiCache: its subnets' CIDRs) or redis.egress.namespaceSelector / podSelector (a Redis in the cluster)" -}}
+{{- end -}}
+{{- else if or $r.username $r.password.value $r.password.existingSecret $r.key.value $r.key.existingSecret -}}
+{{- fail "redis.username, redis.password and redis.key need redis.url" -}}
 {{- end -}}
 {{- if and .Values.jwtPublicKeys.pems .Values.jwtPublicKeys.existingConfigMap -}}
 {{- fail "jwtPublicKeys: set pems or existingConfigMap (with files), not both" -}}
