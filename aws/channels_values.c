@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kvsname.h"
 #include "core/mem.h"
 
 void channels_free_plain(void *v) { free(v); }
@@ -224,6 +225,14 @@ static int take_int(json_t *o, const char *key, json_int_t lo, json_int_t hi, js
     return 1;
 }
 
+static int printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~')
+            return 0;
+    return 1;
+}
+
 static void *decode_channel(json_t *o)
 {
     struct kvs_channel c;
@@ -233,7 +242,8 @@ static void *decode_channel(json_t *o)
         !take_str(o, "a", c.arn, KVS_ARN_MAX) || !take_str(o, "t", c.type, sizeof c.type - 1) ||
         !take_str(o, "s", c.status, sizeof c.status - 1) ||
         !take_str(o, "v", c.version, sizeof c.version - 1) ||
-        !take_int(o, "c", 0, INT64_MAX / 2, &created) || !take_int(o, "m", 0, 3600, &ttl))
+        !take_int(o, "c", 0, INT64_MAX / 2, &created) || !take_int(o, "m", 0, 3600, &ttl) ||
+        !kg_kvs_channel_name_valid(c.name) || !printable(c.arn))
         return NULL;
     c.creation_time_s = created;
     c.message_ttl_s = (int)ttl;
