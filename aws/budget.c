@@ -74,6 +74,7 @@ struct budget {
     struct op_budget *ops;
     struct channel_bucket *heads[BUDGET_CHANNEL_HEADS];
     size_t channel_count;
+    int replicas; /* the rates are shared among them */
 };
 
 static struct kg_metric *rate_metric, *refusals_metric, *waits_metric, *shrinks_metric;
@@ -82,7 +83,8 @@ static void budget_metrics_register(void)
 {
     rate_metric = kg_metric_gauge("kvsgate_aws_budget_rate",
                                   "Calls per second kvsgate allows itself to send to a KVS "
-                                  "operation (account-wide), as of its last call.",
+                                  "operation (account-wide), as of its last call or the last "
+                                  "change of the replica count.",
                                   "operation");
     refusals_metric = kg_metric_counter(
         "kvsgate_aws_budget_refusals_total",
@@ -115,6 +117,7 @@ struct budget *budget_new(const struct budget_options *opts)
     if (!b->opts.now_ms)
         b->opts.now_ms = kg_mono_ms;
     pthread_mutex_init(&b->lock, NULL);
+    b->replicas = 1;
     while (budget_kvs_quotas[b->op_count].operation)
         b->op_count++;
     b->ops = kg_calloc(b->op_count, sizeof *b->ops);
@@ -171,6 +174,13 @@ static double op_factor(const struct op_budget *o, int64_t now)
 
 static double capacity(double rate) { return rate > 1 ? rate : 1; }
 
+/* The operation's account rate now: its share, cut by throttles, divided
+ * among the replicas. */
+static double op_rate(const struct budget *b, const struct op_budget *o, int64_t now)
+{
+    return o->full_rate * op_factor(o, now) / b->replicas;
+}
+
 /* Adds what rate brought since *at_ms, up to one second's worth. */
 static void refill(double *tokens, int64_t *at_ms, double rate, int64_t now)
 {
@@ -206,7 +216,7 @@ static void channels_sweep(struct budget *b, int64_t now)
         struct channel_bucket **at = &b->heads[i];
         while (*at) {
             struct channel_bucket *n = *at;
-            double rate = b->ops[n->op].channel_rate;
+            double rate = b->ops[n->op].channel_rate / b->replicas;
             refill(&n->tokens, &n->at_ms, rate, now);
             if (n->tokens >= capacity(rate)) {
                 *at = n->next;
@@ -239,7 +249,7 @@ static struct channel_bucket *channel_bucket(struct budget *b, size_t op, const 
     memcpy(n->name, name, len);
     n->op = op;
     n->hash = h;
-    n->tokens = capacity(b->ops[op].channel_rate);
+    n->tokens = capacity(b->ops[op].channel_rate / b->replicas);
     n->at_ms = now;
     n->next = *head;
     *head = n;
@@ -262,15 +272,15 @@ int budget_take(struct budget *b, const char *operation, const char *channel, in
         return 1;
     }
     int64_t now = b->opts.now_ms();
-    double rate = o->full_rate * op_factor(o, now);
+    double rate = op_rate(b, o, now), channel_rate = o->channel_rate / b->replicas;
     refill(&o->tokens, &o->at_ms, rate, now);
     int64_t account_wait = wait_for_token(o->tokens, rate), channel_wait = 0;
     struct channel_bucket *cb = NULL;
     if (channel && channel[0] && o->channel_rate > 0) {
         cb = channel_bucket(b, (size_t)(o - b->ops), channel, now);
         if (cb) {
-            refill(&cb->tokens, &cb->at_ms, o->channel_rate, now);
-            channel_wait = wait_for_token(cb->tokens, o->channel_rate);
+            refill(&cb->tokens, &cb->at_ms, channel_rate, now);
+            channel_wait = wait_for_token(cb->tokens, channel_rate);
         }
     }
     int64_t wait = account_wait > channel_wait ? account_wait : channel_wait;
@@ -310,7 +320,7 @@ void budget_throttled(struct budget *b, const char *operation, const char *chann
     int shrunk = 0;
     if (!o->shrunk_ms || now - o->shrunk_ms >= BUDGET_SHRINK_GAP_MS) {
         double f = op_factor(o, now) * BUDGET_SHRINK;
-        refill(&o->tokens, &o->at_ms, o->full_rate * op_factor(o, now), now);
+        refill(&o->tokens, &o->at_ms, op_rate(b, o, now), now);
         o->shrunk_factor = f > BUDGET_FLOOR ? f : BUDGET_FLOOR;
         o->shrunk_ms = now;
         shrunk = 1;
@@ -322,11 +332,25 @@ void budget_throttled(struct budget *b, const char *operation, const char *chann
             cb->at_ms = now;
         }
     }
-    double rate = o->full_rate * op_factor(o, now);
+    double rate = op_rate(b, o, now);
     pthread_mutex_unlock(&b->lock);
     kg_metric_set(rate_metric, (const char *[]){o->quota->operation}, rate);
     if (shrunk)
         kg_metric_inc(shrinks_metric, (const char *[]){o->quota->operation});
+}
+
+void budget_set_replicas(struct budget *b, int replicas)
+{
+    if (!b || replicas < 1)
+        return;
+    pthread_mutex_lock(&b->lock);
+    int changed = b->replicas != replicas;
+    b->replicas = replicas;
+    int64_t now = b->opts.now_ms();
+    for (size_t i = 0; changed && i < b->op_count; i++)
+        kg_metric_set(rate_metric, (const char *[]){b->ops[i].quota->operation},
+                      op_rate(b, &b->ops[i], now));
+    pthread_mutex_unlock(&b->lock);
 }
 
 double budget_rate(struct budget *b, const char *operation)
@@ -335,7 +359,7 @@ double budget_rate(struct budget *b, const char *operation)
         return 0;
     pthread_mutex_lock(&b->lock);
     struct op_budget *o = op_find(b, operation);
-    double rate = o ? o->full_rate * op_factor(o, b->opts.now_ms()) : 0;
+    double rate = o ? op_rate(b, o, b->opts.now_ms()) : 0;
     pthread_mutex_unlock(&b->lock);
     return rate;
 }

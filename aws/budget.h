@@ -22,6 +22,10 @@
  * the budget) and empties the channel's bucket; the rate grows back linearly
  * to the full budget over 10 s without throttles.
  *
+ * Replicas: the quotas are the account's, so with N replicas each keeps to
+ * 1/N of the share (budget_set_replicas; with Redis the count is kept up to
+ * date, without it the operator divides KVSGATE_AWS_QUOTA_PERCENT).
+ *
  * Per-channel buckets live in a bounded table: a bucket that has refilled is
  * the same as none and is dropped when the table is full; a channel that
  * finds the table full of busy buckets is held to the account budget only
@@ -75,6 +79,11 @@ int budget_take(struct budget *b, const char *operation, const char *channel, in
 
 /* AWS throttled a call of operation on channel: shrink, as the header says. */
 void budget_throttled(struct budget *b, const char *operation, const char *channel);
+
+/* The budgets are the account's to share among `replicas` replicas (1 by
+ * default; with Redis, the replicas alive, service/ratesync.h): every rate is
+ * divided by it from now on. */
+void budget_set_replicas(struct budget *b, int replicas);
 
 /* The operation's rate allowed now, calls per second (0 when it has none). */
 double budget_rate(struct budget *b, const char *operation);

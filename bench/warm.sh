@@ -4,19 +4,23 @@
 # the bare libmicrohttpd server answering a body of the same size, alternating
 # round by round at one connection count, medians and p99s, and the ratio.
 #
-#   bench/warm.sh [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [KVSGATE_BINARY ...]
+#   bench/warm.sh [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [-R] [TARGET ...]
 #
 # Defaults: 5 rounds of 10 s at 64 connections, build-release/kvsgate (built if
-# missing, with bench_bare_mhd). Several kvsgate binaries are interleaved with
-# one another and the bare server (e.g. before/after a change). One line per
-# run, then a JSON summary on stdout's last line.
+# missing, with bench_bare_mhd). Several targets are interleaved with one
+# another and the bare server (e.g. before/after a change). A target is a
+# binary, optionally followed by settings: "BINARY,NAME=VALUE,...". -R starts
+# a redis-server; "@redis" in a setting's value is its URL, e.g.
+#   bench/warm.sh -R build-release/kvsgate \
+#       "build-release/kvsgate,KVSGATE_REDIS_URL=@redis,KVSGATE_REDIS_KEY=$(openssl rand -hex 32)"
+# One line per run, then a JSON summary on stdout's last line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-rounds=5 duration=10 conns=64
-while getopts 'r:d:c:' o; do
+rounds=5 duration=10 conns=64 redis=0
+while getopts 'r:d:c:R' o; do
     case $o in
-    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;;
-    *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;; R) redis=1 ;;
+    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -32,6 +36,15 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 . bench/lib/port_of.sh
 
+REDIS_URL=""
+if [ "$redis" = 1 ]; then
+    rport=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 50); do grep -q "Ready to accept" "$WORK/redis.log" && break; sleep 0.1; done
+    REDIS_URL="redis://127.0.0.1:$rport"
+fi
+
 node tools/kvs-local/server.js --port 0 --quiet >"$WORK/emu.out" 2>"$WORK/emu.err" &
 pids+=($!)
 EMU="http://127.0.0.1:$(port_of "$WORK/emu.out" "${pids[-1]}")"
@@ -40,11 +53,14 @@ node bench/lib/bench.js keys "$WORK/keys" >/dev/null
 node bench/lib/bench.js tokens "$WORK/keys" "$SECRET" 64 14400 >/dev/null
 node bench/lib/bench.js channels "$EMU" bench-w- 16 >/dev/null 2>&1
 
-start_gate() { # binary
-    env -i PATH="$PATH" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=SECRETLOCAL \
+start_gate() { # "binary[,NAME=VALUE...]"
+    local target extra=()
+    IFS=, read -r -a target <<<"$1"
+    for kv in "${target[@]:1}"; do extra+=("${kv//@redis/$REDIS_URL}"); done
+    env -i PATH="$PATH" "${extra[@]}" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=SECRETLOCAL \
         AWS_EC2_METADATA_DISABLED=true KVSGATE_LISTEN=127.0.0.1:0 KVSGATE_RATE_LIMIT_RPS=0 \
         KVSGATE_KVS_ENDPOINT="$EMU" KVSGATE_STS_ENDPOINT="$EMU" KVSGATE_JWT_HS256_SECRET="$SECRET" \
-        "$1" serve 2> >(sed -u '/"event":"listening"/q' >"$WORK/gate.log") >/dev/null &
+        "${target[0]}" serve 2> >(sed -u '/"event":"listening"/q' >"$WORK/gate.log") >/dev/null &
     GATE_PID=$!
     GATE="http://127.0.0.1:$(port_of "$WORK/gate.log" "$GATE_PID")"
     for _ in $(seq 1 100); do curl -sf "$GATE/readyz" >/dev/null && return 0; sleep 0.1; done
@@ -77,8 +93,9 @@ for round in $(seq 1 "$rounds"); do
             res=$(run gate "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" "$duration")
             stop_gate
         fi
-        echo "$t $res" >>"$WORK/runs"
-        printf 'round %s  %-50s %s req/s  p99 %s ms  load %s\n' "$round" "$t" ${res% *} ${res#* } "$(cut -d' ' -f1 /proc/loadavg)" >&2
+        t_label=$(sed -E 's/(KEY|PASSWORD)=[^,]*/\1=***/g; s/ /_/g' <<<"$t")
+        echo "$t_label $res" >>"$WORK/runs"
+        printf 'round %s  %-50s %s req/s  p99 %s ms  load %s\n' "$round" "$t_label" ${res% *} ${res#* } "$(cut -d' ' -f1 /proc/loadavg)" >&2
     done
 done
 node -e '

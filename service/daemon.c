@@ -291,7 +291,7 @@ static void serve_build_server(struct serve *sv)
     const struct kg_config *cfg = &sv->cfg;
     sv->ratelimit = ratelimit_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, 100000);
     if (sv->redis)
-        sv->ratesync = ratesync_start(sv->ratelimit, sv->redis, cfg->redis_prefix,
+        sv->ratesync = ratesync_start(sv->ratelimit, sv->budget, sv->redis, cfg->redis_prefix,
                                       cfg->rate_limit_sync_ms);
     clientaddr_trust_init(&sv->trusted_proxies, (const char *const *)cfg->trusted_proxies,
                           cfg->trusted_proxy_count);

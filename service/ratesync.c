@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/budget.h"
 #include "core/crypto.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -25,8 +26,25 @@ static const char ratesync_script[] =
     "end "
     "return out";
 
+/* This replica is alive now; those not seen for 3 s are not (nor entries
+ * dated in the future: not ours); answer how many are. */
+static const char presence_script[] =
+    "local t = redis.call('TIME') "
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "redis.call('ZADD', KEYS[1], now, ARGV[1]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3000) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. (now + 3000), '+inf') "
+    "redis.call('PEXPIRE', KEYS[1], 60000) "
+    "return redis.call('ZCARD', KEYS[1])";
+
+#define RATESYNC_PRESENCE_MS 1000
+#define RATESYNC_REPLICAS_MAX 64
+
 struct ratesync {
     struct ratelimit *rl;
+    struct budget *budget;
+    char id[33];
+    int64_t presence_at_ms;
     struct kg_redis *redis;
     char prefix[72];
     int64_t sync_ms;
@@ -66,8 +84,31 @@ static void sync_batch(struct ratesync *rs, struct ratelimit_usage *u, size_t n)
     kg_redis_reply_cleanup(&r);
 }
 
+/* Records this replica and divides the budgets by the replicas alive. */
+static void presence(struct ratesync *rs)
+{
+    char key[112];
+    snprintf(key, sizeof key, "%sv1:replicas", rs->prefix);
+    const char *argv[] = {"EVAL", presence_script, "1", key, rs->id};
+    struct kg_redis_reply r;
+    if (kg_redis_command(rs->redis, 5, argv, NULL, &r) != KG_OK)
+        return;
+    /* At most RATESYNC_REPLICAS_MAX: whoever writes to Redis must not divide
+     * the budgets to nothing. */
+    if (r.type == KG_REDIS_INTEGER && r.integer >= 1)
+        budget_set_replicas(rs->budget, r.integer < RATESYNC_REPLICAS_MAX ? (int)r.integer
+                                                                          : RATESYNC_REPLICAS_MAX);
+    kg_redis_reply_cleanup(&r);
+}
+
 void ratesync_once(struct ratesync *rs)
 {
+    if (rs->budget && kg_mono_ms() - rs->presence_at_ms >= RATESYNC_PRESENCE_MS) {
+        rs->presence_at_ms = kg_mono_ms();
+        presence(rs);
+    }
+    if (!rs->rl)
+        return;
     struct ratelimit_usage *u = rs->usage;
     size_t n = ratelimit_collect(rs->rl, kg_mono_ms(), RATESYNC_ACTIVE_MS, u, RATESYNC_MAX);
     for (size_t at = 0; at < n; at += RATESYNC_BATCH)
@@ -87,13 +128,19 @@ static void *ratesync_main(void *arg)
     return NULL;
 }
 
-struct ratesync *ratesync_start(struct ratelimit *rl, struct kg_redis *redis, const char *prefix,
-                                int64_t sync_ms)
+struct ratesync *ratesync_start(struct ratelimit *rl, struct budget *budget, struct kg_redis *redis,
+                                const char *prefix, int64_t sync_ms)
 {
-    if (!rl || !redis)
+    if ((!rl && !budget) || !redis)
         return NULL;
     struct ratesync *rs = kg_calloc(1, sizeof *rs);
     rs->rl = rl;
+    rs->budget = budget;
+    unsigned char raw[16];
+    if (kg_random_bytes(raw, sizeof raw) != KG_OK)
+        abort();
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(rs->id + 2 * i, 3, "%02x", raw[i]);
     rs->redis = redis;
     snprintf(rs->prefix, sizeof rs->prefix, "%s", prefix ? prefix : "kvsgate:");
     rs->sync_ms = sync_ms > 0 ? sync_ms : 250;

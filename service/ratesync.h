@@ -1,4 +1,5 @@
-/* kvsgate: per-subject rate limits across replicas (`ratesync_`).
+/* kvsgate: per-subject rate limits across replicas, and the replica count
+ * that divides the upstream budgets (`ratesync_`).
  *
  * Each replica limits from its own buckets, on the request path, with no
  * Redis round trip. A thread adds, every sync_ms, what each subject active
@@ -16,6 +17,13 @@
  *
  * Counter keys are {prefix}v1:rl:{the first 32 hex digits of SHA-256 of the
  * subject's key}: no subject text reaches Redis.
+ *
+ * Replicas: once a second the thread records this replica in the sorted set
+ * {prefix}v1:replicas (scored by Redis's clock, so hosts' clocks do not
+ * matter), drops those not seen for 3 s, and hands the count to the budget
+ * (aws/budget.h budget_set_replicas): N replicas each keep to 1/N of the
+ * account's share (at most 64 replicas are counted). Redis away: the last
+ * count stays.
  */
 #ifndef KG_SERVICE_RATESYNC_H
 #define KG_SERVICE_RATESYNC_H
@@ -27,9 +35,12 @@
 
 struct ratesync;
 
-/* Starts the thread; rl and redis outlive it. */
-struct ratesync *ratesync_start(struct ratelimit *rl, struct kg_redis *redis, const char *prefix,
-                                int64_t sync_ms);
+struct budget;
+
+/* Starts the thread; rl (NULL: no per-subject limit), budget (NULL: none)
+ * and redis outlive it. */
+struct ratesync *ratesync_start(struct ratelimit *rl, struct budget *budget, struct kg_redis *redis,
+                                const char *prefix, int64_t sync_ms);
 /* One sync now (tests; the thread calls it every sync_ms). */
 void ratesync_once(struct ratesync *rs);
 void ratesync_stop(struct ratesync *rs);

@@ -41,7 +41,7 @@ async function replica(env = {}) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
-  emu = await startEmulator();
+  emu = await startEmulator({ faults: { quotas: true } }); // KVS's documented quotas
   redis = await startRedis();
   for (let i = 0; i < 3; i++) await replica();
   // Every test subject its own sub: the rate limit is per subject.
@@ -53,6 +53,11 @@ after(async () => {
   if (redis) await redis.stop();
   if (emu) await emu.stop();
 });
+
+async function limitedCalls() {
+  const c = await emu.counters();
+  return Object.values(c.operations).reduce((n, o) => n + (o.limited || 0), 0);
+}
 
 // A token of its own per request batch keeps these tests clear of the rate limit.
 async function viewerToken(sub) {
@@ -74,6 +79,7 @@ test('30 cold channels requested through all three replicas at once make 30 Desc
   assert.equal(await emu.count('DescribeSignalingChannel'), 30);
   assert.equal(await emu.count('GetSignalingChannelEndpoint'), 30);
   assert.equal(await emu.count('GetIceServerConfig'), 30);
+  assert.equal(await limitedCalls(), 0);
   assert.equal(shared['{cache="channel",result="load"}'], 30, JSON.stringify(shared));
 });
 
@@ -195,6 +201,26 @@ test('a value in Redis that does not open with our key is refused and loaded fro
   assert.equal(await emu.count('DescribeSignalingChannel'), 1);
   const m = await metric(replicas[2], 'kvsgate_shared_requests_total');
   assert.ok(m['{cache="channel",result="rejected"}'] >= 1, JSON.stringify(m));
+});
+
+test('budgets on three more replicas: uncached lists through all of them stay within one account budget, no AWS throttle', async () => {
+  const three = [];
+  for (let i = 0; i < 3; i++) three.push(await replica({ KVSGATE_CACHE_LIST_TTL_S: '0', KVSGATE_RATE_LIMIT_RPS: '0' }));
+  await sleep(2500); // presence: every replica counts the six alive and divides its budgets
+  for (const g of three) {
+    const rate = await metric(g, 'kvsgate_aws_budget_rate');
+    assert.ok(Math.abs(rate['{operation="ListSignalingChannels"}'] - 25 / replicas.length) < 0.01, JSON.stringify(rate));
+  }
+  await emu.resetCounters();
+  const rs = await Promise.all(Array.from({ length: 100 }, (_, i) =>
+    client(three[i % 3].url).get('/v1/channels?prefix=rc-', { token: admin, contract: false })));
+  const calls = await emu.count('ListSignalingChannels');
+  // The account's budget (25 at once, 25 more over the second a call may
+  // wait), shared by six replicas: never the three budgets of replicas alone.
+  assert.ok(calls <= 51, `${calls} calls`);
+  assert.equal(rs.filter((r) => r.status === 200).length, calls);
+  assert.ok(rs.every((r) => r.status === 200 || r.status === 429), [...new Set(rs.map((r) => r.status))].join());
+  assert.equal(await limitedCalls(), 0);
 });
 
 test('without KVSGATE_REDIS_KEY, a replica with KVSGATE_REDIS_URL refuses to start', async () => {
