@@ -208,7 +208,7 @@ enum kg_err api_channels_get(struct api_request *req, int can_block)
     enum cache_outcome how = CACHE_MISS;
     enum kg_err err = channels_describe_now(req->deps->channels, &req->call, req->channel, &ref, &how);
     if (err == KG_ERR_CHANNEL_NOT_FOUND)
-        channels_forget(req->deps->channels, req->channel, NULL);
+        channels_forget_known(req->deps->channels, req->channel);
     if (err != KG_OK)
         return err;
     api_note_cache(req, how);
@@ -228,8 +228,10 @@ enum kg_err api_channels_delete(struct api_request *req, int can_block)
         err = api_check_owner(req, ch.arn);
     if (err == KG_OK)
         err = kvs_delete_channel(req->deps->kvs, &req->call, ch.arn, NULL);
-    if (err == KG_OK || err == KG_ERR_CHANNEL_NOT_FOUND)
-        channels_forget(req->deps->channels, req->channel, err == KG_OK ? ch.arn : NULL);
+    if (err == KG_OK)
+        channels_forget(req->deps->channels, req->channel, ch.arn);
+    else if (err == KG_ERR_CHANNEL_NOT_FOUND)
+        channels_forget_known(req->deps->channels, req->channel);
     if (err == KG_OK)
         api_empty(req, 204);
     return err;

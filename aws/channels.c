@@ -285,6 +285,19 @@ static void note_arn_change(struct channels *ch, const char *name, const struct 
     cache_ref_release(ref);
 }
 
+/* A shared value lives what it has left, but never longer than this replica
+ * would keep it (another replica's clock may run fast), and TURN servers never
+ * past their own expiry by this replica's clock. */
+static int64_t shared_ttl_clamp(const struct channels *ch, enum shared_kind kind, const void *v,
+                                int64_t ttl_ms)
+{
+    int64_t max_ms = kind == SHARED_ENDPOINT || kind == SHARED_WEBRTC ? ch->opts.endpoint_ttl_s * 1000
+                                                                      : ch->opts.channel_ttl_s * 1000;
+    if (kind == SHARED_ICE)
+        max_ms = (((const struct channels_ice *)v)->expires_at_s - kg_now_s()) * 1000;
+    return ttl_ms < max_ms ? ttl_ms : max_ms;
+}
+
 /* l->load through the shared cache: another replica's value when there is
  * one, else this replica loads (holding the key's flight) and shares it. */
 static enum kg_err load_shared(struct load_ctx *l, enum shared_kind kind, const char *key,
@@ -305,9 +318,15 @@ static enum kg_err load_shared(struct load_ctx *l, enum shared_kind kind, const 
         free(text);
         if (v) {
             out->value = v;
-            out->ttl_ms = ttl_ms;
+            out->ttl_ms = shared_ttl_clamp(ch, kind, v, ttl_ms);
             out->stale_ms = kind == SHARED_ICE ? 0 : ch->opts.stale_s * 1000;
-            return KG_OK;
+            if (kind == SHARED_CHANNEL &&
+                strcmp(((const struct channels_channel *)v)->status, "ACTIVE") != 0)
+                out->stale_ms = 0; /* as load_channel: only ACTIVE channels serve stale */
+            if (out->ttl_ms > 0)
+                return KG_OK;
+            channels_value_free(kind, v);
+            out->value = NULL;
         }
     }
     enum kg_err err = l->load(l, key, out);
@@ -504,12 +523,19 @@ static void forget_described(struct channels *ch, const char *name)
         cache_invalidate(ch->describe, name);
 }
 
-void channels_forget_storage(struct channels *ch, const char *arn)
+static void forget_storage_local(struct channels *ch, const char *arn)
 {
     char prefix[KVS_ARN_MAX + 2];
     snprintf(prefix, sizeof prefix, "%s|", arn);
     cache_invalidate(ch->storage, arn);
     cache_invalidate_prefix(ch->webrtc, prefix);
+}
+
+void channels_forget_storage(struct channels *ch, const char *arn)
+{
+    forget_storage_local(ch, arn);
+    /* The shared entries of the ARN go too, and every replica drops it. */
+    shared_invalidate(ch->opts.shared, NULL, arn);
 }
 
 /* Drops the channel's entries here only. */
@@ -524,7 +550,7 @@ static void forget_local(struct channels *ch, const char *name, const char *arn)
         snprintf(prefix, sizeof prefix, "%s|", arn);
         cache_invalidate_prefix(ch->endpoint, prefix);
         cache_invalidate_prefix(ch->ice, prefix);
-        channels_forget_storage(ch, arn);
+        forget_storage_local(ch, arn);
     }
     channels_forget_lists(ch);
 }
@@ -535,6 +561,21 @@ void channels_forget(struct channels *ch, const char *name, const char *arn)
     shared_invalidate(ch->opts.shared, name, arn);
 }
 
+void channels_forget_known(struct channels *ch, const char *name)
+{
+    struct cache_ref *ref;
+    if (cache_peek_any(ch->channel, name, &ref) == KG_OK) {
+        const struct channels_channel *c = cache_ref_value(ref);
+        channels_forget(ch, name, c->arn);
+        cache_ref_release(ref);
+    } else if (ch->describe && cache_peek_any(ch->describe, name, &ref) == KG_OK) {
+        cache_ref_release(ref);
+        channels_forget(ch, name, NULL);
+    } else {
+        forget_local(ch, name, NULL); /* nothing here: nobody else is told */
+    }
+}
+
 void channels_forget_remote(struct channels *ch, const char *name, const char *arn)
 {
     forget_local(ch, name, arn);
@@ -542,8 +583,10 @@ void channels_forget_remote(struct channels *ch, const char *name, const char *a
 
 void channels_forget_all(struct channels *ch)
 {
-    struct cache *all[] = {ch->channel, ch->endpoint, ch->ice, ch->storage, ch->webrtc,
-                           ch->list, ch->describe};
+    /* What names and storage lead to: endpoints, TURN servers and storage
+     * endpoints are reached through a channel's ARN, so they are dropped with
+     * it without a scan, and stay for the channels that did not change. */
+    struct cache *all[] = {ch->channel, ch->storage, ch->list, ch->describe};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i])
             cache_invalidate_prefix(all[i], "");

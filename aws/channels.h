@@ -172,9 +172,14 @@ void channels_forget_storage(struct channels *ch, const char *arn);
 /* Drops what is cached for the channel (after a delete, or a 404 from AWS),
  * and every list page, here and (with a shared cache) on every replica. */
 void channels_forget(struct channels *ch, const char *name, const char *arn);
+/* After AWS said there is no such channel: channels_forget with what this
+ * replica holds of it, or (holding nothing) a local drop that tells nobody
+ * (so unknown names cost other replicas nothing). */
+void channels_forget_known(struct channels *ch, const char *name);
 /* The same, here only: another replica invalidated it. */
 void channels_forget_remote(struct channels *ch, const char *name, const char *arn);
-/* Drops everything cached here (invalidations may have been missed). */
+/* Drops every channel, storage, list and describe entry here (invalidations
+ * may have been missed); endpoints and TURN servers go with their channel. */
 void channels_forget_all(struct channels *ch);
 
 #endif

@@ -23,6 +23,11 @@
 #include "core/timeutil.h"
 
 #define SHARED_VALUE_MAX (256 * 1024)
+#define SHARED_RESERVE_MS 1500   /* left for the request's own AWS call */
+#define SHARED_WAIT_MAX_MS 2000  /* longest wait for another replica's flight */
+#define SHARED_MIN_STORE_MS 2000 /* values living shorter are not worth sharing */
+#define SHARED_MESSAGE_AGE_MS 30000
+#define SHARED_NONCES 64
 #define SHARED_ID_LEN 16
 
 static const char *const kind_names[SHARED_KIND_COUNT] = {"channel", "endpoint", "ice", "storage",
@@ -35,6 +40,9 @@ struct shared {
     char id[SHARED_ID_LEN + 1];
     unsigned char value_key[KG_AEAD_KEY_LEN], message_key[KG_AEAD_KEY_LEN];
     struct kg_redis_sub *sub;
+    /* The subscriber's thread only: */
+    char nonces[SHARED_NONCES][SHARED_ID_LEN + 1];
+    size_t nonce_next;
 };
 
 static struct kg_metric *requests_metric;
@@ -83,6 +91,21 @@ static void cmd_quiet(struct shared *s, int argc, const char *const *argv, const
         kg_redis_reply_cleanup(&reply);
 }
 
+/* GET, refusing values longer than ARGV[1] bytes (answered as absent): a
+ * Redis writer must not make a replica read 60 MB. */
+static const char get_bounded_script[] =
+    "if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end "
+    "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end "
+    "return redis.call('GET', KEYS[1])";
+
+static enum kg_err get_bounded(struct shared *s, const char *key, size_t max,
+                               struct kg_redis_reply *r)
+{
+    char max_text[24];
+    snprintf(max_text, sizeof max_text, "%zu", max);
+    return cmd(s, r, 5, (const char *[]){"EVAL", get_bounded_script, "1", key, max_text}, NULL);
+}
+
 /* ---- sealing --------------------------------------------------------------------- */
 
 static int open_with(const unsigned char *key, const char *aad, const unsigned char *sealed,
@@ -123,29 +146,64 @@ static unsigned char *seal(const unsigned char *key, const char *aad, const void
 
 /* ---- invalidation messages ------------------------------------------------------- */
 
-int shared_message_parse(const char *plain, size_t len, char id[SHARED_ID_LEN + 1],
-                         char name[KVS_NAME_MAX + 1], char arn[KVS_ARN_MAX + 1])
+/* Fixed-width lower-case hex of n characters into *out; 0 if any is not. */
+static int hex_field(const char *p, size_t n, uint64_t *out)
 {
-    if (len < SHARED_ID_LEN + 1 || memchr(plain, '\0', len))
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *out = v;
+    return 1;
+}
+
+int shared_message_parse(const char *plain, size_t len, struct shared_message *out)
+{
+    enum { HEAD = 3 * SHARED_ID_LEN };
+    uint64_t id, nonce, at;
+    if (len < HEAD + 1 || memchr(plain, '\0', len) || !hex_field(plain, SHARED_ID_LEN, &id) ||
+        !hex_field(plain + SHARED_ID_LEN, SHARED_ID_LEN, &nonce) ||
+        !hex_field(plain + 2 * SHARED_ID_LEN, SHARED_ID_LEN, &at) || at > INT64_MAX)
         return 0;
-    memcpy(id, plain, SHARED_ID_LEN);
-    id[SHARED_ID_LEN] = '\0';
-    const char *rest = plain + SHARED_ID_LEN, *end = plain + len;
+    memcpy(out->id, plain, SHARED_ID_LEN);
+    out->id[SHARED_ID_LEN] = '\0';
+    memcpy(out->nonce, plain + SHARED_ID_LEN, SHARED_ID_LEN);
+    out->nonce[SHARED_ID_LEN] = '\0';
+    out->at_ms = (int64_t)at;
+    const char *rest = plain + HEAD, *end = plain + len;
     const char *nl = memchr(rest, '\n', (size_t)(end - rest));
     if (!nl)
         return 0;
     size_t name_len = (size_t)(nl - rest), arn_len = (size_t)(end - nl - 1);
     if (name_len > KVS_NAME_MAX || arn_len > KVS_ARN_MAX)
         return 0;
-    memcpy(name, rest, name_len);
-    name[name_len] = '\0';
-    memcpy(arn, nl + 1, arn_len);
-    arn[arn_len] = '\0';
-    if (name_len && !kg_kvs_channel_name_valid(name))
+    memcpy(out->name, rest, name_len);
+    out->name[name_len] = '\0';
+    memcpy(out->arn, nl + 1, arn_len);
+    out->arn[arn_len] = '\0';
+    if (name_len && !kg_kvs_channel_name_valid(out->name))
         return 0;
     for (size_t i = 0; i < arn_len; i++)
-        if (arn[i] <= ' ' || arn[i] > '~')
+        if (out->arn[i] <= ' ' || out->arn[i] > '~')
             return 0;
+    return 1;
+}
+
+/* 1 when the message is new: recent (either way), and a nonce not seen. */
+static int message_fresh(struct shared *s, const struct shared_message *m)
+{
+    int64_t age = kg_now_ms() - m->at_ms;
+    if (age > SHARED_MESSAGE_AGE_MS || age < -SHARED_MESSAGE_AGE_MS)
+        return 0;
+    for (size_t i = 0; i < SHARED_NONCES; i++)
+        if (strcmp(s->nonces[i], m->nonce) == 0)
+            return 0;
+    memcpy(s->nonces[s->nonce_next], m->nonce, sizeof s->nonces[0]);
+    s->nonce_next = (s->nonce_next + 1) % SHARED_NONCES;
     return 1;
 }
 
@@ -165,11 +223,12 @@ static void on_message(void *arg, const char *msg, size_t len)
                        "the same prefix, or a different KVSGATE_REDIS_KEY)");
         return;
     }
-    char id[SHARED_ID_LEN + 1], name[KVS_NAME_MAX + 1], arn[KVS_ARN_MAX + 1];
-    int ok = shared_message_parse(plain, n, id, name, arn);
+    struct shared_message m;
+    int ok = shared_message_parse(plain, n, &m);
     free(plain);
-    if (ok && strcmp(id, s->id) != 0 && s->opts.forget)
-        s->opts.forget(s->opts.arg, name[0] ? name : NULL, arn[0] ? arn : NULL);
+    /* Replays (a captured message published again) are dropped. */
+    if (ok && strcmp(m.id, s->id) != 0 && message_fresh(s, &m) && s->opts.forget)
+        s->opts.forget(s->opts.arg, m.name[0] ? m.name : NULL, m.arn[0] ? m.arn : NULL);
 }
 
 static void on_resubscribed(void *arg)
@@ -198,16 +257,23 @@ struct shared *shared_new(const struct shared_options *opts)
         s->opts.lock_ms = 10000;
     if (!s->opts.poll_ms)
         s->opts.poll_ms = 20;
+    if (!s->opts.generation_ttl_ms)
+        s->opts.generation_ttl_ms = 2 * 86400 * 1000LL;
     snprintf(s->prefix, sizeof s->prefix, "%s", opts->prefix ? opts->prefix : "kvsgate:");
     snprintf(s->channel, sizeof s->channel, "%sv1:invalidate", s->prefix);
     random_hex(s->id, SHARED_ID_LEN);
-    static const char value_label[] = "kvsgate redis values v1";
-    static const char message_label[] = "kvsgate redis messages v1";
-    kg_hmac_sha256(opts->secret, opts->secret_len, value_label, sizeof value_label - 1,
-                   s->value_key);
-    kg_hmac_sha256(opts->secret, opts->secret_len, message_label, sizeof message_label - 1,
-                   s->message_key);
+    /* The scope (region) is in the labels: deployments of other regions
+     * sharing a key and a prefix cannot take each other's ARNs. */
+    char label[160];
+    int n = snprintf(label, sizeof label, "kvsgate redis values v1 %s", opts->scope ? opts->scope : "");
+    kg_hmac_sha256(opts->secret, opts->secret_len, label, (size_t)n, s->value_key);
+    n = snprintf(label, sizeof label, "kvsgate redis messages v1 %s", opts->scope ? opts->scope : "");
+    kg_hmac_sha256(opts->secret, opts->secret_len, label, (size_t)n, s->message_key);
     s->sub = kg_redis_subscribe(opts->redis, s->channel, on_message, on_resubscribed, s);
+    if (!s->sub)
+        kg_log_msg(KG_LOG_ERROR, "shared_subscriber_failed",
+                   "cannot start the invalidation subscriber: other replicas' deletes reach "
+                   "this one through TTLs only");
     return s;
 }
 
@@ -231,7 +297,7 @@ static long long generation(struct shared *s, const char *name)
     if (n < 0 || (size_t)n >= sizeof gen_key)
         return -1;
     struct kg_redis_reply r;
-    if (cmd(s, &r, 2, (const char *[]){"GET", gen_key}, NULL) != KG_OK)
+    if (get_bounded(s, gen_key, 20, &r) != KG_OK)
         return -1;
     long long gen = 0;
     if (r.type == KG_REDIS_STRING)
@@ -274,14 +340,19 @@ static enum look look(struct shared *s, struct shared_slot *slot, int64_t min_tt
                       char **value, size_t *len, int64_t *ttl_ms)
 {
     struct kg_redis_reply r;
-    if (cmd(s, &r, 2, (const char *[]){"GET", slot->key}, NULL) != KG_OK)
+    if (get_bounded(s, slot->key, SHARED_VALUE_MAX + 8 + KG_AEAD_OVERHEAD, &r) != KG_OK)
         return LOOK_AWAY;
     enum look out = LOOK_ABSENT;
     char *plain;
     size_t n;
     if (r.type == KG_REDIS_STRING) {
-        if (!open_with(s->value_key, slot->key, (const unsigned char *)r.str, r.len, &plain, &n) ||
-            n < 8) {
+        int opened = open_with(s->value_key, slot->key, (const unsigned char *)r.str, r.len,
+                               &plain, &n);
+        if (opened && n < 8) {
+            free(plain);
+            opened = 0;
+        }
+        if (!opened) {
             if (r.len)
                 count(slot->kind, "rejected");
         } else {
@@ -296,6 +367,7 @@ static enum look look(struct shared *s, struct shared_slot *slot, int64_t min_tt
                 *ttl_ms = left;
                 out = LOOK_FOUND;
             } else {
+                kg_wipe(plain, n); /* TURN passwords */
                 free(plain);
             }
         }
@@ -306,7 +378,17 @@ static enum look look(struct shared *s, struct shared_slot *slot, int64_t min_tt
     return out;
 }
 
-/* 1: this replica holds the flight; 0: another does; -1: Redis away. */
+/* SET NX PX, and when another holds it, whether its lock looks like ours:
+ * 1 taken, 0 held (with a lifetime up to ours), -2 held without one or with a
+ * longer one (not a flight of ours: a Redis writer's). */
+static const char take_lock_script[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+    "local t = redis.call('PTTL', KEYS[1]) "
+    "if t < 0 or t > tonumber(ARGV[2]) then return -2 end "
+    "return 0";
+
+/* 1: this replica holds the flight; 0: another does; -1: Redis away or the
+ * lock is not one of ours (load without it). */
 static int take_lock(struct shared *s, struct shared_slot *slot)
 {
     char lock_key[SHARED_KEY_MAX + 8], px[24];
@@ -314,10 +396,10 @@ static int take_lock(struct shared *s, struct shared_slot *slot)
     snprintf(px, sizeof px, "%lld", (long long)s->opts.lock_ms);
     random_hex(slot->token, 32);
     struct kg_redis_reply r;
-    if (cmd(s, &r, 6, (const char *[]){"SET", lock_key, slot->token, "NX", "PX", px}, NULL) !=
-        KG_OK)
+    if (cmd(s, &r, 6, (const char *[]){"EVAL", take_lock_script, "1", lock_key, slot->token, px},
+            NULL) != KG_OK)
         return -1;
-    int got = r.type == KG_REDIS_STRING ? 1 : r.type == KG_REDIS_NIL ? 0 : -1;
+    int got = r.type == KG_REDIS_INTEGER && (r.integer == 1 || r.integer == 0) ? (int)r.integer : -1;
     kg_redis_reply_cleanup(&r);
     return got;
 }
@@ -340,9 +422,16 @@ enum shared_found shared_fetch(struct shared *s, enum shared_kind kind, const ch
 {
     memset(slot, 0, sizeof *slot);
     slot->kind = kind;
-    if (!s || !slot_key(s, slot, kind, key)) {
+    /* Waiting for another replica's flight leaves this request enough time
+     * for its own AWS call, and is short in any case. */
+    int64_t now = kg_mono_ms();
+    int64_t wait_until = deadline_ms - SHARED_RESERVE_MS;
+    if (wait_until > now + SHARED_WAIT_MAX_MS)
+        wait_until = now + SHARED_WAIT_MAX_MS;
+    if (!s || now >= wait_until || !slot_key(s, slot, kind, key)) {
         if (s)
             count(kind, "alone");
+        slot->key[0] = '\0';
         return SHARED_LOAD;
     }
     for (int waited = 0;; waited = 1) {
@@ -364,7 +453,7 @@ enum shared_found shared_fetch(struct shared *s, enum shared_kind kind, const ch
             count(kind, "load");
             return SHARED_LOAD;
         }
-        if (got < 0 || kg_mono_ms() + s->opts.poll_ms >= deadline_ms) {
+        if (got < 0 || kg_mono_ms() + s->opts.poll_ms >= wait_until) {
             slot->key[0] = got < 0 ? '\0' : slot->key[0];
             count(kind, "alone");
             return SHARED_LOAD;
@@ -376,7 +465,7 @@ enum shared_found shared_fetch(struct shared *s, enum shared_kind kind, const ch
 void shared_store(struct shared *s, struct shared_slot *slot, const char *value, size_t len,
                   int64_t ttl_ms)
 {
-    if (!s || !slot->key[0] || ttl_ms <= 0 || len > SHARED_VALUE_MAX) {
+    if (!s || !slot->key[0] || ttl_ms < SHARED_MIN_STORE_MS || len > SHARED_VALUE_MAX) {
         if (s && slot->leader)
             release_lock(s, slot);
         return;
@@ -438,14 +527,26 @@ void shared_invalidate(struct shared *s, const char *name, const char *arn)
     if (!s)
         return;
     if (name) {
-        char gen_key[SHARED_KEY_MAX];
+        /* The next generation, an expiry past every value of the old ones,
+         * and the old generation's value gone (no rollback brings it back). */
+        static const char script[] =
+            "local g = redis.call('INCR', KEYS[1]) "
+            "redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
+            "redis.call('DEL', ARGV[2] .. (g - 1) .. ARGV[3]) "
+            "return g";
+        char gen_key[SHARED_KEY_MAX], ttl[24], head[SHARED_KEY_MAX], tail[KVS_NAME_MAX + 2];
         snprintf(gen_key, sizeof gen_key, "%sv1:gen:%s", s->prefix, name);
-        cmd_quiet(s, 2, (const char *[]){"INCR", gen_key}, NULL);
+        snprintf(ttl, sizeof ttl, "%lld", (long long)s->opts.generation_ttl_ms);
+        snprintf(head, sizeof head, "%sv1:%s:", s->prefix, kind_names[SHARED_CHANNEL]);
+        snprintf(tail, sizeof tail, ":%s", name);
+        cmd_quiet(s, 6, (const char *[]){"EVAL", script, "1", gen_key, ttl, head, tail}, NULL);
     }
     if (arn)
         drop_arn(s, arn);
-    char plain[SHARED_ID_LEN + KVS_NAME_MAX + KVS_ARN_MAX + 2];
-    int n = snprintf(plain, sizeof plain, "%s%s\n%s", s->id, name ? name : "", arn ? arn : "");
+    char plain[3 * SHARED_ID_LEN + KVS_NAME_MAX + KVS_ARN_MAX + 2], nonce[SHARED_ID_LEN + 1];
+    random_hex(nonce, SHARED_ID_LEN);
+    int n = snprintf(plain, sizeof plain, "%s%s%016llx%s\n%s", s->id, nonce,
+                     (unsigned long long)kg_now_ms(), name ? name : "", arn ? arn : "");
     if (n < 0 || (size_t)n >= sizeof plain)
         return;
     size_t sealed_len = 0;

@@ -18,9 +18,13 @@
  * stored sealed too.
  *
  * One flight per key. A replica that misses takes {key}:lock (SET NX PX with
- * a random token; released only by its holder) and loads; the others look
- * for the value every poll_ms until it lands, the lock lapses (they take it
- * and load themselves), or their deadline passes (they load without it).
+ * a random token; released only by its holder), looks again, and loads; the
+ * others look for the value every poll_ms until it lands, the lock lapses
+ * (they take it and load themselves), or 2 s pass or less than 1.5 s of their
+ * deadline is left (they load without it). A lock without an expiry, or
+ * with a longer one than ours, is not ours: loaded without it at once. Values
+ * living under 2 s (a channel still CREATING) are not shared. Reads are
+ * bounded (a value past 256 KiB reads as absent).
  *
  * Invalidation. shared_invalidate increments the name's generation, deletes
  * the ARN's entries and publishes {name, arn} on {prefix}v1:invalidate; every
@@ -66,6 +70,9 @@ struct shared_options {
     size_t secret_len;
     int64_t lock_ms;        /* how long a flight's lock lives at most; 0: 10000 */
     int64_t poll_ms;        /* how often waiters look; 0: 20 */
+    int64_t generation_ttl_ms; /* a name's generation lives this long after its last
+                                  change: past every value of the old ones; 0: 2 days */
+    const char *scope;      /* bound into the keys' derivation (the region): NULL: none */
     /* From the subscriber's thread: another replica invalidated (name or arn
      * may be NULL), or messages may have been missed. */
     void (*forget)(void *arg, const char *name, const char *arn);
@@ -112,10 +119,20 @@ void shared_invalidate(struct shared *s, const char *name, const char *arn);
 int shared_open(struct shared *s, const char *aad, const unsigned char *sealed, size_t len,
                 char **plain, size_t *plain_len);
 
-/* Reads an opened invalidation message: 16-character replica id, name, "\n",
- * arn (either may be empty). 0 unless the name is a valid channel name and the
- * ARN printable ASCII, both within their bounds. */
-int shared_message_parse(const char *plain, size_t len, char id[17], char name[257],
-                         char arn[1025]);
+/* An invalidation message, opened. */
+struct shared_message {
+    char id[17];    /* the sending replica */
+    char nonce[17];
+    int64_t at_ms;  /* wall clock when sent */
+    char name[257]; /* "" for none */
+    char arn[1025]; /* "" for none */
+};
+
+/* Reads an opened message: 16 hex digits each of replica id, nonce and send
+ * time (ms), then name, "\n", arn. 0 unless the name is a valid channel name
+ * (or empty) and the ARN printable ASCII, both within their bounds. Messages
+ * older (or newer) than 30 s, or with a nonce seen among the last 64, are
+ * dropped by the subscriber: a captured message published again does nothing. */
+int shared_message_parse(const char *plain, size_t len, struct shared_message *out);
 
 #endif

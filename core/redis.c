@@ -192,7 +192,7 @@ static int connection_setup(struct kg_redis *r, redisContext *c, const char **wh
         if (rep)
             freeReplyObject(rep);
         if (!ok) {
-            *why = "AUTH refused";
+            *why = rep ? "AUTH refused" : "no answer to AUTH";
             return 0;
         }
     }
@@ -233,8 +233,10 @@ static redisContext *connection_open(struct kg_redis *r, char *why, size_t cap)
     return c;
 }
 
-/* Under the lock: Redis failed; pause, and say so once per outage. */
-static void mark_down(struct kg_redis *r, const char *why)
+/* Under the lock: Redis failed; pause, and say so once per outage. The
+ * pause doubles when a probe fails, not for each command that failed with
+ * the first (they were all in flight together). */
+static void mark_down(struct kg_redis *r, const char *why, int probe)
 {
     int64_t now = kg_mono_ms();
     int first = !r->in_outage;
@@ -242,10 +244,11 @@ static void mark_down(struct kg_redis *r, const char *why)
         r->in_outage = 1;
         r->outage_started_ms = now;
         r->pause_ms = REDIS_PAUSE_FIRST_MS;
-    } else {
+        r->pause_until_ms = now + r->pause_ms;
+    } else if (probe) {
         r->pause_ms = r->pause_ms * 2 < REDIS_PAUSE_MAX_MS ? r->pause_ms * 2 : REDIS_PAUSE_MAX_MS;
+        r->pause_until_ms = now + r->pause_ms;
     }
-    r->pause_until_ms = now + r->pause_ms;
     /* The others are likely dead too: the probe opens a fresh one. */
     for (size_t i = 0; i < r->idle_count; i++)
         redisFree(r->idle[i]);
@@ -341,6 +344,42 @@ static void translate(const redisReply *rep, struct kg_redis_reply *out)
     }
 }
 
+/* An error reply says Redis is up but refuses us (NOAUTH, NOPERM, WRONGPASS,
+ * OOM ...): logged at most once a minute with its first word only. */
+static void note_error_reply(const redisReply *rep)
+{
+    static _Atomic int64_t logged_ms;
+    int64_t now = kg_mono_ms(), last = atomic_load(&logged_ms);
+    if ((last && now - last < 60000) || !atomic_compare_exchange_strong(&logged_ms, &last, now))
+        return;
+    char word[24];
+    size_t n = 0;
+    while (n < rep->len && n < sizeof word - 1 && rep->str[n] >= 'A' && rep->str[n] <= 'Z') {
+        word[n] = rep->str[n];
+        n++;
+    }
+    word[n] = '\0';
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_WARN, "redis_refused")) {
+        kg_log_str(&l, "error", n ? word : "ERR");
+        kg_log_str(&l, "msg", "Redis answers with errors (permissions, authentication, memory): "
+                              "what is shared is not");
+        kg_log_end(&l);
+    }
+}
+
+/* One try on a connection; NULL reply when it failed (c is then freed). */
+static redisReply *command_on(redisContext *c, int argc, const char *const *argv,
+                              const size_t *lens, char *why, size_t cap)
+{
+    redisReply *rep = redisCommandArgv(c, argc, (const char **)argv, lens);
+    if (!rep) {
+        snprintf(why, cap, "%s", c->err ? c->errstr : "no reply");
+        redisFree(c);
+    }
+    return rep;
+}
+
 enum kg_err kg_redis_command(struct kg_redis *r, int argc, const char *const *argv,
                              const size_t *lens, struct kg_redis_reply *out)
 {
@@ -348,32 +387,39 @@ enum kg_err kg_redis_command(struct kg_redis *r, int argc, const char *const *ar
     int probe, fresh;
     redisContext *c = connection_take(r, &probe, &fresh);
     char why[128] = "";
-    if (!c && fresh)
-        c = connection_open(r, why, sizeof why);
     redisReply *rep = NULL;
     if (c) {
-        rep = redisCommandArgv(c, argc, (const char **)argv, lens);
-        if (!rep)
-            snprintf(why, sizeof why, "%s", c->err ? c->errstr : "no reply");
+        /* A pooled connection Redis closed while idle (its timeout, a
+         * restart) is not an outage: one more try on a new one. */
+        rep = command_on(c, argc, argv, lens, why, sizeof why);
+        if (!rep) {
+            c = NULL;
+            fresh = 1;
+        }
+    }
+    if (!rep && fresh) {
+        c = connection_open(r, why, sizeof why);
+        if (c)
+            rep = command_on(c, argc, argv, lens, why, sizeof why);
     }
     pthread_mutex_lock(&r->lock);
-    if (probe)
-        r->probing = 0;
     if (rep) {
         r->idle[r->idle_count++] = c;
         mark_up(r);
-    } else if (c || fresh) {
-        if (c)
-            redisFree(c);
+    } else if (fresh) {
         r->open--;
-        mark_down(r, why);
+        mark_down(r, why, probe);
     }
+    if (probe)
+        r->probing = 0;
     pthread_cond_signal(&r->freed);
     pthread_mutex_unlock(&r->lock);
     if (!rep) {
         kg_metric_inc(commands_metric, (const char *[]){"unavailable"});
         return KG_ERR_UNAVAILABLE;
     }
+    if (rep->type == REDIS_REPLY_ERROR)
+        note_error_reply(rep);
     translate(rep, out);
     freeReplyObject(rep);
     kg_metric_inc(commands_metric, (const char *[]){out->type == KG_REDIS_ERROR ? "error" : "ok"});
@@ -466,13 +512,19 @@ static void *sub_main(void *arg)
             const char *argv[2] = {"SUBSCRIBE", s->channel};
             rep = redisCommandArgv(c, 2, argv, NULL);
         }
-        if (!rep) {
+        int subscribed = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+                         rep->element[0]->type == REDIS_REPLY_STRING &&
+                         strcmp(rep->element[0]->str, "subscribe") == 0;
+        if (rep && !subscribed)
+            note_error_reply(rep->type == REDIS_REPLY_ERROR ? rep : &(redisReply){.str = "", .len = 0});
+        if (rep)
+            freeReplyObject(rep);
+        if (!subscribed) {
             if (c)
                 redisFree(c);
             sub_pause(s, REDIS_PAUSE_FIRST_MS);
             continue;
         }
-        freeReplyObject(rep);
         if (subscribed_before && s->on_resubscribed)
             s->on_resubscribed(s->arg);
         subscribed_before = 1;

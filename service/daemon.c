@@ -186,6 +186,9 @@ static int serve_build_redis(struct serve *sv)
                                 .secret = cfg->redis_key,
                                 .secret_len = strlen(cfg->redis_key),
                                 .lock_ms = cfg->request_deadline_ms * 2,
+                                .generation_ttl_ms =
+                                    (cfg->cache_channel_ttl_s + cfg->cache_stale_s + 60) * 1000,
+                                .scope = cfg->region,
                                 .forget = serve_forget_remote,
                                 .forget_all = serve_forget_all,
                                 .arg = sv};
@@ -292,6 +295,7 @@ static void serve_build_server(struct serve *sv)
     sv->ratelimit = ratelimit_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, 100000);
     if (sv->redis)
         sv->ratesync = ratesync_start(sv->ratelimit, sv->budget, sv->redis, cfg->redis_prefix,
+                                      cfg->redis_key, strlen(cfg->redis_key),
                                       cfg->rate_limit_sync_ms);
     clientaddr_trust_init(&sv->trusted_proxies, (const char *const *)cfg->trusted_proxies,
                           cfg->trusted_proxy_count);

@@ -16,6 +16,7 @@ struct bucket {
     int64_t last_ms;
     int64_t taken;      /* requests let through since the last collect */
     long long seen;     /* the shared total at the last reconcile; -1: none yet */
+    int64_t seen_ms;    /* when (the caller's clock) */
     struct bucket *chain;
     struct bucket *prev, *next; /* LRU within the stripe */
 };
@@ -32,6 +33,7 @@ struct stripe {
 struct ratelimit {
     double rate;
     double burst;
+    unsigned collect_from; /* the stripe the next collect starts at */
     struct stripe stripes[STRIPES];
 };
 
@@ -174,8 +176,11 @@ size_t ratelimit_collect(struct ratelimit *rl, int64_t now_ms, int64_t active_ms
     size_t n = 0;
     if (!rl)
         return 0;
-    for (int i = 0; i < STRIPES && n < max; i++) {
-        struct stripe *s = &rl->stripes[i];
+    /* Starting one stripe further each time: past max keys, every stripe
+     * still gets its turn. (Only the sync thread collects.) */
+    unsigned first = rl->collect_from++ % STRIPES;
+    for (unsigned k = 0; k < STRIPES && n < max; k++) {
+        struct stripe *s = &rl->stripes[(first + k) % STRIPES];
         pthread_mutex_lock(&s->lock);
         /* Most recent first (LRU order): stop at the first one idle too long. */
         for (struct bucket *b = s->head; b && n < max && now_ms - b->last_ms <= active_ms;
@@ -183,6 +188,7 @@ size_t ratelimit_collect(struct ratelimit *rl, int64_t now_ms, int64_t active_ms
             out[n].key = kg_strdup(b->subject);
             out[n].taken = b->taken;
             out[n].seen = b->seen;
+            out[n].seen_ms = b->seen_ms;
             b->taken = 0;
             n++;
         }
@@ -191,7 +197,8 @@ size_t ratelimit_collect(struct ratelimit *rl, int64_t now_ms, int64_t active_ms
     return n;
 }
 
-void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, long long total)
+void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, long long total,
+                         int64_t now_ms, int64_t max_gap_ms)
 {
     if (!rl)
         return;
@@ -202,8 +209,12 @@ void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, 
     while (b && !(b->hash == h && strcmp(b->subject, u->key) == 0))
         b = b->chain;
     if (b) {
-        if (u->seen >= 0 && b->seen == u->seen) {
-            long long others = total - u->seen - u->taken;
+        /* Only a recent reconcile is a base: after a gap the total holds what
+         * other replicas let through meanwhile, which this bucket never owed. */
+        long long others = 0;
+        int recent = u->seen >= 0 && b->seen == u->seen && now_ms - u->seen_ms <= max_gap_ms;
+        if (recent && !__builtin_sub_overflow(total, u->seen, &others) &&
+            !__builtin_sub_overflow(others, (long long)u->taken, &others)) {
             if (others > 0) {
                 b->tokens -= (double)others;
                 if (b->tokens < -rl->burst)
@@ -211,6 +222,7 @@ void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, 
             }
         }
         b->seen = total;
+        b->seen_ms = now_ms;
     }
     pthread_mutex_unlock(&s->lock);
 }

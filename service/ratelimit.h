@@ -37,6 +37,7 @@ struct ratelimit_usage {
     char *key;      /* owned */
     int64_t taken;
     long long seen; /* -1: never reconciled */
+    int64_t seen_ms; /* when seen was learnt */
 };
 
 /* The keys used within the last active_ms (at most max, most recent first in
@@ -45,9 +46,11 @@ size_t ratelimit_collect(struct ratelimit *rl, int64_t now_ms, int64_t active_ms
                          struct ratelimit_usage *out, size_t max);
 /* total: the shared count after adding u->taken. What other replicas let
  * through since the last reconcile (total - seen - taken) is taken from the
- * bucket (down to a debt of one burst). The first reconcile of a key only
- * learns the total. */
-void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, long long total);
+ * bucket (down to a debt of one burst). The first reconcile of a key, and one
+ * more than max_gap_ms after the last (the key was idle here meanwhile), only
+ * learn the total. */
+void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, long long total,
+                         int64_t now_ms, int64_t max_gap_ms);
 void ratelimit_usage_cleanup(struct ratelimit_usage *u, size_t n);
 
 #endif

@@ -43,6 +43,7 @@ static const char presence_script[] =
 struct ratesync {
     struct ratelimit *rl;
     struct budget *budget;
+    unsigned char key[KG_SHA256_LEN]; /* names the counters (HMAC of the subject's key) */
     char id[33];
     int64_t presence_at_ms;
     struct kg_redis *redis;
@@ -65,9 +66,12 @@ static void sync_batch(struct ratesync *rs, struct ratelimit_usage *u, size_t n)
     argv[argc++] = ratesync_script;
     argv[argc++] = count;
     for (size_t i = 0; i < n; i++) {
-        char hex[2 * KG_SHA256_LEN + 1];
-        kg_sha256_hex(u[i].key, strlen(u[i].key), hex);
-        snprintf(keys[i], sizeof keys[i], "%sv1:rl:%.32s", rs->prefix, hex);
+        /* Keyed: reading Redis does not confirm a guessed subject. */
+        unsigned char mac[KG_SHA256_LEN];
+        kg_hmac_sha256(rs->key, sizeof rs->key, u[i].key, strlen(u[i].key), mac);
+        char *at = keys[i] + snprintf(keys[i], sizeof keys[i], "%sv1:rl:", rs->prefix);
+        for (size_t k = 0; k < 16; k++)
+            snprintf(at + 2 * k, 3, "%02x", mac[k]);
         argv[argc++] = keys[i];
     }
     for (size_t i = 0; i < n; i++) {
@@ -80,7 +84,7 @@ static void sync_batch(struct ratesync *rs, struct ratelimit_usage *u, size_t n)
         return; /* Redis away: each replica limits alone meanwhile */
     if (r.type == KG_REDIS_ARRAY && r.item_count == n)
         for (size_t i = 0; i < n; i++)
-            ratelimit_reconcile(rs->rl, &u[i], r.items[i]);
+            ratelimit_reconcile(rs->rl, &u[i], r.items[i], kg_mono_ms(), 3 * rs->sync_ms);
     kg_redis_reply_cleanup(&r);
 }
 
@@ -129,13 +133,16 @@ static void *ratesync_main(void *arg)
 }
 
 struct ratesync *ratesync_start(struct ratelimit *rl, struct budget *budget, struct kg_redis *redis,
-                                const char *prefix, int64_t sync_ms)
+                                const char *prefix, const void *secret, size_t secret_len,
+                                int64_t sync_ms)
 {
     if ((!rl && !budget) || !redis)
         return NULL;
     struct ratesync *rs = kg_calloc(1, sizeof *rs);
     rs->rl = rl;
     rs->budget = budget;
+    static const char label[] = "kvsgate redis rate-limit keys v1";
+    kg_hmac_sha256(secret, secret_len, label, sizeof label - 1, rs->key);
     unsigned char raw[16];
     if (kg_random_bytes(raw, sizeof raw) != KG_OK)
         abort();
@@ -160,6 +167,7 @@ void ratesync_stop(struct ratesync *rs)
         return;
     atomic_store(&rs->stop, 1);
     pthread_join(rs->thread, NULL);
+    kg_wipe(rs->key, sizeof rs->key);
     free(rs->usage);
     free(rs);
 }

@@ -15,8 +15,9 @@
  * first reaches a replica, that replica's burst. Redis down: each replica
  * limits alone (the configured rate per replica) until it is back.
  *
- * Counter keys are {prefix}v1:rl:{the first 32 hex digits of SHA-256 of the
- * subject's key}: no subject text reaches Redis.
+ * Counter keys are {prefix}v1:rl:{the first 32 hex digits of an HMAC-SHA256
+ * of the subject's key under a key derived from KVSGATE_REDIS_KEY}: no subject
+ * reaches Redis, nor can a guessed one be confirmed there.
  *
  * Replicas: once a second the thread records this replica in the sorted set
  * {prefix}v1:replicas (scored by Redis's clock, so hosts' clocks do not
@@ -40,7 +41,8 @@ struct budget;
 /* Starts the thread; rl (NULL: no per-subject limit), budget (NULL: none)
  * and redis outlive it. */
 struct ratesync *ratesync_start(struct ratelimit *rl, struct budget *budget, struct kg_redis *redis,
-                                const char *prefix, int64_t sync_ms);
+                                const char *prefix, const void *secret, size_t secret_len,
+                                int64_t sync_ms);
 /* One sync now (tests; the thread calls it every sync_ms). */
 void ratesync_once(struct ratesync *rs);
 void ratesync_stop(struct ratesync *rs);

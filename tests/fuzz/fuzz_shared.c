@@ -55,11 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind < SHARED_KIND_COUNT) {
         value_round_trip((enum shared_kind)kind, text, len);
     } else if (kind == 5) {
-        char id[17], name[257], arn[1025];
-        if (shared_message_parse(text, len, id, name, arn)) {
-            FUZZ_CHECK(strlen(id) == 16);
-            FUZZ_CHECK(!name[0] || kg_kvs_channel_name_valid(name));
-            for (const char *p = arn; *p; p++)
+        struct shared_message m;
+        if (shared_message_parse(text, len, &m)) {
+            FUZZ_CHECK(strlen(m.id) == 16 && strlen(m.nonce) == 16 && m.at_ms >= 0);
+            FUZZ_CHECK(!m.name[0] || kg_kvs_channel_name_valid(m.name));
+            for (const char *p = m.arn; *p; p++)
                 FUZZ_CHECK(*p > ' ' && *p <= '~');
         }
     } else {

@@ -203,6 +203,23 @@ test('a value in Redis that does not open with our key is refused and loaded fro
   assert.ok(m['{cache="channel",result="rejected"}'] >= 1, JSON.stringify(m));
 });
 
+test('a flight lock without an expiry and a value past 256 KiB cost a Redis writer nothing but an AWS call', async () => {
+  const { execFileSync } = require('node:child_process');
+  const aws = kvsClient(emu);
+  await createChannel(aws, 'rc-locked');
+  await createChannel(aws, 'rc-huge');
+  const cli = (...args) => execFileSync('redis-cli', ['-p', String(redis.port), ...args], { maxBuffer: 1 << 26 });
+  cli('SET', 'kvsgate:v1:channel:0:rc-locked:lock', 'not-ours'); // held forever
+  execFileSync('sh', ['-c', `head -c 1048576 /dev/zero | tr '\\0' x | redis-cli -p ${redis.port} -x SET kvsgate:v1:channel:0:rc-huge`]);
+  const tok = await viewerToken('writer-victim');
+  for (const name of ['rc-locked', 'rc-huge']) {
+    const t0 = Date.now();
+    const r = await client(replicas[1].url).get(`/v1/channels/${name}/viewer`, { token: tok });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(Date.now() - t0 < 1000, `${name}: ${Date.now() - t0} ms`);
+  }
+});
+
 test('budgets on three more replicas: uncached lists through all of them stay within one account budget, no AWS throttle', async () => {
   const three = [];
   for (let i = 0; i < 3; i++) three.push(await replica({ KVSGATE_CACHE_LIST_TTL_S: '0', KVSGATE_RATE_LIMIT_RPS: '0' }));

@@ -68,29 +68,40 @@ static void test_sealed_bytes_open_only_with_their_key_and_aad(void)
     T_CHECK(memcmp(again, sealed, sizeof sealed) != 0);
 }
 
+#define MSG_HEAD "0123456789abcdef" "fedcba9876543210" "0000018c0a1b2c3d"
+
 static void test_invalidation_messages_are_read_strictly(void)
 {
-    char id[17], name[257], arn[1025];
-    const char ok[] = "0123456789abcdefcam-1\narn:aws:kinesisvideo:us-west-2:1:channel/cam-1/2";
-    T_CHECK(shared_message_parse(ok, sizeof ok - 1, id, name, arn));
-    T_STREQ(id, "0123456789abcdef");
-    T_STREQ(name, "cam-1");
-    T_STREQ(arn, "arn:aws:kinesisvideo:us-west-2:1:channel/cam-1/2");
-    T_CHECK(shared_message_parse("0123456789abcdef\n", 17, id, name, arn));
-    T_STREQ(name, "");
-    T_STREQ(arn, "");
-    T_CHECK(!shared_message_parse("0123456789abcdefcam-1", 21, id, name, arn)); /* no newline */
-    T_CHECK(!shared_message_parse("short", 5, id, name, arn));
-    T_CHECK(!shared_message_parse("0123456789abcdefc m\narn", 23, id, name, arn));
-    T_CHECK(!shared_message_parse("0123456789abcdefcam\narn x", 25, id, name, arn));
-    char nul[] = "0123456789abcdefcam\narn";
-    nul[18] = '\0';
-    T_CHECK(!shared_message_parse(nul, sizeof nul - 1, id, name, arn));
+    struct shared_message m;
+    const char ok[] = MSG_HEAD "cam-1\narn:aws:kinesisvideo:us-west-2:1:channel/cam-1/2";
+    T_CHECK(shared_message_parse(ok, sizeof ok - 1, &m));
+    T_STREQ(m.id, "0123456789abcdef");
+    T_STREQ(m.nonce, "fedcba9876543210");
+    T_INTEQ(m.at_ms, 0x18c0a1b2c3dLL);
+    T_STREQ(m.name, "cam-1");
+    T_STREQ(m.arn, "arn:aws:kinesisvideo:us-west-2:1:channel/cam-1/2");
+    T_CHECK(shared_message_parse(MSG_HEAD "\n", 49, &m));
+    T_STREQ(m.name, "");
+    T_STREQ(m.arn, "");
+    const char *bad[] = {
+        MSG_HEAD "cam-1",                        /* no newline */
+        "short",
+        MSG_HEAD "c m\narn",                     /* not a channel name */
+        MSG_HEAD "cam\narn x",                   /* not a printable ARN */
+        "0123456789abcdeX" "fedcba9876543210" "0000018c0a1b2c3d" "cam\n", /* not hex */
+        "0123456789abcdef" "fedcba9876543210" "8000000000000000" "cam\n", /* time past int64 */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (shared_message_parse(bad[i], strlen(bad[i]), &m))
+            t_fail(__FILE__, __LINE__, "accepted %s", bad[i]);
+    char nul[] = MSG_HEAD "cam\narn";
+    nul[50] = '\0';
+    T_CHECK(!shared_message_parse(nul, sizeof nul - 1, &m));
     char big[2000];
     memset(big, 'a', sizeof big);
-    memcpy(big, "0123456789abcdef", 16);
-    big[16 + 300] = '\n';
-    T_CHECK(!shared_message_parse(big, sizeof big, id, name, arn)); /* name past 256 */
+    memcpy(big, MSG_HEAD, 48);
+    big[48 + 300] = '\n';
+    T_CHECK(!shared_message_parse(big, sizeof big, &m)); /* name past 256 */
 }
 
 static void test_cached_values_round_trip_through_their_json(void)
@@ -191,13 +202,13 @@ static void test_reconciling_takes_what_other_replicas_let_through(void)
     T_STREQ(u[0].key, "alice");
     T_INTEQ(u[0].taken, 4);
     T_INTEQ(u[0].seen, -1);
-    ratelimit_reconcile(rl, &u[0], 100); /* the first time: learns the total only */
+    ratelimit_reconcile(rl, &u[0], 100, 1000, 750); /* the first time: learns the total only */
     ratelimit_usage_cleanup(u, 1);
     T_CHECK(ratelimit_take(rl, "alice", 1000, &ra)); /* 6 tokens -> 5 */
     T_INTEQ(ratelimit_collect(rl, 1000, 2000, u, 4), 1);
     T_INTEQ(u[0].taken, 1);
     T_INTEQ(u[0].seen, 100);
-    ratelimit_reconcile(rl, &u[0], 100 + 1 + 4); /* others let 4 through meanwhile */
+    ratelimit_reconcile(rl, &u[0], 100 + 1 + 4, 1250, 750); /* others let 4 through meanwhile */
     ratelimit_usage_cleanup(u, 1);
     int granted = 0;
     while (ratelimit_take(rl, "alice", 1000, &ra))
@@ -205,11 +216,22 @@ static void test_reconciling_takes_what_other_replicas_let_through(void)
     T_INTEQ(granted, 1); /* 5 - 4 */
     /* A debt is at most one burst, and idle keys are not collected. */
     T_INTEQ(ratelimit_collect(rl, 1000, 2000, u, 4), 1);
-    ratelimit_reconcile(rl, &u[0], 1000000);
+    ratelimit_reconcile(rl, &u[0], 1000000, 1500, 750);
     ratelimit_usage_cleanup(u, 1);
     T_CHECK(!ratelimit_take(rl, "alice", 11000, &ra)); /* -10 + 10 s x 1 = 0 */
     T_CHECK(ratelimit_take(rl, "alice", 12000, &ra));  /* not a debt of a million */
     T_INTEQ(ratelimit_collect(rl, 30000, 2000, u, 4), 0);
+    /* After a gap (idle here while others went on), the total is learnt, not owed. */
+    T_CHECK(ratelimit_take(rl, "alice", 21000, &ra));
+    T_INTEQ(ratelimit_collect(rl, 21000, 2000, u, 4), 1);
+    ratelimit_reconcile(rl, &u[0], 5000000, 21000, 750);
+    ratelimit_usage_cleanup(u, 1);
+    T_CHECK(ratelimit_take(rl, "alice", 21000, &ra));
+    /* A total below what was seen (a Redis writer's) takes nothing. */
+    T_INTEQ(ratelimit_collect(rl, 21000, 2000, u, 4), 1);
+    ratelimit_reconcile(rl, &u[0], -9223372036854775807LL, 21100, 750);
+    ratelimit_usage_cleanup(u, 1);
+    T_CHECK(ratelimit_take(rl, "alice", 21100, &ra));
     ratelimit_free(rl);
 }
 
