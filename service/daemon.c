@@ -174,6 +174,13 @@ static int serve_build_redis(struct serve *sv)
         log_startup_error("config_invalid", why);
         return KG_EXIT_FAILURE;
     }
+    if (cfg->redis_timeout_ms * 4 > cfg->request_deadline_ms) {
+        log_startup_error("config_invalid",
+                          "KVSGATE_REDIS_TIMEOUT_MS must be at most a quarter of "
+                          "KVSGATE_REQUEST_DEADLINE_MS: a Redis that stops answering must leave "
+                          "the request time for AWS");
+        return KG_EXIT_FAILURE;
+    }
     if (!cfg->redis_key || strlen(cfg->redis_key) < SHARED_SECRET_MIN) {
         log_startup_error("config_invalid",
                           "KVSGATE_REDIS_URL needs KVSGATE_REDIS_KEY (or _FILE) of at least 32 "
@@ -297,6 +304,8 @@ static void serve_build_server(struct serve *sv)
         sv->ratesync = ratesync_start(sv->ratelimit, sv->budget, sv->redis, cfg->redis_prefix,
                                       cfg->redis_key, strlen(cfg->redis_key),
                                       cfg->rate_limit_sync_ms);
+    if (sv->redis) /* every key kvsgate needs is derived from it by now */
+        kg_wipe(sv->cfg.redis_key, strlen(sv->cfg.redis_key));
     clientaddr_trust_init(&sv->trusted_proxies, (const char *const *)cfg->trusted_proxies,
                           cfg->trusted_proxy_count);
     sv->auth_failures = ratelimit_new((double)cfg->auth_failure_rps,
