@@ -81,8 +81,10 @@ enum kg_err api_connection_info_write(struct kg_buf *body, const struct api_conn
      * kg_json_append_string: escaped, and refused (KG_ERR_BAD_REQUEST) rather
      * than written when it is not UTF-8; the buffer's maximum bounds the rest. */
     char expires_at[KG_ISO8601_LEN + 1], ice_expires_at[KG_ISO8601_LEN + 1];
+    char server_time[KG_ISO8601_LEN + 1];
     api_format_time(ci->expires_at_s, expires_at);
     api_format_time(ci->ice_expires_at_s, ice_expires_at);
+    api_format_time(ci->server_time_s, server_time);
     size_t start = body->len;
     enum kg_err err = kg_buf_reserve(body, 1024 + ci->url_len + (ci->ice ? ci->ice->count * 512 : 0));
     if (err == KG_OK)
@@ -110,6 +112,8 @@ enum kg_err api_connection_info_write(struct kg_buf *body, const struct api_conn
         err = put_member(body, ",\"expiresAt\":", expires_at);
     if (err == KG_OK)
         err = put_member(body, ",\"iceServersExpireAt\":", ice_expires_at);
+    if (err == KG_OK)
+        err = put_member(body, ",\"serverTime\":", server_time);
     if (err == KG_OK && ci->storage_stream_arn)
         err = put_member(body, ",\"storage\":{\"enabled\":true,\"streamArn\":",
                          ci->storage_stream_arn);
@@ -289,6 +293,7 @@ static enum kg_err conn_respond(struct api_request *req, const struct conn_parts
         .client_id = c->client_id,
         .expires_at_s = expires_at_s,
         .ice_expires_at_s = ice && ice->count && ice->expires_at_s > now ? ice->expires_at_s : now,
+        .server_time_s = now,
         .storage_stream_arn = c->storage && c->storage->enabled ? c->storage->stream_arn : NULL,
     };
     struct kg_buf body;

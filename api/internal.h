@@ -37,6 +37,7 @@ struct api_conninfo {
     const char *client_id; /* NULL for a master */
     int64_t expires_at_s;
     int64_t ice_expires_at_s;
+    int64_t server_time_s; /* the clock expires_at_s was reckoned on (serverTime) */
     const char *storage_stream_arn; /* the channel records into it; NULL: it does not (or
                                        that is not known) */
 };

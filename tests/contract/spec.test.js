@@ -60,7 +60,8 @@ test('every path and method in the spec is routed (never 404 or 405)', async () 
 test('the response checker rejects what breaks the contract', () => {
   const headers = { 'x-request-id': 'abc', 'content-type': 'application/json', 'cache-control': 'no-store' };
   const ok = { role: 'VIEWER', url: 'wss://h/?a=b', configuration: { iceServers: [{ urls: ['stun:h:443'] }], iceTransportPolicy: 'all' },
-    channelName: 'c', channelArn: 'arn', region: 'r', clientId: 'alice', expiresAt: '2026-11-21T10:04:59Z', iceServersExpireAt: '2026-11-21T10:04:30Z' };
+    channelName: 'c', channelArn: 'arn', region: 'r', clientId: 'alice', expiresAt: '2026-11-21T10:04:59Z', iceServersExpireAt: '2026-11-21T10:04:30Z',
+    serverTime: '2026-11-21T10:00:00Z' };
   openapi.check('GET', '/v1/channels/c/viewer', { status: 200, headers, body: JSON.stringify(ok) });
   const cases = [
     ['a missing field', { status: 200, headers, body: JSON.stringify({ ...ok, url: undefined }) }],

@@ -67,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .client_id = master ? NULL : fields[5],
         .expires_at_s = 1700000000,
         .ice_expires_at_s = 1700000270,
+        .server_time_s = 1699999701,
     };
 
     struct kg_buf b;

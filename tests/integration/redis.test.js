@@ -187,6 +187,34 @@ test('Redis killed under load and started again: no request fails, readiness hol
   assert.ok(a.logs.some((l) => l.event === 'redis_recovered'));
 });
 
+test('Redis stopped (SIGSTOP: connected but silent) under load: requests go on within the timeout, and it rejoins', async () => {
+  const tok = await viewerToken('silent');
+  const aws = kvsClient(emu);
+  for (let i = 0; i < 6; i++) await createChannel(aws, `rc-silent-${i}`);
+  redis.pause();
+  try {
+    const t0 = Date.now();
+    // Cold channels: each needs Redis (to look, to lock) and then AWS.
+    const rs = await Promise.all([0, 1, 2, 3, 4, 5].map((i) =>
+      client(replicas[i % 3].url).get(`/v1/channels/rc-silent-${i}/viewer`, { token: tok })));
+    assert.deepEqual(rs.map((r) => r.status), Array(6).fill(200));
+    assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms with a silent Redis`);
+  } finally {
+    redis.resume();
+  }
+  for (const g of replicas.slice(0, 3)) {
+    const up = await (async () => {
+      for (let i = 0; i < 40; i++) {
+        await client(g.url).get(`/v1/channels/rc-silent-${i % 6}/viewer`, { token: tok });
+        if ((await metric(g, 'kvsgate_redis_up'))[''] === 1) return true;
+        await sleep(250);
+      }
+      return false;
+    })();
+    assert.ok(up, `${g.url} did not rejoin Redis`);
+  }
+});
+
 test('a value in Redis that does not open with our key is refused and loaded from AWS', async () => {
   const { execFileSync } = require('node:child_process');
   const name = 'rc-forged';

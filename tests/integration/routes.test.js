@@ -111,6 +111,9 @@ test('master info: signed URL, STUN then TURN, no-store, expiry times', async ()
   const expires = Date.parse(masterInfo.expiresAt);
   assert.ok(Math.abs(expires - (Date.now() + 299000)) < 5000);
   assert.ok(Date.parse(masterInfo.iceServersExpireAt) > Date.now());
+  // serverTime: the clock expiresAt was reckoned on (299 s before it, to the second).
+  assert.ok(Math.abs(Date.parse(masterInfo.serverTime) - Date.now()) < 5000);
+  assert.equal(expires - Date.parse(masterInfo.serverTime), 299000);
 });
 
 test('viewer info: the client id is derived from sub; a suffix is allowed', async () => {
