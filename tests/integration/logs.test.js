@@ -48,7 +48,11 @@ test('access lines are gathered: far fewer writes than requests, every line whol
   }
   assert.ok(n < REQUESTS / 4, `${n} writes for ${REQUESTS} requests`);
   const ids = gate.logs.filter((l) => l.event === 'access' && /^logs-/.test(l.request_id || '')).map((l) => l.request_id);
-  assert.deepEqual(ids, Array.from({ length: REQUESTS }, (_, i) => `logs-${i}`));
+  // Every line once. In order up to a neighbour: a request's line is gathered
+  // when libmicrohttpd reports it complete, after its answer went out, so on
+  // a busy machine the other HTTP thread may gather the next request's first.
+  assert.deepEqual([...ids].sort(), Array.from({ length: REQUESTS }, (_, i) => `logs-${i}`).sort());
+  ids.forEach((id, pos) => assert.ok(Math.abs(Number(id.slice(5)) - pos) <= 2, `${id} at ${pos}`));
   assert.ok(!gate.logs.some((l) => l.unparsed), 'a line was cut or merged');
   assert.equal(gate.logs[gate.logs.length - 1].event, 'stopped');
 });
