@@ -193,7 +193,7 @@ enum kg_err api_authenticate(struct api_request *req, const char *authorization,
 
 int64_t api_now(const struct api_request *req)
 {
-    return req->deps->now_fn ? req->deps->now_fn() : kg_now_s();
+    return req->deps->now_fn ? req->deps->now_fn() : kg_aws_now_s();
 }
 
 int api_channel_name_ok(const char *name)

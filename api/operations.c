@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/timeutil.h"
 #include "core/version.h"
 
 enum kg_err api_operations_healthz(struct api_request *req, int can_block)
@@ -28,12 +29,19 @@ enum kg_err api_operations_readyz(struct api_request *req, int can_block)
         creds_release(c);
     int keys_ok = d->jwt && jwtv_ready(d->jwt);
     int draining = d->draining ? d->draining(d->draining_arg) : 0;
-    int ready = creds_ok && keys_ok && !draining;
+    int64_t offset = kg_aws_clock_offset_s();
+    int clock_ok = !d->max_clock_skew_s || (offset <= d->max_clock_skew_s && -offset <= d->max_clock_skew_s);
+    int ready = creds_ok && keys_ok && !draining && clock_ok;
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(ready ? "ready" : "not_ready"));
     json_object_set_new(o, "credentials", json_boolean(creds_ok));
     json_object_set_new(o, "jwtKeys", json_boolean(keys_ok));
     json_object_set_new(o, "draining", json_boolean(draining));
+    json_object_set_new(o, "clockOffsetSeconds", json_integer(offset));
+    if (!clock_ok)
+        json_object_set_new(o, "reason",
+                            json_string("this host's clock is further from AWS's than "
+                                        "KVSGATE_MAX_CLOCK_SKEW_S: fix its time sync"));
     size_t len;
     char *body = api_dump_json(o, &len);
     api_json(req, ready ? 200 : 503, body, len);

@@ -427,7 +427,7 @@ enum kg_err creds_provider_new(const struct creds_options *opts, struct creds_pr
     struct creds_provider *p = kg_calloc(1, sizeof *p);
     p->ctx.http = opts->http;
     p->ctx.getenv_fn = opts->getenv_fn;
-    p->ctx.now_fn = opts->now_fn ? opts->now_fn : kg_now_s;
+    p->ctx.now_fn = opts->now_fn ? opts->now_fn : kg_aws_now_s;
     p->ctx.region = creds_dup_opt(opts->region);
     p->ctx.sts_endpoint = creds_dup_opt(opts->sts_endpoint);
     p->ctx.imds_endpoint = creds_dup_opt(opts->imds_endpoint);

@@ -37,6 +37,7 @@
 #define KVS_REQUEST_MAX (64 * 1024)
 #define KVS_TAGS_MAX 50
 #define KVS_TAG_PAGES_MAX 20
+#define KVS_SKEW_CORRECT_S 240 /* a skew error this far from AWS's Date is corrected */
 
 struct kvs_client {
     struct kg_http_client *http;
@@ -144,7 +145,7 @@ enum kg_err kvs_client_new(const struct kvs_client_options *opts, struct kvs_cli
     c->retry.max_attempts = opts->retry.max_attempts > 0 ? opts->retry.max_attempts : 3;
     c->retry.base_delay_ms = opts->retry.base_delay_ms > 0 ? opts->retry.base_delay_ms : 50;
     c->retry.max_delay_ms = opts->retry.max_delay_ms > 0 ? opts->retry.max_delay_ms : 1000;
-    c->now_fn = opts->now_fn ? opts->now_fn : kg_now_s;
+    c->now_fn = opts->now_fn ? opts->now_fn : kg_aws_now_s;
     c->budget = opts->budget;
     pthread_once(&kvs_metric_once, kvs_metric_init);
     *out = c;
@@ -205,12 +206,55 @@ static int64_t kvs_retry_after(const struct kg_http_response *resp, enum kg_err 
     return 1;
 }
 
+/* The AWS errors that may mean a signature too far from AWS's time (the
+ * AWS SDKs' clock-skew codes; KVS answers InvalidSignatureException 403
+ * "Signature expired" / "Signature not yet current"). */
+static int kvs_skew_error(const char *type, long status)
+{
+    static const char *const types[] = {"InvalidSignatureException", "SignatureDoesNotMatch",
+                                        "RequestTimeTooSkewed", "RequestExpired",
+                                        "RequestInTheFuture", "AuthFailure"};
+    if (status != 400 && status != 401 && status != 403)
+        return 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(type, types[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* AWS refused the signature and its Date is KVS_SKEW_CORRECT_S or more away
+ * from our clock: learn the offset (as the SDKs do) and say so. 1 when the
+ * clock was corrected (the call is worth one more try at once). */
+static int kvs_correct_skew(const struct kg_http_response *resp, const char *type, long status)
+{
+    int64_t server_s;
+    if (!kvs_skew_error(type, status) ||
+        kg_time_parse_http_date(kg_http_response_header(resp, "date"), &server_s) != KG_OK)
+        return 0;
+    int64_t now = kg_now_s(), was = kg_aws_clock_offset_s();
+    int64_t off_by = now + was - server_s;
+    if (off_by > -KVS_SKEW_CORRECT_S && off_by < KVS_SKEW_CORRECT_S)
+        return 0;
+    kg_aws_clock_offset_set(server_s - now);
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_WARN, "aws_clock_skew")) {
+        kg_log_int(&l, "offset_s", server_s - now);
+        kg_log_int(&l, "previous_offset_s", was);
+        kg_log_str(&l, "msg", "AWS's clock and this host's differ: signing with AWS's time from "
+                              "now on (fix the host's time sync)");
+        kg_log_end(&l);
+    }
+    return 1;
+}
+
 /* One attempt: sign with the current credentials and send. */
 static enum kg_err kvs_attempt(struct kvs_client *c, struct kvs_call *call,
                                const struct kvs_request *r, const struct url_parts *u,
-                               int64_t timeout_ms, struct kg_http_response *resp, long *status)
+                               int64_t timeout_ms, struct kg_http_response *resp, long *status,
+                               int *skew_corrected)
 {
     *status = 0;
+    *skew_corrected = 0;
     struct creds_snapshot *creds = creds_acquire(c->creds);
     if (!creds) {
         /* Ours, not AWS's: the credentials lapsed (readiness says so too).
@@ -275,6 +319,7 @@ static enum kg_err kvs_attempt(struct kvs_client *c, struct kvs_call *call,
             kvs_error_type(resp, type, sizeof type);
             err = kvs_error_map(type, resp->status);
             kvs_set_type(call, type[0] ? type : KVS_ETYPE_UNREADABLE);
+            *skew_corrected = kvs_correct_skew(resp, type, resp->status);
             if (kvs_error_is_expired_token(type))
                 creds_provider_refresh_soon(c->creds);
         }
@@ -319,6 +364,7 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
                            ? call->deadline_ms
                            : kg_mono_ms() + c->call_timeout_ms * c->retry.max_attempts;
     enum kg_err err = KG_ERR_UPSTREAM_TIMEOUT;
+    int corrected_once = 0;
     for (int attempt = 1;; attempt++) {
         int64_t left = deadline - kg_mono_ms();
         if (left <= 0) {
@@ -356,13 +402,22 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
         struct kg_http_response resp;
         kg_http_response_init(&resp);
         long status = 0;
-        err = kvs_attempt(c, call, r, &u, timeout, &resp, &status);
+        int skew_corrected = 0;
+        err = kvs_attempt(c, call, r, &u, timeout, &resp, &status, &skew_corrected);
         call->retry_after_s = kvs_retry_after(&resp, err);
         kg_http_response_cleanup(&resp);
         if (err == KG_OK)
             return KG_OK;
         if (err == KG_ERR_UPSTREAM_THROTTLED)
             budget_throttled(c->budget, r->operation, r->channel);
+        if (skew_corrected && !corrected_once && attempt < c->retry.max_attempts) {
+            /* Signed again with AWS's time, at once (joins too: AWS refused
+             * the first before doing anything). */
+            corrected_once = 1;
+            kvs_log_failure(r, call, err, status, attempt, 0);
+            call->retries++;
+            continue;
+        }
         if (!kvs_retryable(err) || attempt >= c->retry.max_attempts || r->once) {
             kvs_log_failure(r, call, err, status, attempt, -1);
             return err;

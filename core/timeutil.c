@@ -1,6 +1,7 @@
 #include "core/timeutil.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -229,3 +230,33 @@ void kg_sleep_ms(int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
+
+enum kg_err kg_time_parse_http_date(const char *s, int64_t *epoch_s)
+{
+    static const char days[] = "MonTueWedThuFriSatSun";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    /* "Www, DD Mmm YYYY HH:MM:SS GMT": 29 bytes exactly */
+    if (!s || strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+        s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25] != ' ' ||
+        strcmp(s + 26, "GMT") != 0)
+        return KG_ERR_BAD_REQUEST;
+    int known_day = 0;
+    for (int i = 0; i < 7; i++)
+        known_day |= memcmp(s, days + 3 * i, 3) == 0;
+    int mo = 0;
+    for (int i = 0; i < 12 && !mo; i++)
+        if (memcmp(s + 8, months + 3 * i, 3) == 0)
+            mo = i + 1;
+    int d, y, h, mi, se;
+    if (!known_day || !mo || !time_digits(s + 5, 2, &d) || !time_digits(s + 12, 4, &y) ||
+        !time_digits(s + 17, 2, &h) || !time_digits(s + 20, 2, &mi) ||
+        !time_digits(s + 23, 2, &se))
+        return KG_ERR_BAD_REQUEST;
+    return time_from_fields(y, mo, d, h, mi, se, epoch_s);
+}
+
+static _Atomic int64_t aws_clock_offset_s;
+
+int64_t kg_aws_now_s(void) { return kg_now_s() + atomic_load(&aws_clock_offset_s); }
+int64_t kg_aws_clock_offset_s(void) { return atomic_load(&aws_clock_offset_s); }
+void kg_aws_clock_offset_set(int64_t offset_s) { atomic_store(&aws_clock_offset_s, offset_s); }

@@ -36,6 +36,19 @@ KG_WARN_UNUSED enum kg_err kg_time_parse_amz(const char *s, int64_t *epoch_s);
  * Fractions are dropped. KG_ERR_BAD_REQUEST on anything else. */
 KG_WARN_UNUSED enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s);
 
+/* An HTTP-date in its IMF-fixdate form ("Sun, 06 Nov 1994 08:49:37 GMT",
+ * RFC 9110 5.6.7), the form AWS's Date header has; KG_ERR_BAD_REQUEST on
+ * anything else (the obsolete forms included). */
+KG_WARN_UNUSED enum kg_err kg_time_parse_http_date(const char *s, int64_t *epoch_s);
+
+/* The clock AWS agrees with: the host's wall clock plus the offset learnt
+ * from AWS's own Date when AWS refused a signature as too far off (aws/kvs.c),
+ * as the AWS SDKs correct clock skew. Everything that signs, presigns or
+ * judges expiry against AWS or a token issuer reads it. Thread-safe. */
+int64_t kg_aws_now_s(void);
+int64_t kg_aws_clock_offset_s(void);
+void kg_aws_clock_offset_set(int64_t offset_s);
+
 /* Sleeps ms milliseconds (through signals). */
 void kg_sleep_ms(int64_t ms);
 

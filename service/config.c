@@ -303,6 +303,10 @@ static const struct setting settings[] = {
      0, "time limit of one AWS call attempt"},
     {"KVSGATE_AWS_MAX_ATTEMPTS", SET_INT, "3", 1, 10, 0, NULL, OFF(aws_max_attempts), 0,
      "attempts per AWS call (throttling, 5xx, resets, timeouts), within the request deadline"},
+    {"KVSGATE_MAX_CLOCK_SKEW_S", SET_INT, "900", 0, 86400, 0, NULL, OFF(max_clock_skew_s), 0,
+     "kvsgate corrects its AWS clock from AWS's Date when AWS refuses a signature as too far "
+     "off (metric kvsgate_aws_clock_offset_seconds); an offset past this makes /readyz fail; "
+     "0: never"},
     {"KVSGATE_AWS_QUOTA_PERCENT", SET_INT, "50", 0, 100, 0, NULL, OFF(aws_quota_percent), 0,
      "share of each documented KVS quota (per account and per channel) this replica sends at "
      "most, retries included; the account's other applications share the rest "

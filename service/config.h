@@ -95,6 +95,7 @@ struct kg_config {
     int64_t aws_connect_timeout_ms;
     int64_t aws_call_timeout_ms;
     int64_t aws_max_attempts;
+    int64_t max_clock_skew_s;
     int64_t aws_quota_percent;
     int64_t aws_channel_quota_percent;
     int64_t aws_budget_wait_ms;

@@ -142,6 +142,12 @@ static int serve_start_auth(struct serve *sv)
 /* The credential chain (and its refresher), the KVS client, the AWS workers
  * and the caches in front of KVS. */
 
+static double clock_offset_metric(void *arg)
+{
+    (void)arg;
+    return (double)kg_aws_clock_offset_s();
+}
+
 /* Another replica invalidated a channel (the subscriber's thread). */
 static void serve_forget_remote(void *arg, const char *name, const char *arn)
 {
@@ -234,6 +240,10 @@ static int serve_start_aws(struct serve *sv)
         return KG_EXIT_FAILURE;
     }
     metrics_creds = sv->creds;
+    kg_metric_gauge_fn("kvsgate_aws_clock_offset_seconds",
+                       "AWS's clock minus this host's, learnt from AWS's Date when it refused a "
+                       "signature as too far off (0: none seen); signing uses AWS's time.",
+                       clock_offset_metric, NULL);
     kg_metric_gauge_fn("kvsgate_credentials_expiry_timestamp_seconds",
                        "When the current AWS credentials expire (0: long-term or none).",
                        creds_expiry_metric, NULL);
@@ -319,6 +329,7 @@ static void serve_build_server(struct serve *sv)
         .ice_fallback_stun_only = strcmp(cfg->ice_fallback, "stun-only") == 0,
         .region = cfg->region,
         .presign_expires_s = cfg->presign_expires_s,
+        .max_clock_skew_s = cfg->max_clock_skew_s,
         .allow_plain_endpoints = cfg->kvs_endpoint && strncmp(cfg->kvs_endpoint, "http://", 7) == 0,
         .owner_policy_any = strcmp(cfg->owner_policy, "any") == 0,
         .storage_join_take = sv->storage_joins ? storage_join_take : NULL,

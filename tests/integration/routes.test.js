@@ -194,7 +194,7 @@ test('operations: healthz, readyz, metrics and the built-in spec', async () => {
   assert.equal(h.json.status, 'ok');
   const r = await api.get('/readyz');
   assert.equal(r.status, 200, r.text);
-  assert.deepEqual(r.json, { status: 'ready', credentials: true, jwtKeys: true, draining: false });
+  assert.deepEqual(r.json, { status: 'ready', credentials: true, jwtKeys: true, draining: false, clockOffsetSeconds: 0 });
   const m = await api.get('/metrics');
   assert.equal(m.status, 200);
   assert.match(m.text, /kvsgate_http_requests_total\{route="\/v1\/channels\/\{name\}",method="PUT",status="201"\} \d+/);

@@ -698,9 +698,38 @@ static void test_crypto_primitives_match_known_answers(void)
     T_CHECK(memcmp(r1, r2, sizeof r1) != 0);
 }
 
+static void test_http_dates_parse_in_the_imf_fixdate_form_only(void)
+{
+    int64_t t = 0;
+    T_INTEQ(kg_time_parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", &t), KG_OK);
+    T_INTEQ(t, 784111777);
+    T_INTEQ(kg_time_parse_http_date("Wed, 02 Dec 2026 03:00:58 GMT", &t), KG_OK);
+    T_INTEQ(t, 1796180458);
+    const char *bad[] = {NULL, "", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+                         "Sun, 06 Nov 1994 08:49:37 UTC", "Xyz, 06 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 31 Feb 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 24:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT ",
+                         "Sun, 6 Nov 1994 08:49:37 GMT"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (kg_time_parse_http_date(bad[i], &t) != KG_ERR_BAD_REQUEST)
+            t_fail(__FILE__, __LINE__, "accepted %s", bad[i] ? bad[i] : "NULL");
+}
+
+static void test_the_aws_clock_is_the_host_clock_plus_the_learnt_offset(void)
+{
+    kg_aws_clock_offset_set(600);
+    int64_t host = kg_now_s(), aws = kg_aws_now_s();
+    T_CHECK(aws - host >= 600 && aws - host <= 601);
+    T_INTEQ(kg_aws_clock_offset_s(), 600);
+    kg_aws_clock_offset_set(0);
+    T_CHECK(kg_aws_now_s() - kg_now_s() <= 1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct t_case cases[] = {
+        T_CASE(test_http_dates_parse_in_the_imf_fixdate_form_only),
+        T_CASE(test_the_aws_clock_is_the_host_clock_plus_the_learnt_offset),
         T_CASE(test_buf_refuses_appends_past_its_maximum),
         T_CASE(test_buf_fixed_never_allocates),
         T_CASE(test_buffered_log_gathers_info_and_writes_warnings_at_once_in_order),
