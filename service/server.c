@@ -283,7 +283,7 @@ static enum kg_err authenticate(struct srv_req *r)
     int64_t now_ms = kg_mono_ms(), retry_after = 0;
     int over = !ratelimit_check(s->opts.auth_failures, key, now_ms, &retry_after);
     enum kg_err err =
-        api_authenticate(&r->api, httpd_header(r->http, "Authorization"), kg_aws_now_s(), over);
+        api_authenticate(&r->api, httpd_header(r->http, "Authorization"), kg_now_s(), over);
     if (err == KG_ERR_RATE_LIMITED) {
         kg_metric_inc(s->auth_limited, NULL);
         r->api.resp.retry_after_s = retry_after;
