@@ -38,6 +38,7 @@
 #define KVS_TAGS_MAX 50
 #define KVS_TAG_PAGES_MAX 20
 #define KVS_SKEW_CORRECT_S 240 /* a skew error this far from AWS's Date is corrected */
+#define KVS_SKEW_MAX_S 86400   /* and one further than this is not */
 
 struct kvs_client {
     struct kg_http_client *http;
@@ -235,6 +236,8 @@ static int kvs_correct_skew(const struct kg_http_response *resp, const char *typ
     int64_t off_by = now + was - server_s;
     if (off_by > -KVS_SKEW_CORRECT_S && off_by < KVS_SKEW_CORRECT_S)
         return 0;
+    if (server_s - now > KVS_SKEW_MAX_S || now - server_s > KVS_SKEW_MAX_S)
+        return 0; /* a day or more: a broken host or a forged Date, not drift to follow */
     kg_aws_clock_offset_set(server_s - now);
     struct kg_log_line l;
     if (kg_log_begin(&l, KG_LOG_WARN, "aws_clock_skew")) {
