@@ -44,6 +44,7 @@ struct api_deps {
     const char *region;
     int64_t presign_expires_s;
     int64_t max_clock_skew_s; /* /readyz fails past it (kg_aws_clock_offset_s); 0: never */
+    const char *stun_url;     /* the STUN URL handed out; NULL: the region's plain one */
     int allow_plain_endpoints; /* ws:// and http:// channel endpoints (local emulator only) */
     int owner_policy_any; /* KVSGATE_OWNER_POLICY=any: a manage grant may delete any channel */
     /* kvsgate's limit on storage-session joins per channel and role: 1 when key

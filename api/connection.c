@@ -280,7 +280,10 @@ static enum kg_err conn_respond(struct api_request *req, const struct conn_parts
 {
     const struct channels_ice *ice = c->ice;
     char stun[KVS_URL_MAX + 1];
-    kvs_stun_url(req->deps->region, stun);
+    if (req->deps->stun_url)
+        snprintf(stun, sizeof stun, "%s", req->deps->stun_url);
+    else
+        kvs_stun_url(req->deps->region, stun);
     struct api_conninfo ci = {
         .role = c->role,
         .url = url->data,

@@ -430,6 +430,7 @@ enum kg_err creds_provider_new(const struct creds_options *opts, struct creds_pr
     p->ctx.now_fn = opts->now_fn ? opts->now_fn : kg_aws_now_s;
     p->ctx.region = creds_dup_opt(opts->region);
     p->ctx.sts_endpoint = creds_dup_opt(opts->sts_endpoint);
+    p->ctx.mode = opts->mode;
     p->ctx.imds_endpoint = creds_dup_opt(opts->imds_endpoint);
     p->ctx.assume_role_arn = creds_dup_opt(opts->assume_role_arn);
     p->ctx.assume_role_external_id = creds_dup_opt(opts->assume_role_external_id);

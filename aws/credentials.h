@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "aws/endpoints.h"
 #include "aws/sigv4.h"
 #include "core/err.h"
 #include "core/http.h"
@@ -34,6 +35,7 @@ struct creds_options {
     const char *(*getenv_fn)(const char *name);  /* NULL: getenv (tests inject) */
     int64_t (*now_fn)(void);                     /* NULL: kg_now_s (tests inject) */
     const char *region;                          /* STS regional endpoint */
+    struct aws_endpoint_mode mode;               /* FIPS, dual-stack (STS's endpoint) */
     const char *sts_endpoint;                    /* KVSGATE_STS_ENDPOINT, or NULL (then read
                                                     through getenv_fn) */
     const char *imds_endpoint;                   /* AWS_EC2_METADATA_SERVICE_ENDPOINT, or NULL

@@ -39,6 +39,7 @@ struct creds_ctx {
     const char *(*getenv_fn)(const char *name);
     int64_t (*now_fn)(void);
     char *region;
+    struct aws_endpoint_mode mode;
     char *sts_endpoint;
     char *imds_endpoint;
     char *assume_role_arn;

@@ -43,7 +43,11 @@ void creds_sts_url(const struct creds_ctx *ctx, char *out, size_t cap, const cha
         snprintf(out, cap, "%s", override);
         *region = r ? r : "us-east-1";
     } else if (r) {
-        snprintf(out, cap, "https://sts.%s.%s/", r, sts_domain(r));
+        char base[256];
+        if (aws_sts_url(r, ctx->mode, base, sizeof base))
+            snprintf(out, cap, "%s/", base);
+        else
+            snprintf(out, cap, "https://sts.%s.%s/", r, sts_domain(r));
         *region = r;
     } else {
         snprintf(out, cap, "https://sts.amazonaws.com/");

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "aws/budget.h"
+#include "aws/endpoints.h"
 #include "aws/kvs_impl.h"
 #include "aws/signed_request.h"
 #include "core/crypto.h"
@@ -56,13 +57,14 @@ struct kvs_client {
 
 const char *kvs_region_domain(const char *region)
 {
-    return region && strncmp(region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+    const struct aws_partition *p = aws_partition_of(region);
+    return p ? p->dns : "amazonaws.com";
 }
 
 void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1])
 {
-    snprintf(out, KVS_URL_MAX + 1, "stun:stun.kinesisvideo.%s.%s:443", region,
-             kvs_region_domain(region));
+    if (!aws_stun_url(region, (struct aws_endpoint_mode){0}, out, KVS_URL_MAX + 1))
+        snprintf(out, KVS_URL_MAX + 1, "stun:stun.kinesisvideo.%s.amazonaws.com:443", region);
 }
 
 int kvs_arn_valid(const char *arn)
@@ -131,9 +133,11 @@ enum kg_err kvs_client_new(const struct kvs_client_options *opts, struct kvs_cli
         while (len && opts->endpoint[len - 1] == '/')
             len--;
         n = snprintf(c->base_url, sizeof c->base_url, "%.*s", (int)len, opts->endpoint);
+    } else if (aws_kvs_url(c->region, opts->mode, c->base_url, sizeof c->base_url)) {
+        n = (int)strlen(c->base_url);
     } else {
-        n = snprintf(c->base_url, sizeof c->base_url, "https://kinesisvideo.%s.%s", c->region,
-                     kvs_region_domain(c->region));
+        n = snprintf(c->base_url, sizeof c->base_url, "https://kinesisvideo.%s.amazonaws.com",
+                     c->region);
     }
     struct url_parts check;
     if (n < 0 || (size_t)n >= sizeof c->base_url - 64 ||

@@ -53,6 +53,7 @@
 #include <stdint.h>
 
 #include "aws/credentials.h"
+#include "aws/endpoints.h"
 #include "core/err.h"
 #include "core/kvsname.h"
 #include "core/http.h"
@@ -77,7 +78,8 @@ struct kvs_client_options {
     struct kg_http_client *http;   /* required */
     struct creds_provider *creds;  /* required */
     const char *region;            /* required */
-    const char *endpoint;          /* NULL: https://kinesisvideo.{region}.{domain} */
+    const char *endpoint;          /* NULL: the region's (aws/endpoints.h, with mode) */
+    struct aws_endpoint_mode mode; /* FIPS, dual-stack */
     int64_t connect_timeout_ms;    /* 0: 2000 */
     int64_t call_timeout_ms;       /* one attempt; 0: 5000 */
     struct kvs_retry_policy retry;
@@ -165,8 +167,9 @@ KG_WARN_UNUSED enum kg_err kvs_client_new(const struct kvs_client_options *opts,
                                           struct kvs_client **out);
 void kvs_client_free(struct kvs_client *c);
 
-/* "amazonaws.com.cn" for cn-* regions, else "amazonaws.com". Names, ids and
- * regions are checked with core/kvsname.h. */
+/* The region's partition's DNS suffix (aws/endpoints.h; "amazonaws.com" for
+ * a region of no known partition). Names, ids and regions are checked with
+ * core/kvsname.h. */
 const char *kvs_region_domain(const char *region);
 
 /* CreateSignalingChannel (SINGLE_MASTER). message_ttl_s 0: KVS's default (60);
@@ -240,7 +243,8 @@ KG_WARN_UNUSED enum kg_err kvs_join_storage_session(struct kvs_client *c, struct
                                                     const char *webrtc_endpoint, const char *arn,
                                                     const char *client_id);
 
-/* The region's STUN URL: stun:stun.kinesisvideo.{region}.{domain}:443 */
+/* The region's STUN URL without FIPS or dual-stack:
+ * stun:stun.kinesisvideo.{region}.{domain}:443 (aws_stun_url for the others). */
 void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1]);
 
 #endif

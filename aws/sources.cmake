@@ -6,6 +6,7 @@ target_sources(kvsgate_lib PRIVATE
   aws/shared.c
   aws/channels.c
   aws/channels_values.c
+  aws/endpoints.c
   aws/credentials.c
   aws/credentials_container.c
   aws/credentials_env.c

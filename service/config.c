@@ -289,10 +289,17 @@ static const struct setting settings[] = {
     /* AWS */
     {"AWS_REGION", SET_STRING, NULL, 0, 0, 0, check_region, OFF(region), 0,
      "AWS region (or AWS_DEFAULT_REGION); required"},
+    {"AWS_USE_FIPS_ENDPOINT", SET_BOOL, "false", 0, 0, 0, NULL, OFF(aws_use_fips), 0,
+     "FIPS endpoints for KVS and STS and the stuns: FIPS STUN host handed to browsers (the "
+     "AWS SDKs' setting); refused at start-up where KVS has none (docs/endpoints.md)"},
+    {"AWS_USE_DUALSTACK_ENDPOINT", SET_BOOL, "false", 0, 0, 0, NULL, OFF(aws_use_dualstack), 0,
+     "dual-stack (IPv4 and IPv6) endpoints for KVS and STS and the dual-stack STUN host (the "
+     "AWS SDKs' setting)"},
     {"KVSGATE_KVS_ENDPOINT", SET_STRING, NULL, 0, 0, 0, check_url, OFF(kvs_endpoint), 0,
-     "KVS control-plane base URL (default https://kinesisvideo.REGION.amazonaws.com[.cn])"},
+     "KVS control-plane base URL (default: the region's, docs/endpoints.md), as given: "
+     "FIPS and dual-stack still pick STS and the STUN host"},
     {"KVSGATE_STS_ENDPOINT", SET_STRING, NULL, 0, 0, 0, check_url, OFF(sts_endpoint), 0,
-     "STS base URL (default https://sts.REGION.amazonaws.com[.cn])"},
+     "STS base URL (default: the region's, docs/endpoints.md)"},
     {"KVSGATE_ASSUME_ROLE_ARN", SET_STRING, NULL, 0, 0, 0, NULL, OFF(assume_role_arn), 0,
      "role to assume on top of the credential chain"},
     {"KVSGATE_ASSUME_ROLE_EXTERNAL_ID", SET_STRING, NULL, 0, 0, 1, NULL,

@@ -88,6 +88,8 @@ struct kg_config {
     int64_t rate_limit_sync_ms;
     /* AWS */
     char *region;
+    int aws_use_fips;
+    int aws_use_dualstack;
     char *kvs_endpoint;
     char *sts_endpoint;
     char *assume_role_arn;

@@ -71,6 +71,7 @@ static void log_startup_error(const char *event, const char *why)
  * reverse by serve_cleanup, whatever step failed. */
 struct serve {
     struct kg_config cfg;
+    char stun_url[KVS_URL_MAX + 1]; /* the STUN host handed out (region, FIPS, dual-stack) */
     struct kg_http_client *http;
     struct authcfg *auth; /* until the watcher takes it */
     struct jwtv *jwt;
@@ -218,16 +219,46 @@ static int serve_build_redis(struct serve *sv)
     return KG_EXIT_OK;
 }
 
+/* The region has the endpoints the mode asks for (FIPS only where KVS has
+ * it). A custom KVSGATE_KVS_ENDPOINT (a VPC endpoint, the emulator) replaces
+ * the control plane only: the mode still picks STS and the STUN host. */
+static int serve_check_endpoints(const struct kg_config *cfg, struct aws_endpoint_mode mode)
+{
+    const char *why = NULL;
+    if ((!cfg->kvs_endpoint || mode.fips || mode.dualstack) &&
+        !aws_endpoint_mode_check(cfg->region, mode, &why)) {
+    } else {
+        why = NULL;
+    }
+    if (!why)
+        return KG_EXIT_OK;
+    struct kg_log_line l;
+    if (kg_log_begin(&l, KG_LOG_ERROR, "config_invalid")) {
+        kg_log_str(&l, "region", cfg->region);
+        kg_log_str(&l, "fips", mode.fips ? "true" : "false");
+        kg_log_str(&l, "dualstack", mode.dualstack ? "true" : "false");
+        kg_log_str(&l, "why", why);
+        kg_log_end(&l);
+    }
+    return KG_EXIT_FAILURE;
+}
+
 static int serve_start_aws(struct serve *sv)
 {
     const struct kg_config *cfg = &sv->cfg;
+    struct aws_endpoint_mode mode = {.fips = cfg->aws_use_fips, .dualstack = cfg->aws_use_dualstack};
+    if (serve_check_endpoints(cfg, mode) != KG_EXIT_OK)
+        return KG_EXIT_FAILURE;
     struct creds_options copts = {
         .http = sv->http,
         .region = cfg->region,
+        .mode = mode,
         .sts_endpoint = cfg->sts_endpoint,
         .assume_role_arn = cfg->assume_role_arn,
         .assume_role_external_id = cfg->assume_role_external_id,
     };
+    if (!aws_stun_url(cfg->region, mode, sv->stun_url, sizeof sv->stun_url))
+        kvs_stun_url(cfg->region, sv->stun_url);
     if (creds_provider_new(&copts, &sv->creds) != KG_OK) {
         log_startup_error("startup_failed", "cannot set up the AWS credential chain");
         return KG_EXIT_FAILURE;
@@ -258,6 +289,7 @@ static int serve_start_aws(struct serve *sv)
         .creds = sv->creds,
         .region = cfg->region,
         .endpoint = cfg->kvs_endpoint,
+        .mode = mode,
         .connect_timeout_ms = cfg->aws_connect_timeout_ms,
         .call_timeout_ms = cfg->aws_call_timeout_ms,
         .retry = {.max_attempts = (int)cfg->aws_max_attempts},
@@ -329,6 +361,7 @@ static void serve_build_server(struct serve *sv)
         .ice_fallback_stun_only = strcmp(cfg->ice_fallback, "stun-only") == 0,
         .region = cfg->region,
         .presign_expires_s = cfg->presign_expires_s,
+        .stun_url = sv->stun_url,
         .max_clock_skew_s = cfg->max_clock_skew_s,
         .allow_plain_endpoints = cfg->kvs_endpoint && strncmp(cfg->kvs_endpoint, "http://", 7) == 0,
         .owner_policy_any = strcmp(cfg->owner_policy, "any") == 0,
