@@ -198,11 +198,15 @@ static enum kg_err sts_call(const struct creds_ctx *ctx, const char *action, con
     if (err != KG_OK) {
         creds_log_failure(source, action, err, 0, "STS did not answer");
     } else {
-        char code[65];
+        char code[65] = "";
         err = creds_sts_parse(action, resp.status, resp.body.data, resp.body.len, out, code,
                               sizeof code);
         if (err != KG_OK)
             creds_log_failure(source, action, err, resp.status, code);
+        /* A skewed clock refused here is learnt too: the refresher's next try
+         * (soon, as after any failure) signs with AWS's time. */
+        if (err != KG_OK && strcmp(action, "AssumeRole") == 0)
+            (void)signed_request_note_skew(&resp, code, resp.status);
     }
     kg_http_response_cleanup(&resp);
     return err;

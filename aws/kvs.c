@@ -38,8 +38,6 @@
 #define KVS_REQUEST_MAX (64 * 1024)
 #define KVS_TAGS_MAX 50
 #define KVS_TAG_PAGES_MAX 20
-#define KVS_SKEW_CORRECT_S 240 /* a skew error this far from AWS's Date is corrected */
-#define KVS_SKEW_MAX_S 86400   /* and one further than this is not */
 
 struct kvs_client {
     struct kg_http_client *http;
@@ -211,49 +209,6 @@ static int64_t kvs_retry_after(const struct kg_http_response *resp, enum kg_err 
     return 1;
 }
 
-/* The AWS errors that may mean a signature too far from AWS's time (the
- * AWS SDKs' clock-skew codes; KVS answers InvalidSignatureException 403
- * "Signature expired" / "Signature not yet current"). */
-static int kvs_skew_error(const char *type, long status)
-{
-    static const char *const types[] = {"InvalidSignatureException", "SignatureDoesNotMatch",
-                                        "RequestTimeTooSkewed", "RequestExpired",
-                                        "RequestInTheFuture", "AuthFailure"};
-    if (status != 400 && status != 401 && status != 403)
-        return 0;
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (strcmp(type, types[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* AWS refused the signature and its Date is KVS_SKEW_CORRECT_S or more away
- * from our clock: learn the offset (as the SDKs do) and say so. 1 when the
- * clock was corrected (the call is worth one more try at once). */
-static int kvs_correct_skew(const struct kg_http_response *resp, const char *type, long status)
-{
-    int64_t server_s;
-    if (!kvs_skew_error(type, status) ||
-        kg_time_parse_http_date(kg_http_response_header(resp, "date"), &server_s) != KG_OK)
-        return 0;
-    int64_t now = kg_now_s(), was = kg_aws_clock_offset_s();
-    int64_t off_by = now + was - server_s;
-    if (off_by > -KVS_SKEW_CORRECT_S && off_by < KVS_SKEW_CORRECT_S)
-        return 0;
-    if (server_s - now > KVS_SKEW_MAX_S || now - server_s > KVS_SKEW_MAX_S)
-        return 0; /* a day or more: a broken host or a forged Date, not drift to follow */
-    kg_aws_clock_offset_set(server_s - now);
-    struct kg_log_line l;
-    if (kg_log_begin(&l, KG_LOG_WARN, "aws_clock_skew")) {
-        kg_log_int(&l, "offset_s", server_s - now);
-        kg_log_int(&l, "previous_offset_s", was);
-        kg_log_str(&l, "msg", "AWS's clock and this host's differ: signing with AWS's time from "
-                              "now on (fix the host's time sync)");
-        kg_log_end(&l);
-    }
-    return 1;
-}
-
 /* One attempt: sign with the current credentials and send. */
 static enum kg_err kvs_attempt(struct kvs_client *c, struct kvs_call *call,
                                const struct kvs_request *r, const struct url_parts *u,
@@ -326,7 +281,7 @@ static enum kg_err kvs_attempt(struct kvs_client *c, struct kvs_call *call,
             kvs_error_type(resp, type, sizeof type);
             err = kvs_error_map(type, resp->status);
             kvs_set_type(call, type[0] ? type : KVS_ETYPE_UNREADABLE);
-            *skew_corrected = kvs_correct_skew(resp, type, resp->status);
+            *skew_corrected = signed_request_note_skew(resp, type, resp->status);
             if (kvs_error_is_expired_token(type))
                 creds_provider_refresh_soon(c->creds);
         }

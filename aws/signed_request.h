@@ -40,4 +40,12 @@ KG_WARN_UNUSED enum kg_err signed_request_build(const struct signed_request_inpu
                                                 struct signed_request *out);
 void signed_request_cleanup(struct signed_request *r);
 
+/* After AWS refused a signed request: when the error type is one of the AWS
+ * SDKs' clock-skew codes (status 400, 401 or 403) and the answer's Date is 4
+ * minutes or more (and less than a day) from kg_aws_now_s(), the AWS clock's
+ * offset is set from it (core/timeutil.h) and logged (`aws_clock_skew`).
+ * 1 when it was: the same request is worth signing again at once. */
+int signed_request_note_skew(const struct kg_http_response *resp, const char *error_type,
+                             long status);
+
 #endif
