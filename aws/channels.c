@@ -130,16 +130,26 @@ static struct recipe *recipe_new(const struct load_ctx *l)
 
 static void recipe_free(void *r) { free(r); }
 
-static enum kg_err load_channel(void *arg, const char *key, struct cache_loaded *out)
+/* DescribeSignalingChannel of l->name into out->value; *active: ACTIVE. */
+static enum kg_err describe_into(struct load_ctx *l, struct cache_loaded *out, int *active)
 {
-    (void)key;
-    struct load_ctx *l = arg;
     struct kvs_channel c;
     enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, &c);
     if (err != KG_OK)
         return err;
-    int active = strcmp(c.status, "ACTIVE") == 0;
+    *active = strcmp(c.status, "ACTIVE") == 0;
     out->value = channels_channel_compact(&c);
+    return KG_OK;
+}
+
+static enum kg_err load_channel(void *arg, const char *key, struct cache_loaded *out)
+{
+    (void)key;
+    struct load_ctx *l = arg;
+    int active;
+    enum kg_err err = describe_into(l, out, &active);
+    if (err != KG_OK)
+        return err;
     /* A channel still CREATING (or being deleted) is looked at again soon. */
     out->ttl_ms = active ? l->ch->opts.channel_ttl_s * 1000 : 1000;
     out->stale_ms = active ? l->ch->opts.stale_s * 1000 : 0;
@@ -214,14 +224,11 @@ static enum kg_err load_webrtc(void *arg, const char *key, struct cache_loaded *
 static enum kg_err load_described(void *arg, const char *key, struct cache_loaded *out)
 {
     (void)key;
-    struct load_ctx *l = arg;
-    struct kvs_channel c;
-    enum kg_err err = kvs_describe_channel(l->ch->opts.kvs, l->call, l->name, NULL, &c);
-    if (err != KG_OK)
-        return err;
-    out->value = channels_channel_compact(&c);
-    out->ttl_ms = l->ch->opts.list_ttl_ms;
-    return KG_OK;
+    int active;
+    enum kg_err err = describe_into(arg, out, &active);
+    if (err == KG_OK)
+        out->ttl_ms = ((struct load_ctx *)arg)->ch->opts.list_ttl_ms;
+    return err;
 }
 
 /* l->name is the prefix (or NULL), l->https the page token (or NULL). */
@@ -294,7 +301,7 @@ static int64_t shared_ttl_clamp(const struct channels *ch, enum shared_kind kind
     int64_t max_ms = kind == SHARED_ENDPOINT || kind == SHARED_WEBRTC ? ch->opts.endpoint_ttl_s * 1000
                                                                       : ch->opts.channel_ttl_s * 1000;
     if (kind == SHARED_ICE)
-        max_ms = (((const struct channels_ice *)v)->expires_at_s - kg_now_s()) * 1000;
+        max_ms = (((const struct channels_ice *)v)->expires_at_s - kg_aws_now_s()) * 1000;
     return ttl_ms < max_ms ? ttl_ms : max_ms;
 }
 

@@ -427,7 +427,10 @@ enum kg_err creds_provider_new(const struct creds_options *opts, struct creds_pr
     struct creds_provider *p = kg_calloc(1, sizeof *p);
     p->ctx.http = opts->http;
     p->ctx.getenv_fn = opts->getenv_fn;
-    p->ctx.now_fn = opts->now_fn ? opts->now_fn : kg_aws_now_s;
+    /* Expiry and refresh are judged on the host's clock: a learnt AWS
+     * offset must never make the credentials look expired (kvsgate would then
+     * send nothing AWS could correct it with). Signing adds the offset. */
+    p->ctx.now_fn = opts->now_fn ? opts->now_fn : kg_now_s;
     p->ctx.region = creds_dup_opt(opts->region);
     p->ctx.sts_endpoint = creds_dup_opt(opts->sts_endpoint);
     p->ctx.mode = opts->mode;

@@ -176,9 +176,11 @@ cleanup:
 }
 
 /* POSTs the form and reads the answer. */
+/* signed_at_s: when a signed request was signed (0: unsigned). */
 static enum kg_err sts_call(const struct creds_ctx *ctx, const char *action, const char *url,
                             const struct kg_http_header *headers, size_t header_count,
-                            const struct kg_buf *form, struct creds_fields *out)
+                            const struct kg_buf *form, int64_t signed_at_s,
+                            struct creds_fields *out)
 {
     struct kg_http_request req = {
         .method = "POST",
@@ -205,8 +207,8 @@ static enum kg_err sts_call(const struct creds_ctx *ctx, const char *action, con
             creds_log_failure(source, action, err, resp.status, code);
         /* A skewed clock refused here is learnt too: the refresher's next try
          * (soon, as after any failure) signs with AWS's time. */
-        if (err != KG_OK && strcmp(action, "AssumeRole") == 0)
-            (void)signed_request_note_skew(&resp, code, resp.status);
+        if (err != KG_OK && signed_at_s)
+            (void)signed_request_note_skew(&resp, code, resp.status, signed_at_s);
     }
     kg_http_response_cleanup(&resp);
     return err;
@@ -234,7 +236,7 @@ enum kg_err creds_sts_assume_role_with_web_identity(const struct creds_ctx *ctx,
     if (err == KG_OK) {
         struct kg_http_header headers[] = {{"content-type", STS_FORM_TYPE},
                                            {"accept", "text/xml"}};
-        err = sts_call(ctx, "AssumeRoleWithWebIdentity", url, headers, 2, &form, out);
+        err = sts_call(ctx, "AssumeRoleWithWebIdentity", url, headers, 2, &form, 0, out);
     }
     kg_buf_free(&form);
     return err;
@@ -282,7 +284,7 @@ enum kg_err creds_sts_assume_role(const struct creds_ctx *ctx,
         .creds = base,
         .region = region,
         .service = "sts",
-        .now_epoch_s = ctx->now_fn(),
+        .now_epoch_s = ctx->now_fn() + kg_aws_clock_offset_s(), /* AWS's time */
     };
     err = signed_request_build(&in, &sr);
     if (err != KG_OK) {
@@ -290,7 +292,7 @@ enum kg_err creds_sts_assume_role(const struct creds_ctx *ctx,
         kg_buf_free(&form);
         return KG_ERR_UPSTREAM_REFUSED;
     }
-    err = sts_call(ctx, "AssumeRole", url, sr.headers, sr.header_count, &form, out);
+    err = sts_call(ctx, "AssumeRole", url, sr.headers, sr.header_count, &form, in.now_epoch_s, out);
     signed_request_cleanup(&sr);
     kg_buf_free(&form);
     return err;

@@ -281,7 +281,7 @@ static enum kg_err kvs_attempt(struct kvs_client *c, struct kvs_call *call,
             kvs_error_type(resp, type, sizeof type);
             err = kvs_error_map(type, resp->status);
             kvs_set_type(call, type[0] ? type : KVS_ETYPE_UNREADABLE);
-            *skew_corrected = signed_request_note_skew(resp, type, resp->status);
+            *skew_corrected = signed_request_note_skew(resp, type, resp->status, in.now_epoch_s);
             if (kvs_error_is_expired_token(type))
                 creds_provider_refresh_soon(c->creds);
         }
@@ -326,7 +326,8 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
                            ? call->deadline_ms
                            : kg_mono_ms() + c->call_timeout_ms * c->retry.max_attempts;
     enum kg_err err = KG_ERR_UPSTREAM_TIMEOUT;
-    int corrected_once = 0;
+    int corrected_once = 0; /* 1: a skew correction is being tried, 2: done with it */
+    int64_t offset_before = 0;
     for (int attempt = 1;; attempt++) {
         int64_t left = deadline - kg_mono_ms();
         if (left <= 0) {
@@ -365,6 +366,8 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
         kg_http_response_init(&resp);
         long status = 0;
         int skew_corrected = 0;
+        if (!corrected_once)
+            offset_before = kg_aws_clock_offset_s();
         err = kvs_attempt(c, call, r, &u, timeout, &resp, &status, &skew_corrected);
         call->retry_after_s = kvs_retry_after(&resp, err);
         kg_http_response_cleanup(&resp);
@@ -372,7 +375,13 @@ static enum kg_err kvs_execute(struct kvs_client *c, struct kvs_call *call,
             return KG_OK;
         if (err == KG_ERR_UPSTREAM_THROTTLED)
             budget_throttled(c->budget, r->operation, r->channel);
-        if (skew_corrected && !corrected_once && attempt < c->retry.max_attempts) {
+        if (corrected_once == 1 && err == KG_ERR_UPSTREAM_REFUSED) {
+            /* Signed with the learnt time and still refused: the Date did
+             * not tell the truth about the time; forget it. */
+            kg_aws_clock_offset_set(offset_before);
+            corrected_once = 2;
+        }
+        if (skew_corrected && !corrected_once) {
             /* Signed again with AWS's time, at once (joins too: AWS refused
              * the first before doing anything). */
             corrected_once = 1;
@@ -548,12 +557,14 @@ static enum kg_err kvs_p_empty(const char *b, size_t n, void *a)
 
 struct kvs_ice_arg {
     struct kvs_ice_config *out;
-    int64_t now_s;
+    int64_t (*now_fn)(void);
 };
 static enum kg_err kvs_p_ice(const char *b, size_t n, void *a)
 {
+    /* The time of the answer, on the signing clock: after a skew correction
+     * made by this very call, not before it. */
     struct kvs_ice_arg *x = a;
-    return kvs_parse_ice(b, n, x->now_s, x->out);
+    return kvs_parse_ice(b, n, x->now_fn(), x->out);
 }
 
 struct kvs_tags_arg {
@@ -710,7 +721,7 @@ enum kg_err kvs_get_ice_config(struct kvs_client *c, struct kvs_call *call,
         json_object_set_new(doc, "ClientId", json_string(client_id));
     if (doc)
         json_object_set_new(doc, "Service", json_string("TURN"));
-    struct kvs_ice_arg arg = {.out = out, .now_s = c->now_fn()};
+    struct kvs_ice_arg arg = {.out = out, .now_fn = c->now_fn};
     return kvs_run(c, call, "GetIceServerConfig", url, doc, KVS_RESPONSE_MAX, kvs_p_ice, &arg);
 }
 

@@ -83,7 +83,7 @@ struct kvs_client_options {
     int64_t connect_timeout_ms;    /* 0: 2000 */
     int64_t call_timeout_ms;       /* one attempt; 0: 5000 */
     struct kvs_retry_policy retry;
-    int64_t (*now_fn)(void);       /* NULL: kg_now_s (signing time) */
+    int64_t (*now_fn)(void);       /* NULL: kg_aws_now_s (signing time) */
     struct budget *budget;         /* NULL: none; else outlives the client (aws/budget.h) */
 };
 

@@ -74,17 +74,22 @@ static int skew_error(const char *type, long status)
     return 0;
 }
 
-int signed_request_note_skew(const struct kg_http_response *resp, const char *type, long status)
+int signed_request_note_skew(const struct kg_http_response *resp, const char *type, long status,
+                             int64_t signed_at_s)
 {
     int64_t server_s;
     if (!skew_error(type, status) ||
         kg_time_parse_http_date(kg_http_response_header(resp, "date"), &server_s) != KG_OK)
         return 0;
+    /* The request was not signed that far off: another reason (a wrong key). */
+    if (signed_at_s - server_s > -SKEW_CORRECT_S && signed_at_s - server_s < SKEW_CORRECT_S)
+        return 0;
     int64_t now = kg_now_s(), was = kg_aws_clock_offset_s();
+    /* Another call corrected the clock since this one was signed: sign again. */
     int64_t off_by = now + was - server_s;
     if (off_by > -SKEW_CORRECT_S && off_by < SKEW_CORRECT_S)
-        return 0;
-    if (server_s - now > SKEW_MAX_S || now - server_s > SKEW_MAX_S)
+        return 1;
+    if (server_s - now >= SKEW_MAX_S || now - server_s >= SKEW_MAX_S)
         return 0; /* a day or more: a broken host or a forged Date, not drift to follow */
     kg_aws_clock_offset_set(server_s - now);
     struct kg_log_line l;

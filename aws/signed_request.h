@@ -40,12 +40,14 @@ KG_WARN_UNUSED enum kg_err signed_request_build(const struct signed_request_inpu
                                                 struct signed_request *out);
 void signed_request_cleanup(struct signed_request *r);
 
-/* After AWS refused a signed request: when the error type is one of the AWS
- * SDKs' clock-skew codes (status 400, 401 or 403) and the answer's Date is 4
- * minutes or more (and less than a day) from kg_aws_now_s(), the AWS clock's
- * offset is set from it (core/timeutil.h) and logged (`aws_clock_skew`).
- * 1 when it was: the same request is worth signing again at once. */
+/* After AWS refused a request signed at signed_at_s: when the error type is
+ * one of the AWS SDKs' clock-skew codes (status 400, 401 or 403) and the
+ * answer's Date is 4 minutes or more from the signing time, either the AWS
+ * clock already agrees with that Date (another call corrected it) or its
+ * offset is set from it (core/timeutil.h; not when a day or more off the
+ * host's clock) and logged (`aws_clock_skew`). 1 in both cases: the same
+ * request is worth signing again at once. */
 int signed_request_note_skew(const struct kg_http_response *resp, const char *error_type,
-                             long status);
+                             long status, int64_t signed_at_s);
 
 #endif

@@ -255,8 +255,28 @@ enum kg_err kg_time_parse_http_date(const char *s, int64_t *epoch_s)
     return time_from_fields(y, mo, d, h, mi, se, epoch_s);
 }
 
-static _Atomic int64_t aws_clock_offset_s;
+/* AWS's time is kept against the monotonic clock (AWS ms = monotonic ms +
+ * base): once learnt, a step of the host's wall clock (time sync catching up)
+ * does not move it, and the offset to the host's clock shrinks by itself
+ * when the host is fixed. INT64_MIN: nothing learnt (the host's clock). */
+static _Atomic int64_t aws_base_ms = INT64_MIN;
 
-int64_t kg_aws_now_s(void) { return kg_now_s() + atomic_load(&aws_clock_offset_s); }
-int64_t kg_aws_clock_offset_s(void) { return atomic_load(&aws_clock_offset_s); }
-void kg_aws_clock_offset_set(int64_t offset_s) { atomic_store(&aws_clock_offset_s, offset_s); }
+int64_t kg_aws_now_s(void)
+{
+    int64_t base = atomic_load(&aws_base_ms);
+    if (base == INT64_MIN)
+        return kg_now_s();
+    int64_t ms = kg_mono_ms() + base;
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+int64_t kg_aws_clock_offset_s(void)
+{
+    return atomic_load(&aws_base_ms) == INT64_MIN ? 0 : kg_aws_now_s() - kg_now_s();
+}
+
+void kg_aws_clock_offset_set(int64_t offset_s)
+{
+    atomic_store(&aws_base_ms,
+                 offset_s ? kg_now_ms() + offset_s * 1000 - kg_mono_ms() : INT64_MIN);
+}

@@ -41,10 +41,13 @@ KG_WARN_UNUSED enum kg_err kg_time_parse_iso8601(const char *s, int64_t *epoch_s
  * anything else (the obsolete forms included). */
 KG_WARN_UNUSED enum kg_err kg_time_parse_http_date(const char *s, int64_t *epoch_s);
 
-/* The clock AWS agrees with: the host's wall clock plus the offset learnt
- * from AWS's own Date when AWS refused a signature as too far off (aws/kvs.c),
- * as the AWS SDKs correct clock skew. Everything that signs, presigns or
- * judges expiry against AWS or a token issuer reads it. Thread-safe. */
+/* The clock AWS agrees with: the host's wall clock until AWS refused a
+ * signature as too far off, then AWS's time learnt from its Date
+ * (aws/signed_request.h), kept on the monotonic clock so a later step of the
+ * host's clock does not move it. What signs and presigns, and the expiry
+ * times handed to clients, read it; tokens and credential expiry stay on the
+ * host's clock. kg_aws_clock_offset_s: AWS's clock minus the host's (0 until
+ * learnt). Thread-safe. */
 int64_t kg_aws_now_s(void);
 int64_t kg_aws_clock_offset_s(void);
 void kg_aws_clock_offset_set(int64_t offset_s);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/jwt.h"
 #include "aws/kvs.h"
@@ -350,11 +351,13 @@ static const struct {
     {"NO_PROXY", "no_proxy"},
 };
 
+/* Case does not matter (the AWS SDKs read AWS_USE_FIPS_ENDPOINT=TRUE as true). */
 static int parse_bool(const char *v, int *out)
 {
-    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
         *out = 1;
-    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
+             !strcasecmp(v, "off"))
         *out = 0;
     else
         return 0;

@@ -225,12 +225,8 @@ static int serve_build_redis(struct serve *sv)
 static int serve_check_endpoints(const struct kg_config *cfg, struct aws_endpoint_mode mode)
 {
     const char *why = NULL;
-    if ((!cfg->kvs_endpoint || mode.fips || mode.dualstack) &&
-        !aws_endpoint_mode_check(cfg->region, mode, &why)) {
-    } else {
-        why = NULL;
-    }
-    if (!why)
+    int builds_endpoints = !cfg->kvs_endpoint || mode.fips || mode.dualstack;
+    if (!builds_endpoints || aws_endpoint_mode_check(cfg->region, mode, &why))
         return KG_EXIT_OK;
     struct kg_log_line l;
     if (kg_log_begin(&l, KG_LOG_ERROR, "config_invalid")) {
