@@ -62,19 +62,6 @@ static void count(enum shared_kind kind, const char *result)
     kg_metric_inc(requests_metric, (const char *[]){kind_names[kind], result});
 }
 
-static void random_hex(char *out, size_t chars)
-{
-    unsigned char raw[32];
-    if (kg_random_bytes(raw, chars / 2) != KG_OK)
-        abort(); /* the DRBG failing is not a state to go on in */
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < chars / 2; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[chars] = '\0';
-}
-
 /* ---- Redis calls ------------------------------------------------------------------ */
 
 /* A command of up to 6 arguments; KG_OK with *reply, else Redis is away. */
@@ -261,7 +248,7 @@ struct shared *shared_new(const struct shared_options *opts)
         s->opts.generation_ttl_ms = 2 * 86400 * 1000LL;
     snprintf(s->prefix, sizeof s->prefix, "%s", opts->prefix ? opts->prefix : "kvsgate:");
     snprintf(s->channel, sizeof s->channel, "%sv1:invalidate", s->prefix);
-    random_hex(s->id, SHARED_ID_LEN);
+    kg_random_hex(s->id, SHARED_ID_LEN / 2);
     /* The scope (region) is in the labels: deployments of other regions
      * sharing a key and a prefix cannot take each other's ARNs. */
     char label[160];
@@ -289,15 +276,29 @@ void shared_free(struct shared *s)
 
 /* ---- keys ------------------------------------------------------------------------ */
 
+/* The key holding a channel name's generation; 0 when it does not fit. */
+static int gen_key(const struct shared *s, const char *name, char out[SHARED_KEY_MAX])
+{
+    int n = snprintf(out, SHARED_KEY_MAX, "%sv1:gen:%s", s->prefix, name);
+    return n > 0 && n < SHARED_KEY_MAX;
+}
+
+#define SHARED_LOCK_KEY_MAX (SHARED_KEY_MAX + 8)
+
+/* The key of the slot's flight lock. */
+static void lock_key(const struct shared_slot *slot, char out[SHARED_LOCK_KEY_MAX])
+{
+    snprintf(out, SHARED_LOCK_KEY_MAX, "%s:lock", slot->key);
+}
+
 /* The generation of a channel name (0 when never invalidated); -1: Redis away. */
 static long long generation(struct shared *s, const char *name)
 {
-    char gen_key[SHARED_KEY_MAX];
-    int n = snprintf(gen_key, sizeof gen_key, "%sv1:gen:%s", s->prefix, name);
-    if (n < 0 || (size_t)n >= sizeof gen_key)
+    char key[SHARED_KEY_MAX];
+    if (!gen_key(s, name, key))
         return -1;
     struct kg_redis_reply r;
-    if (get_bounded(s, gen_key, 20, &r) != KG_OK)
+    if (get_bounded(s, key, 20, &r) != KG_OK)
         return -1;
     long long gen = 0;
     if (r.type == KG_REDIS_STRING)
@@ -391,12 +392,12 @@ static const char take_lock_script[] =
  * lock is not one of ours (load without it). */
 static int take_lock(struct shared *s, struct shared_slot *slot)
 {
-    char lock_key[SHARED_KEY_MAX + 8], px[24];
-    snprintf(lock_key, sizeof lock_key, "%s:lock", slot->key);
+    char lock[SHARED_LOCK_KEY_MAX], px[24];
+    lock_key(slot, lock);
     snprintf(px, sizeof px, "%lld", (long long)s->opts.lock_ms);
-    random_hex(slot->token, 32);
+    kg_random_hex(slot->token, 16);
     struct kg_redis_reply r;
-    if (cmd(s, &r, 6, (const char *[]){"EVAL", take_lock_script, "1", lock_key, slot->token, px},
+    if (cmd(s, &r, 6, (const char *[]){"EVAL", take_lock_script, "1", lock, slot->token, px},
             NULL) != KG_OK)
         return -1;
     int got = r.type == KG_REDIS_INTEGER && (r.integer == 1 || r.integer == 0) ? (int)r.integer : -1;
@@ -410,9 +411,9 @@ static void release_lock(struct shared *s, struct shared_slot *slot)
     static const char script[] =
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
         "return 0";
-    char lock_key[SHARED_KEY_MAX + 8];
-    snprintf(lock_key, sizeof lock_key, "%s:lock", slot->key);
-    cmd_quiet(s, 5, (const char *[]){"EVAL", script, "1", lock_key, slot->token}, NULL);
+    char lock[SHARED_LOCK_KEY_MAX];
+    lock_key(slot, lock);
+    cmd_quiet(s, 5, (const char *[]){"EVAL", script, "1", lock, slot->token}, NULL);
     slot->leader = 0;
 }
 
@@ -534,17 +535,17 @@ void shared_invalidate(struct shared *s, const char *name, const char *arn)
             "redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
             "redis.call('DEL', ARGV[2] .. (g - 1) .. ARGV[3]) "
             "return g";
-        char gen_key[SHARED_KEY_MAX], ttl[24], head[SHARED_KEY_MAX], tail[KVS_NAME_MAX + 2];
-        snprintf(gen_key, sizeof gen_key, "%sv1:gen:%s", s->prefix, name);
+        char gen[SHARED_KEY_MAX], ttl[24], head[SHARED_KEY_MAX], tail[KVS_NAME_MAX + 2];
         snprintf(ttl, sizeof ttl, "%lld", (long long)s->opts.generation_ttl_ms);
         snprintf(head, sizeof head, "%sv1:%s:", s->prefix, kind_names[SHARED_CHANNEL]);
         snprintf(tail, sizeof tail, ":%s", name);
-        cmd_quiet(s, 6, (const char *[]){"EVAL", script, "1", gen_key, ttl, head, tail}, NULL);
+        if (gen_key(s, name, gen))
+            cmd_quiet(s, 6, (const char *[]){"EVAL", script, "1", gen, ttl, head, tail}, NULL);
     }
     if (arn)
         drop_arn(s, arn);
     char plain[3 * SHARED_ID_LEN + KVS_NAME_MAX + KVS_ARN_MAX + 2], nonce[SHARED_ID_LEN + 1];
-    random_hex(nonce, SHARED_ID_LEN);
+    kg_random_hex(nonce, SHARED_ID_LEN / 2);
     int n = snprintf(plain, sizeof plain, "%s%s%016llx%s\n%s", s->id, nonce,
                      (unsigned long long)kg_now_ms(), name ? name : "", arn ? arn : "");
     if (n < 0 || (size_t)n >= sizeof plain)

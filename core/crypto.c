@@ -140,6 +140,14 @@ enum kg_err kg_random_bytes(void *out, size_t n)
     return KG_OK;
 }
 
+void kg_random_hex(char *out, size_t n)
+{
+    unsigned char raw[32];
+    if (n > sizeof raw || kg_random_bytes(raw, n) != KG_OK)
+        crypto_die("RAND_bytes");
+    kg_hex_lower(raw, n, out);
+}
+
 /* One EVP_CIPHER_CTX per call: sealing and opening happen only on the cold
  * path (values going to and coming from Redis). */
 static int aead_run(int encrypt, const unsigned char *key, const unsigned char *nonce,

@@ -36,6 +36,10 @@ int kg_ct_streq(const char *a, const char *b);
 /* Cryptographically secure random bytes. KG_ERR_INTERNAL if the DRBG fails. */
 KG_WARN_UNUSED enum kg_err kg_random_bytes(void *out, size_t n);
 
+/* n random bytes (at most 32) as 2n lower-case hex digits and a NUL into out
+ * (tokens, ids). Aborts if the DRBG fails: not a state for a daemon to go on in. */
+void kg_random_hex(char *out, size_t n);
+
 /* AES-256-GCM with a random 96-bit nonce: sealed = nonce | ciphertext | tag,
  * KG_AEAD_OVERHEAD bytes longer than the plaintext; aad is authenticated, not
  * encrypted. kg_aead_open answers KG_ERR_BAD_REQUEST for anything that is not

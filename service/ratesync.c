@@ -9,6 +9,7 @@
 
 #include "aws/budget.h"
 #include "core/crypto.h"
+#include "core/encode.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 
@@ -69,9 +70,9 @@ static void sync_batch(struct ratesync *rs, struct ratelimit_usage *u, size_t n)
         /* Keyed: reading Redis does not confirm a guessed subject. */
         unsigned char mac[KG_SHA256_LEN];
         kg_hmac_sha256(rs->key, sizeof rs->key, u[i].key, strlen(u[i].key), mac);
-        char *at = keys[i] + snprintf(keys[i], sizeof keys[i], "%sv1:rl:", rs->prefix);
-        for (size_t k = 0; k < 16; k++)
-            snprintf(at + 2 * k, 3, "%02x", mac[k]);
+        char hex[33];
+        kg_hex_lower(mac, 16, hex);
+        snprintf(keys[i], sizeof keys[i], "%sv1:rl:%s", rs->prefix, hex);
         argv[argc++] = keys[i];
     }
     for (size_t i = 0; i < n; i++) {
@@ -143,11 +144,7 @@ struct ratesync *ratesync_start(struct ratelimit *rl, struct budget *budget, str
     rs->budget = budget;
     static const char label[] = "kvsgate redis rate-limit keys v1";
     kg_hmac_sha256(secret, secret_len, label, sizeof label - 1, rs->key);
-    unsigned char raw[16];
-    if (kg_random_bytes(raw, sizeof raw) != KG_OK)
-        abort();
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(rs->id + 2 * i, 3, "%02x", raw[i]);
+    kg_random_hex(rs->id, (sizeof rs->id - 1) / 2);
     rs->redis = redis;
     snprintf(rs->prefix, sizeof rs->prefix, "%s", prefix ? prefix : "kvsgate:");
     rs->sync_ms = sync_ms > 0 ? sync_ms : 250;
