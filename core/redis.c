@@ -346,7 +346,7 @@ static void translate(const redisReply *rep, struct kg_redis_reply *out)
 
 /* An error reply says Redis is up but refuses us (NOAUTH, NOPERM, WRONGPASS,
  * OOM ...): logged at most once a minute with its first word only. */
-static void note_error_reply(const redisReply *rep)
+static void note_error_reply(const char *text, size_t len)
 {
     static _Atomic int64_t logged_ms;
     int64_t now = kg_mono_ms(), last = atomic_load(&logged_ms);
@@ -354,8 +354,8 @@ static void note_error_reply(const redisReply *rep)
         return;
     char word[24];
     size_t n = 0;
-    while (n < rep->len && n < sizeof word - 1 && rep->str[n] >= 'A' && rep->str[n] <= 'Z') {
-        word[n] = rep->str[n];
+    while (n < len && n < sizeof word - 1 && text[n] >= 'A' && text[n] <= 'Z') {
+        word[n] = text[n];
         n++;
     }
     word[n] = '\0';
@@ -419,7 +419,7 @@ enum kg_err kg_redis_command(struct kg_redis *r, int argc, const char *const *ar
         return KG_ERR_UNAVAILABLE;
     }
     if (rep->type == REDIS_REPLY_ERROR)
-        note_error_reply(rep);
+        note_error_reply(rep->str, rep->len);
     translate(rep, out);
     freeReplyObject(rep);
     kg_metric_inc(commands_metric, (const char *[]){out->type == KG_REDIS_ERROR ? "error" : "ok"});
@@ -516,7 +516,8 @@ static void *sub_main(void *arg)
                          rep->element[0]->type == REDIS_REPLY_STRING &&
                          strcmp(rep->element[0]->str, "subscribe") == 0;
         if (rep && !subscribed)
-            note_error_reply(rep->type == REDIS_REPLY_ERROR ? rep : &(redisReply){.str = "", .len = 0});
+            note_error_reply(rep->type == REDIS_REPLY_ERROR ? rep->str : "",
+                             rep->type == REDIS_REPLY_ERROR ? rep->len : 0);
         if (rep)
             freeReplyObject(rep);
         if (!subscribed) {
