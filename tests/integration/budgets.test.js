@@ -28,11 +28,6 @@ async function gate(env = {}) {
   return g;
 }
 
-async function limitedCalls() {
-  const c = await emu.counters();
-  return Object.values(c.operations).reduce((n, o) => n + (o.limited || 0), 0);
-}
-
 // n concurrent lists of prefix q, round-robin over the subjects and gates.
 function lists(over, n) {
   return Promise.all(Array.from({ length: n }, (_, i) =>
@@ -58,7 +53,7 @@ test('100 concurrent lists from 5 subjects make one ListSignalingChannels call a
   assert.deepEqual(rs.map((r) => r.status), Array(100).fill(200));
   assert.deepEqual(rs[0].json.channels.map((c) => c.name).sort(), ['q-1', 'q-2', 'q-3']);
   assert.equal(await emu.count('ListSignalingChannels'), 1);
-  assert.equal(await limitedCalls(), 0);
+  assert.equal(await emu.limited(), 0);
 });
 
 test('a create through kvsgate drops the shared pages: the next list shows the new channel', async () => {
@@ -82,7 +77,7 @@ test('three replicas: 100 concurrent lists over them make at most three calls an
   const rs = await lists(three, 100);
   assert.deepEqual(rs.map((r) => r.status), Array(100).fill(200));
   assert.ok(await emu.count('ListSignalingChannels') <= 3, JSON.stringify(await emu.counters()));
-  assert.equal(await limitedCalls(), 0);
+  assert.equal(await emu.limited(), 0);
 });
 
 test('without the list cache, the List budget bounds the calls: no AWS throttle, the rest 429 with Retry-After', async () => {
@@ -100,7 +95,7 @@ test('without the list cache, the List budget bounds the calls: no AWS throttle,
   assert.ok(calls <= bound, `${calls} calls in ${seconds} s (bound ${bound})`);
   assert.ok(calls < 100);
   assert.equal(ok, calls);
-  assert.equal(await limitedCalls(), 0);
+  assert.equal(await emu.limited(), 0);
   for (const r of rs.filter((x) => x.status !== 200)) {
     assert.equal(r.status, 429, r.text);
     assert.equal(r.json.code, 'upstream_budget_exceeded');
@@ -124,7 +119,7 @@ test('a burst of 30 cold channels makes one Describe and one endpoint call each,
   assert.deepEqual(rs.map((r) => r.status), Array(90).fill(200));
   assert.equal(await emu.count('DescribeSignalingChannel'), 30);
   assert.equal(await emu.count('GetSignalingChannelEndpoint'), 30);
-  assert.equal(await limitedCalls(), 0);
+  assert.equal(await emu.limited(), 0);
 });
 
 test('an account busier than our share: throttles shrink the budget and retries do not multiply the calls', async () => {

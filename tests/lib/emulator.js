@@ -69,6 +69,11 @@ async function startEmulator(options = {}) {
       const c = await api('GET', '/_emulator/counters');
       return (c.operations[operation] && c.operations[operation][outcome]) || 0;
     },
+    // calls refused by the emulator's quotas (outcome limited), all operations
+    limited: async () => {
+      const c = await api('GET', '/_emulator/counters');
+      return Object.values(c.operations).reduce((n, o) => n + (o.limited || 0), 0);
+    },
     resetCounters: () => api('POST', '/_emulator/counters/reset'),
     faults: () => api('GET', '/_emulator/faults'),
     setFaults: (f) => api('PUT', '/_emulator/faults', f),
