@@ -266,6 +266,47 @@ test('budgets on three more replicas: uncached lists through all of them stay wi
   assert.equal(await emu.limited(), 0);
 });
 
+test('valid tokens with hostile subjects: limited across replicas, and no subject text reaches Redis or breaks a log line', async () => {
+  const { execFileSync } = require('node:child_process');
+  // Valid (signed, no control characters, within 1024 bytes) but hostile:
+  // quotes, backslashes, braces, wildcards, JSON and Redis syntax, non-ASCII,
+  // the longest a sub may be, and a lookalike of another subject's name.
+  const marker = 'HOSTILE-SUB';
+  const subs = [
+    `${marker}"},{"sub":"admin\\" *`,
+    `${marker} kvsgate:v1:rl:* {sub}%00%0a`,
+    `${marker}-admin\u200b`,
+    `${marker}-${'\u00e9'.repeat(300)}`,
+    `${marker}-${'x'.repeat(1024 - marker.length - 1)}`,
+  ];
+  await createChannel(kvsClient(emu), 'rc-hostile');
+  for (const sub of subs) {
+    const tok = await mint({ sub, kvs: { viewer: ['rc-hostile'] } }, { ttl: 3600 });
+    const t0 = Date.now();
+    const rs = [];
+    for (let i = 0; i < 15; i++)
+      rs.push(...await Promise.all(replicas.slice(0, 3).map((g) =>
+        client(g.url).get('/v1/channels/rc-hostile/viewer', { token: tok, contract: false }))));
+    const seconds = (Date.now() - t0) / 1000;
+    const statuses = new Set(rs.map((r) => r.status));
+    const what = JSON.stringify(sub).slice(0, 60);
+    assert.ok([...statuses].every((st) => st === 200 || st === 429), `${[...statuses]} for ${what}`);
+    // The subject is limited (its own bucket on each replica, no more than
+    // three bursts and the rate on each), whatever its text.
+    const ok = rs.filter((r) => r.status === 200).length;
+    assert.ok(statuses.has(429) && ok <= 3 * BURST + 3 * RATE * seconds + 2, `${ok} of 45 let through for ${what}`);
+  }
+  await sleep(600); // a sync or two
+  const keys = execFileSync('redis-cli', ['-p', String(redis.port), '--scan'], { encoding: 'utf8' }).trim().split('\n');
+  assert.ok(keys.some((k) => /^kvsgate:v1:rl:[0-9a-f]{32}$/.test(k)), keys.slice(0, 5).join(' '));
+  for (const k of keys) {
+    assert.ok(!k.includes(marker) && !k.includes('admin'), `a Redis key carries subject text: ${k.slice(0, 80)}`);
+    assert.match(k, /^kvsgate:v1:(rl:[0-9a-f]{32}|replicas|gen:[A-Za-z0-9_.-]+|(channel:\d+|endpoint|ice|storage|webrtc):[!-~]+)$/, k.slice(0, 120));
+  }
+  for (const g of replicas)
+    assert.ok(!g.logs.some((l) => l.unparsed), 'a log line was broken');
+});
+
 test('without KVSGATE_REDIS_KEY, a replica with KVSGATE_REDIS_URL refuses to start', async () => {
   await assert.rejects(startKvsgate({ emulator: emu, env: { KVSGATE_REDIS_URL: redis.url } }), /KVSGATE_REDIS_KEY/);
   await assert.rejects(startKvsgate({ emulator: emu, env: { KVSGATE_REDIS_URL: 'rediss://127.0.0.1:6380', KVSGATE_REDIS_KEY: REDIS_KEY } }), /TLS/);
