@@ -1,6 +1,9 @@
 /* Design note: OpenSSL 3 charges a provider lookup on every implicit fetch
  * (EVP_sha256(), HMAC()); we fetch "SHA256" and "HMAC" once and keep one
- * EVP_MD_CTX and one EVP_MAC_CTX per thread, reused for every call. */
+ * EVP_MD_CTX and a few keyed EVP_MAC_CTXs per thread, reused for every call.
+ * Keying an HMAC costs two SHA-256 blocks and OpenSSL's key setup; a request
+ * uses two keys in turn (the token cache's and the day's SigV4 signing key),
+ * so one context re-keyed on every call; each key now keeps its own. */
 #include "core/crypto.h"
 
 #include <openssl/core_names.h>
@@ -20,13 +23,21 @@ static pthread_key_t crypto_tls_key;
 static EVP_MD *crypto_sha256;
 static EVP_MAC *crypto_hmac;
 
+#define MAC_SLOTS 4
+
+/* A keyed HMAC context: the same key again is re-used without re-keying
+ * (EVP_MAC_init with a NULL key). */
+struct mac_slot {
+    EVP_MAC_CTX *mac;
+    unsigned char key[64];
+    size_t key_len; /* 0: none held */
+    uint64_t last_use;
+};
+
 struct crypto_tls {
     EVP_MD_CTX *md;
-    EVP_MAC_CTX *mac;
-    /* The key mac holds (a SigV4 signing key changes once a day): the same key
-     * again is re-used without re-keying (EVP_MAC_init with a NULL key). */
-    unsigned char mac_key[64];
-    size_t mac_key_len; /* 0: none held */
+    struct mac_slot macs[MAC_SLOTS];
+    uint64_t tick;
 };
 
 static _Thread_local struct crypto_tls *crypto_tls;
@@ -40,9 +51,10 @@ static void crypto_die(const char *what)
 static void crypto_tls_free(void *p)
 {
     struct crypto_tls *t = p;
-    OPENSSL_cleanse(t->mac_key, sizeof t->mac_key);
     EVP_MD_CTX_free(t->md);
-    EVP_MAC_CTX_free(t->mac);
+    for (int i = 0; i < MAC_SLOTS; i++)
+        EVP_MAC_CTX_free(t->macs[i].mac);
+    OPENSSL_cleanse(t, sizeof *t);
     free(t);
 }
 
@@ -67,15 +79,17 @@ static struct crypto_tls *crypto_thread(void)
     if (!t)
         crypto_die("calloc");
     t->md = EVP_MD_CTX_new();
-    t->mac = EVP_MAC_CTX_new(crypto_hmac);
-    if (!t->md || !t->mac)
+    if (!t->md)
         crypto_die("ctx_new");
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    if (!EVP_MAC_CTX_set_params(t->mac, params))
-        crypto_die("mac_set_params");
+    for (int i = 0; i < MAC_SLOTS; i++) {
+        t->macs[i].mac = EVP_MAC_CTX_new(crypto_hmac);
+        if (!t->macs[i].mac || !EVP_MAC_CTX_set_params(t->macs[i].mac, params))
+            crypto_die("mac_ctx");
+    }
     pthread_setspecific(crypto_tls_key, t);
     crypto_tls = t;
     return t;
@@ -97,6 +111,29 @@ void kg_sha256_hex(const void *p, size_t n, char out[2 * KG_SHA256_LEN + 1])
     kg_hex_lower(digest, sizeof digest, out);
 }
 
+/* The slot holding key (reuse: *keyed = 1), else the least recently used
+ * one, emptied for it. Keys longer than a slot holds are keyed every time. */
+static struct mac_slot *mac_slot_for(struct crypto_tls *t, const void *key, size_t key_len,
+                                     int *keyed)
+{
+    struct mac_slot *lru = &t->macs[0];
+    for (int i = 0; i < MAC_SLOTS; i++) {
+        struct mac_slot *m = &t->macs[i];
+        if (m->key_len && m->key_len == key_len && CRYPTO_memcmp(key, m->key, key_len) == 0) {
+            m->last_use = ++t->tick;
+            *keyed = 1;
+            return m;
+        }
+        if (m->last_use < lru->last_use)
+            lru = m;
+    }
+    OPENSSL_cleanse(lru->key, sizeof lru->key);
+    lru->key_len = 0;
+    lru->last_use = ++t->tick;
+    *keyed = 0;
+    return lru;
+}
+
 void kg_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
                     unsigned char out[KG_SHA256_LEN])
 {
@@ -106,18 +143,15 @@ void kg_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
     static const unsigned char empty_key[1] = {0};
     if (!key_len)
         key = empty_key;
-    int same = key_len && key_len == t->mac_key_len && CRYPTO_memcmp(key, t->mac_key, key_len) == 0;
-    int ok = same ? EVP_MAC_init(t->mac, NULL, 0, NULL) : EVP_MAC_init(t->mac, key, key_len, NULL);
-    if (!ok || !EVP_MAC_update(t->mac, msg, n) ||
-        !EVP_MAC_final(t->mac, out, &len, KG_SHA256_LEN) || len != KG_SHA256_LEN)
+    int keyed = 0;
+    struct mac_slot *m = mac_slot_for(t, key, key_len, &keyed);
+    int ok = keyed ? EVP_MAC_init(m->mac, NULL, 0, NULL) : EVP_MAC_init(m->mac, key, key_len, NULL);
+    if (!ok || !EVP_MAC_update(m->mac, msg, n) ||
+        !EVP_MAC_final(m->mac, out, &len, KG_SHA256_LEN) || len != KG_SHA256_LEN)
         crypto_die("hmac_sha256");
-    if (!same) {
-        OPENSSL_cleanse(t->mac_key, sizeof t->mac_key);
-        t->mac_key_len = 0;
-        if (key_len && key_len <= sizeof t->mac_key) {
-            memcpy(t->mac_key, key, key_len);
-            t->mac_key_len = key_len;
-        }
+    if (!keyed && key_len && key_len <= sizeof m->key) {
+        memcpy(m->key, key, key_len);
+        m->key_len = key_len;
     }
 }
 

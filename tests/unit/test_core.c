@@ -656,8 +656,10 @@ static void test_crypto_primitives_match_known_answers(void)
     char mhex[65];
     kg_hex_lower(mac, 32, mhex);
     T_STREQ(mhex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-    /* The per-thread context re-uses a key it holds: keys alternating, repeated,
-     * empty and longer than a block all give RFC 4231 / OpenSSL one-shot answers. */
+    /* The per-thread contexts re-use the keys they hold: keys alternating,
+     * repeated, empty, longer than a block, and more keys in turn than there
+     * are contexts (each evicting the oldest, then coming back) all give
+     * RFC 4231 / OpenSSL one-shot answers. */
     static const struct {
         const char *key, *msg, *want;
     } macs[] = {
@@ -673,6 +675,11 @@ static void test_crypto_primitives_match_known_answers(void)
          NULL},
         {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", "long key",
          NULL},
+        {"Jefe", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"key-1", "m", NULL}, {"key-2", "m", NULL}, {"key-3", "m", NULL}, {"key-4", "m", NULL},
+        {"key-5", "m", NULL}, {"key-6", "m", NULL}, {"key-1", "m", NULL}, {"key-6", "m", NULL},
+        {"key-2", "n", NULL}, {"key-5", "n", NULL}, {"key-3", "n", NULL}, {"key-1", "n", NULL},
         {"Jefe", "what do ya want for nothing?",
          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
     };
