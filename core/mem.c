@@ -1,6 +1,5 @@
 #include "core/mem.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +47,7 @@ char *kg_strdup(const char *s) { return kg_strndup(s, strlen(s)); }
 void kg_wipe(void *p, size_t n)
 {
     if (p && n)
-        OPENSSL_cleanse(p, n);
+        explicit_bzero(p, n);
 }
 
 void kg_free_secret(char *s)
