@@ -44,9 +44,15 @@ struct key_slot {
     unsigned char key[32];
 };
 
+/* Per thread: the signing keys, and the arena of the signature being made
+ * (kept between signatures, wiped after each: one allocation per thread
+ * instead of one per signature; an arena grown past ARENA_KEEP is let go). */
+#define ARENA_KEEP (16 * 1024)
+
 struct key_cache {
     uint64_t tick;
     struct key_slot slots[KEY_CACHE_SLOTS];
+    struct kg_buf arena;
 };
 
 static pthread_once_t key_cache_once = PTHREAD_ONCE_INIT;
@@ -55,8 +61,10 @@ static _Thread_local struct key_cache *key_cache_tls;
 
 static void key_cache_destroy(void *p)
 {
-    kg_wipe(p, sizeof(struct key_cache));
-    free(p);
+    struct key_cache *c = p;
+    kg_buf_free(&c->arena);
+    kg_wipe(c, sizeof *c);
+    free(c);
 }
 
 static void key_cache_init_once(void) { pthread_key_create(&key_cache_key, key_cache_destroy); }
@@ -66,6 +74,7 @@ static struct key_cache *key_cache_get(void)
     if (!key_cache_tls) {
         pthread_once(&key_cache_once, key_cache_init_once);
         key_cache_tls = kg_calloc(1, sizeof *key_cache_tls);
+        kg_buf_init_secret(&key_cache_tls->arena, SIGV4_MAX_STRING * 2);
         pthread_setspecific(key_cache_key, key_cache_tls);
     }
     return key_cache_tls;
@@ -73,8 +82,10 @@ static struct key_cache *key_cache_get(void)
 
 void sigv4_key_cache_clear(void)
 {
-    if (key_cache_tls)
-        kg_wipe(key_cache_tls, sizeof *key_cache_tls);
+    if (key_cache_tls) {
+        kg_wipe(key_cache_tls->slots, sizeof key_cache_tls->slots);
+        key_cache_tls->tick = 0;
+    }
 }
 
 void sigv4_derive_key(const char *secret, const char *date8, const char *region,
@@ -161,6 +172,31 @@ static int param_cmp(const void *a, const void *b)
     const struct canon_param *x = a, *y = b;
     int c = strcmp(x->name, y->name);
     return c ? c : strcmp(x->value, y->value);
+}
+
+/* Sorts n elements of size bytes (at most 64): an insertion sort, as signing
+ * sorts a handful of headers and parameters, mostly in order already (the
+ * second sort adds one or two to a sorted list), where qsort's merge sort
+ * allocates nothing but copies through a temporary array at every level. */
+static void sort_small(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char tmp[64];
+    unsigned char *a = base;
+    if (size > sizeof tmp) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        size_t j = i;
+        if (cmp(a + (j - 1) * size, a + i * size) <= 0)
+            continue;
+        memcpy(tmp, a + i * size, size);
+        while (j > 0 && cmp(a + (j - 1) * size, tmp) > 0) {
+            memcpy(a + j * size, a + (j - 1) * size, size);
+            j--;
+        }
+        memcpy(a + j * size, tmp, size);
+    }
 }
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -263,7 +299,8 @@ static int valid_header_name(const char *s, size_t n)
 
 /* Per-signature scratch, on the stack: only the counts need zeroing. The
  * encoded query names and values live in one arena buffer (a secret one: the
- * session token is among them) instead of two allocations each. */
+ * session token is among them) instead of two allocations each: the thread's
+ * (key_cache.arena), borrowed for the signature. */
 struct sign_state {
     struct canon_header headers[SIGV4_MAX_HEADERS + 3];
     size_t header_count;
@@ -276,15 +313,24 @@ static void state_init(struct sign_state *st)
 {
     st->header_count = 0;
     st->param_count = 0;
-    kg_buf_init_secret(&st->arena, SIGV4_MAX_STRING * 2);
-    kg_buf_presize(&st->arena, 2048); /* a presign's parameters, a session token included */
+    struct key_cache *c = key_cache_get();
+    st->arena = c->arena; /* borrowed: state_free hands it back */
+    kg_buf_init_secret(&c->arena, SIGV4_MAX_STRING * 2);
+    if (!st->arena.cap)
+        kg_buf_presize(&st->arena, 2048); /* a presign's parameters, a session token included */
 }
 
 static void state_free(struct sign_state *st)
 {
     for (size_t i = 0; i < st->header_count; i++)
         free(st->headers[i].name);
-    kg_buf_free(&st->arena);
+    struct key_cache *c = key_cache_get();
+    if (st->arena.cap > ARENA_KEEP || c->arena.cap) {
+        kg_buf_free(&st->arena); /* too big to keep, or the thread holds one again */
+        return;
+    }
+    kg_buf_reset(&st->arena); /* wipes what this signature wrote */
+    c->arena = st->arena;
 }
 
 /* Points the params at their text (the arena may have moved since). */
@@ -484,7 +530,7 @@ static enum kg_err sign_headers_list(struct signing *g)
         if (err != KG_OK)
             return err;
     }
-    qsort(st->headers, st->header_count, sizeof st->headers[0], header_cmp);
+    sort_small(st->headers, st->header_count, sizeof st->headers[0], header_cmp);
     /* Signed headers: distinct names in order. */
     for (size_t i = 0; i < st->header_count && err == KG_OK; i++) {
         if (i && strcmp(st->headers[i].name, st->headers[i - 1].name) == 0)
@@ -540,7 +586,7 @@ static enum kg_err sign_params(struct signing *g)
     if (err != KG_OK)
         return err;
     params_resolve(st);
-    qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
+    sort_small(st->params, st->param_count, sizeof st->params[0], param_cmp);
     return KG_OK;
 }
 
@@ -636,7 +682,7 @@ static enum kg_err sign_output(struct signing *g)
     if (err != KG_OK)
         return err;
     params_resolve(st);
-    qsort(st->params, st->param_count, sizeof st->params[0], param_cmp);
+    sort_small(st->params, st->param_count, sizeof st->params[0], param_cmp);
     err = kg_buf_reserve(&out->query, st->arena.len + st->param_count);
     if (err == KG_OK)
         err = append_params(&out->query, st->params, st->param_count);
