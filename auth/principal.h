@@ -34,10 +34,15 @@ struct auth_principal {
     const char *key_id;                      /* kid of the key that verified it, or "" (static
                                                 or owned by the verifier; for logs) */
     const char *alg;                         /* "HS256", "RS256", ... (static) */
+    void *block;                             /* a copy's one allocation, holding its sub,
+                                                issuer and grant lists (read-only), or NULL */
 };
 
 void auth_principal_cleanup(struct auth_principal *p);
-/* Deep copy (the verified-token cache hands out copies). */
+/* Deep copy (the verified-token cache hands out copies, one per request): the
+ * strings and lists of dst are laid out in one allocation (dst->block), so a
+ * copy costs one malloc and one free whatever the grants. A copy is read-only:
+ * nothing may grow its lists. auth_principal_cleanup frees either kind. */
 void auth_principal_copy(struct auth_principal *dst, const struct auth_principal *src);
 
 #endif

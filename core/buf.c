@@ -56,8 +56,10 @@ void kg_buf_free(struct kg_buf *b)
 
 void kg_buf_reset(struct kg_buf *b)
 {
-    if (b->cap && (b->flags & KG_BUF_SECRET))
+    if (b->cap && (b->flags & KG_BUF_SECRET)) {
         kg_wipe(b->data, buf_dirty(b));
+        b->dirty = 0; /* all zeros now: nothing to wipe until written again */
+    }
     b->len = 0;
     if (b->cap)
         b->data[0] = '\0';

@@ -86,6 +86,51 @@ static void test_a_stored_principal_comes_back_as_a_deep_copy(void)
     tokcache_free(c);
 }
 
+/* The copy is one block: every list and string of every permission, the
+ * fixed fields, a copy of a copy, and lists left empty, all exactly the
+ * original's (ASan sees any write past the block). */
+static void test_a_copy_keeps_every_list_and_string_in_one_block(void)
+{
+    struct auth_principal p;
+    memset(&p, 0, sizeof p);
+    p.sub = kg_strdup("sub with \"quotes\" and {braces}");
+    p.issuer = kg_strdup("corp");
+    snprintf(p.client_id, sizeof p.client_id, "%s", "cid");
+    memset(p.owner_id, 'o', AUTH_OWNER_ID_MAX); /* full length */
+    static const char *const pats[][3] = {{"m-1", "m-2*", ""}, {"v*", NULL, NULL}, {NULL}};
+    static const size_t counts[AUTHZ_PERM_COUNT] = {3, 1, 0};
+    for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++) {
+        p.grants.counts[perm] = counts[perm];
+        p.grants.patterns[perm] = counts[perm] ? kg_calloc(counts[perm], sizeof(char *)) : NULL;
+        for (size_t i = 0; i < counts[perm]; i++)
+            p.grants.patterns[perm][i] = kg_strdup(pats[perm][i]);
+    }
+    p.grants.any_client_id = 1;
+    p.expires_at_s = NOW;
+    p.alg = "ES256";
+    struct auth_principal a, b;
+    auth_principal_copy(&a, &p);
+    auth_principal_cleanup(&p);
+    auth_principal_copy(&b, &a);
+    auth_principal_cleanup(&a);
+    T_CHECK(b.block != NULL);
+    T_STREQ(b.sub, "sub with \"quotes\" and {braces}");
+    T_STREQ(b.issuer, "corp");
+    T_STREQ(b.client_id, "cid");
+    T_INTEQ(strlen(b.owner_id), AUTH_OWNER_ID_MAX);
+    for (int perm = 0; perm < AUTHZ_PERM_COUNT; perm++) {
+        T_INTEQ(b.grants.counts[perm], counts[perm]);
+        T_CHECK((b.grants.patterns[perm] == NULL) == (counts[perm] == 0));
+        for (size_t i = 0; i < counts[perm]; i++)
+            T_STREQ(b.grants.patterns[perm][i], pats[perm][i]);
+    }
+    T_CHECK(b.grants.any_client_id && !b.grants.manage_any);
+    T_INTEQ(b.expires_at_s, NOW);
+    T_STREQ(b.alg, "ES256");
+    auth_principal_cleanup(&b);
+    T_CHECK(b.block == NULL && b.sub == NULL);
+}
+
 static void test_an_entry_answers_until_exp_or_the_ttl_whichever_is_first(void)
 {
     struct tokcache *c = tokcache_new(64, 60);
@@ -425,6 +470,7 @@ static void test_threads_share_one_small_cache(void)
 
 static const struct t_case cases[] = {
     T_CASE(test_a_stored_principal_comes_back_as_a_deep_copy),
+    T_CASE(test_a_copy_keeps_every_list_and_string_in_one_block),
     T_CASE(test_an_entry_answers_until_exp_or_the_ttl_whichever_is_first),
     T_CASE(test_a_digest_differing_in_one_byte_misses),
     T_CASE(test_the_size_is_bounded_and_the_least_recently_used_goes),
