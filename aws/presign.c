@@ -71,14 +71,10 @@ enum kg_err kvs_presign_url(const struct kvs_presign_input *in, struct kg_buf *u
         .now_epoch_s = in->now_epoch_s,
         .flags = 0,
     };
-    struct sigv4_result res;
-    sigv4_result_init(&res);
-    err = sigv4_presign(&ctx, &req, in->expires_s, &res);
+    /* The URL carries the path exactly as it was signed: percent-encoded;
+     * the signed query is appended straight after it. */
     size_t start = url_out->len;
-    /* The URL carries the path exactly as it was signed: percent-encoded. */
-    if (err == KG_OK)
-        err = kg_buf_reserve(url_out, strlen(scheme) + 3 + strlen(host) + 3 * strlen(path) + 1 +
-                                          res.query.len);
+    err = kg_buf_reserve(url_out, strlen(scheme) + 3 + strlen(host) + 3 * strlen(path) + 1);
     if (err == KG_OK)
         err = kg_buf_append_str(url_out, scheme);
     if (err == KG_OK)
@@ -90,9 +86,8 @@ enum kg_err kvs_presign_url(const struct kvs_presign_input *in, struct kg_buf *u
     if (err == KG_OK)
         err = kg_buf_append_char(url_out, '?');
     if (err == KG_OK)
-        err = kg_buf_append(url_out, res.query.data, res.query.len);
+        err = sigv4_presign_query(&ctx, &req, in->expires_s, url_out);
     if (err != KG_OK)
         kg_buf_truncate(url_out, start);
-    sigv4_result_cleanup(&res);
     return err;
 }

@@ -53,6 +53,8 @@ struct key_cache {
     uint64_t tick;
     struct key_slot slots[KEY_CACHE_SLOTS];
     struct kg_buf arena;
+    struct sigv4_result scratch; /* sigv4_presign_query's, when scratch_ready */
+    int scratch_ready;
 };
 
 static pthread_once_t key_cache_once = PTHREAD_ONCE_INIT;
@@ -63,6 +65,8 @@ static void key_cache_destroy(void *p)
 {
     struct key_cache *c = p;
     kg_buf_free(&c->arena);
+    if (c->scratch_ready)
+        sigv4_result_cleanup(&c->scratch);
     kg_wipe(c, sizeof *c);
     free(c);
 }
@@ -728,6 +732,38 @@ enum kg_err sigv4_sign_headers(const struct sigv4_context *ctx, const struct sig
                                struct sigv4_result *out)
 {
     return sigv4_sign(ctx, req, -1, out);
+}
+
+/* Empties r for the next signature, wiping what it held and keeping its
+ * memory (a buffer a hostile input grew past ARENA_KEEP is let go). */
+static void result_reset(struct sigv4_result *r)
+{
+    struct kg_buf *bufs[] = {&r->canonical_request, &r->string_to_sign, &r->signed_headers,
+                             &r->authorization, &r->query};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (bufs[i]->cap > ARENA_KEEP)
+            kg_buf_free(bufs[i]);
+        else
+            kg_buf_reset(bufs[i]);
+    }
+    kg_wipe(r->signature, sizeof r->signature);
+    kg_wipe(r->added, sizeof r->added);
+    r->added_count = 0;
+}
+
+enum kg_err sigv4_presign_query(const struct sigv4_context *ctx, const struct sigv4_request *req,
+                                int64_t expires_s, struct kg_buf *query_out)
+{
+    struct key_cache *c = key_cache_get();
+    if (!c->scratch_ready) {
+        sigv4_result_init(&c->scratch);
+        c->scratch_ready = 1;
+    }
+    enum kg_err err = sigv4_presign(ctx, req, expires_s, &c->scratch);
+    if (err == KG_OK)
+        err = kg_buf_append(query_out, c->scratch.query.data, c->scratch.query.len);
+    result_reset(&c->scratch);
+    return err;
 }
 
 enum kg_err sigv4_presign(const struct sigv4_context *ctx, const struct sigv4_request *req,

@@ -114,6 +114,15 @@ KG_WARN_UNUSED enum kg_err sigv4_presign(const struct sigv4_context *ctx,
                                          const struct sigv4_request *req, int64_t expires_s,
                                          struct sigv4_result *out);
 
+/* Presigns as sigv4_presign and appends only the final query string to
+ * query_out (which must hold it: KG_ERR_PAYLOAD_TOO_LARGE otherwise, out
+ * unchanged). The intermediate strings live in this thread's scratch result,
+ * wiped after the call: the presigning path of every request allocates none
+ * of them. Errors as sigv4_presign. */
+KG_WARN_UNUSED enum kg_err sigv4_presign_query(const struct sigv4_context *ctx,
+                                               const struct sigv4_request *req, int64_t expires_s,
+                                               struct kg_buf *query_out);
+
 /* Derives the SigV4 signing key for (secret, YYYYMMDD, region, service)
  * without the cache. Exposed for tests; wipe the output after use. */
 void sigv4_derive_key(const char *secret, const char *date8, const char *region,

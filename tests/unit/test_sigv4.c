@@ -7,6 +7,7 @@
 #include "aws/presign.h"
 #include "aws/sigv4.h"
 #include "core/encode.h"
+#include "core/mem.h"
 #include "testlib.h"
 
 static const struct sigv4_credentials creds = {"AKIDEXAMPLE",
@@ -68,6 +69,44 @@ static void test_key_cache_gives_the_same_signatures_as_fresh_derivation(void)
     T_CHECK(strcmp(strstr(ua.data, "X-Amz-Signature="), strstr(ub.data, "X-Amz-Signature=")) != 0);
     kg_buf_free(&ua);
     kg_buf_free(&ub);
+}
+
+/* The presign path signs in the thread's scratch result: a URL is the same
+ * before and after a hostile presign that grew every buffer (a 40 KiB session
+ * token) and after failed ones, and a failure leaves the caller's buffer as
+ * it was. */
+static void test_the_thread_scratch_leaves_no_trace_between_presigns(void)
+{
+    struct sigv4_credentials c = {"AKID", "secret", "short-token"};
+    struct kg_buf first, again, big, failed;
+    kg_buf_init(&first, SIGV4_MAX_STRING);
+    kg_buf_init(&again, SIGV4_MAX_STRING);
+    kg_buf_init(&big, SIGV4_MAX_STRING * 2);
+    kg_buf_init(&failed, SIGV4_MAX_STRING);
+    T_INTEQ(presign_with(&c, 1440938160, "viewer-1", 299, &first), KG_OK);
+    size_t token_len = 40 * 1024;
+    char *token = kg_malloc(token_len + 1);
+    memset(token, 'T', token_len);
+    token[token_len] = '\0';
+    struct sigv4_credentials hostile = {"AKID", "secret", token};
+    T_INTEQ(presign_with(&hostile, 1440938160, "viewer-1", 299, &big), KG_OK);
+    T_CHECK(big.len > token_len);
+    T_CHECK(kg_buf_append_str(&failed, "kept") == KG_OK);
+    T_INTEQ(presign_with(&c, 1440938160, "viewer-1", 0, &failed), KG_ERR_BAD_REQUEST);
+    token_len = SIGV4_MAX_STRING + 1; /* past the signer's bound: refused */
+    token = kg_realloc(token, token_len + 1);
+    memset(token, 'V', token_len);
+    token[token_len] = '\0';
+    hostile.session_token = token;
+    T_INTEQ(presign_with(&hostile, 1440938160, "viewer-1", 299, &failed), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_STREQ(failed.data, "kept");
+    T_INTEQ(presign_with(&c, 1440938160, "viewer-1", 299, &again), KG_OK);
+    T_STREQ(again.data, first.data);
+    free(token);
+    kg_buf_free(&first);
+    kg_buf_free(&again);
+    kg_buf_free(&big);
+    kg_buf_free(&failed);
 }
 
 static void test_an_empty_session_token_is_no_token(void)
@@ -211,6 +250,7 @@ int main(int argc, char **argv)
     static const struct t_case cases[] = {
         T_CASE(test_derived_key_matches_the_aws_documentation_example),
         T_CASE(test_key_cache_gives_the_same_signatures_as_fresh_derivation),
+        T_CASE(test_the_thread_scratch_leaves_no_trace_between_presigns),
         T_CASE(test_an_empty_session_token_is_no_token),
         T_CASE(test_presign_refuses_bad_input),
         T_CASE(test_endpoints_are_parsed_strictly),
