@@ -265,8 +265,11 @@ static enum kg_err conn_presign(struct api_request *req, const struct conn_parts
         }
         *expires_at_s = now + expires;
         req->url_expires_at_s = *expires_at_s;
-        if (c->client_id)
-            snprintf(req->signed_client_id, sizeof req->signed_client_id, "%s", c->client_id);
+        if (c->client_id) { /* an id auth_derive_client_id made: it fits */
+            size_t n = strnlen(c->client_id, sizeof req->signed_client_id - 1);
+            memcpy(req->signed_client_id, c->client_id, n);
+            req->signed_client_id[n] = '\0';
+        }
     }
     creds_release(creds);
     return err;
@@ -279,11 +282,12 @@ static enum kg_err conn_respond(struct api_request *req, const struct conn_parts
                                 const struct kg_buf *url, int64_t expires_at_s)
 {
     const struct channels_ice *ice = c->ice;
-    char stun[KVS_URL_MAX + 1];
-    if (req->deps->stun_url)
-        snprintf(stun, sizeof stun, "%s", req->deps->stun_url);
-    else
-        kvs_stun_url(req->deps->region, stun);
+    char stun_buf[KVS_URL_MAX + 1];
+    const char *stun = req->deps->stun_url;
+    if (!stun) {
+        kvs_stun_url(req->deps->region, stun_buf);
+        stun = stun_buf;
+    }
     struct api_conninfo ci = {
         .role = c->role,
         .url = url->data,

@@ -15,6 +15,23 @@ void kg_hex_lower(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+size_t kg_decimal(int64_t v, char out[KG_DECIMAL_MAX + 1])
+{
+    char num[KG_DECIMAL_MAX];
+    char *p = num + sizeof num;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    size_t n = (size_t)(num + sizeof num - p);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
 int kg_uri_unreserved(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

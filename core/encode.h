@@ -9,11 +9,17 @@
 #define KG_CORE_ENCODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
 void kg_hex_lower(const unsigned char *in, size_t n, char *out);
+
+/* The decimal text of v (NUL-terminated) into out; returns its length. By
+ * hand: snprintf("%lld") costs ~1,000 instructions, this ~60. */
+#define KG_DECIMAL_MAX 20 /* "-9223372036854775808" */
+size_t kg_decimal(int64_t v, char out[KG_DECIMAL_MAX + 1]);
 
 /* True for SigV4's unreserved set: A-Z a-z 0-9 - . _ ~ */
 int kg_uri_unreserved(unsigned char c);

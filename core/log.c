@@ -155,17 +155,9 @@ static void log_literal(struct kg_log_line *l, const char *key, const char *text
 
 void kg_log_int(struct kg_log_line *l, const char *key, int64_t value)
 {
-    /* By hand: snprintf costs more than the rest of a field. */
-    char num[24];
-    char *p = num + sizeof num;
-    uint64_t u = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (value < 0)
-        *--p = '-';
-    log_literal(l, key, p, (size_t)(num + sizeof num - p));
+    char num[KG_DECIMAL_MAX + 1];
+    size_t n = kg_decimal(value, num);
+    log_literal(l, key, num, n);
 }
 
 void kg_log_bool(struct kg_log_line *l, const char *key, int value)

@@ -643,6 +643,21 @@ static void test_every_error_maps_to_a_status_and_code(void)
     T_INTEQ(kg_err_http_status((enum kg_err)9999), 500);
 }
 
+static void test_decimal_text_of_every_int64_edge(void)
+{
+    static const struct {
+        int64_t v;
+        const char *want;
+    } cases[] = {{0, "0"}, {7, "7"}, {-1, "-1"}, {300, "300"}, {604800, "604800"},
+                 {INT64_MAX, "9223372036854775807"}, {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < T_COUNT(cases); i++) {
+        char out[KG_DECIMAL_MAX + 1];
+        memset(out, 'x', sizeof out);
+        T_INTEQ(kg_decimal(cases[i].v, out), strlen(cases[i].want));
+        T_STREQ(out, cases[i].want);
+    }
+}
+
 static void test_crypto_primitives_match_known_answers(void)
 {
     char hex[65];
@@ -762,6 +777,7 @@ int main(int argc, char **argv)
         T_CASE(test_log_cuts_values_at_character_boundaries),
         T_CASE(test_integers_parse_strictly_within_bounds),
         T_CASE(test_every_error_maps_to_a_status_and_code),
+        T_CASE(test_decimal_text_of_every_int64_edge),
         T_CASE(test_crypto_primitives_match_known_answers),
     };
     return t_main(cases, T_COUNT(cases), argc, argv);
