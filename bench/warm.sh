@@ -2,7 +2,10 @@
 # The warm viewer path against the limit, interleaved: kvsgate (HS256, 64
 # subjects over 16 channels, access log on, rate limit off; as make bench) and
 # the bare libmicrohttpd server answering a body of the same size, alternating
-# round by round at one connection count, medians and p99s, and the ratio.
+# round by round at one connection count, medians and p99s, and the ratio;
+# with each the server's CPU per request (user + system of all its threads,
+# from /proc around the measured run), steadier than throughput on a shared
+# machine where rounds of one binary differ by half.
 #
 #   bench/warm.sh [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [-R] [TARGET ...]
 #
@@ -74,39 +77,53 @@ BODY=$(curl -s -o /dev/null -w '%{size_download}' \
 stop_gate
 "$BARE" 0 "$(nproc)" "$BODY" >"$WORK/bare.out" 2>&1 &
 pids+=($!)
+BARE_PID=$!
 BARE_URL="http://127.0.0.1:$(port_of "$WORK/bare.out" "${pids[-1]}")/"
 
-run() { # label url path tokens duration -> "rps p99_ms"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, all threads
+run() { # label url path tokens duration server_pid -> "rps p99_ms cpu_us_per_request"
+    local before after
+    before=$(cpu_ticks "$6")
     BENCH_TOKENS=$4 BENCH_PATH=$3 BENCH_CHANNELS=16 \
         wrk -t2 -c"$conns" -d"$5s" --timeout 10s --latency -s bench/wrk/viewer.lua "$2" 2>&1 |
-        sed -n 's/^BENCH //p' | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(r.rps, r.p99_us / 1000)'
+        sed -n 's/^BENCH //p' >"$WORK/run.json"
+    after=$(cpu_ticks "$6")
+    node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const us = (process.argv[3] - process.argv[2]) / process.argv[4] * 1e6 / r.requests;
+console.log(r.rps, r.p99_us / 1000, us.toFixed(2))' "$WORK/run.json" "$before" "$after" "$(getconf CLK_TCK)"
 }
 echo "warm: $(git rev-parse --short HEAD), $rounds x ${duration}s at $conns connections, body $BODY B, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 targets=(bare "$@")
 for round in $(seq 1 "$rounds"); do
     for t in "${targets[@]}"; do
         if [ "$t" = bare ]; then
-            res=$(run bare "$BARE_URL" fixed "" "$duration")
+            res=$(run bare "$BARE_URL" fixed "" "$duration" "$BARE_PID")
         else
             start_gate "$t"
-            run warmup "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" 2 >/dev/null
-            res=$(run gate "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" "$duration")
+            run warmup "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" 2 "$GATE_PID" >/dev/null
+            res=$(run gate "$GATE/" viewer "$WORK/keys/tokens-HS256.txt" "$duration" "$GATE_PID")
             stop_gate
         fi
         t_label=$(sed -E 's/(KEY|PASSWORD)=[^,]*/\1=***/g; s/ /_/g' <<<"$t")
         echo "$t_label $res" >>"$WORK/runs"
-        printf 'round %s  %-50s %s req/s  p99 %s ms  load %s\n' "$round" "$t_label" ${res% *} ${res#* } "$(cut -d' ' -f1 /proc/loadavg)" >&2
+        read -r rps p99 cpu <<<"$res"
+        printf 'round %s  %-50s %s req/s  p99 %s ms  server CPU %s us/request  load %s\n' "$round" "$t_label" \
+            "$rps" "$p99" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" >&2
     done
 done
 node -e '
 const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => l.split(" "));
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
 const by = {};
-for (const [t, rps, p99] of lines) (by[t] = by[t] || { rps: [], p99: [] }).rps.push(+rps), by[t].p99.push(+p99);
-const bare = { rps: med(by.bare.rps), p99_ms: med(by.bare.p99) };
+for (const [t, rps, p99, cpu] of lines) {
+  const b = (by[t] = by[t] || { rps: [], p99: [], cpu: [] });
+  b.rps.push(+rps), b.p99.push(+p99), b.cpu.push(+cpu);
+}
+const bare = { rps: med(by.bare.rps), p99_ms: med(by.bare.p99), cpu_us_per_request: med(by.bare.cpu) };
 const out = { conns: +process.argv[2], rounds: by.bare.rps.length, bare, kvsgate: {} };
 for (const t of Object.keys(by)) if (t !== "bare") {
   const rps = med(by[t].rps), p99 = med(by[t].p99);
-  out.kvsgate[t] = { rps, p99_ms: p99, share_of_bare: +(rps / bare.rps).toFixed(3), p99_vs_bare: +(p99 / bare.p99_ms).toFixed(2) };
+  out.kvsgate[t] = { rps, p99_ms: p99, cpu_us_per_request: med(by[t].cpu),
+    share_of_bare: +(rps / bare.rps).toFixed(3), p99_vs_bare: +(p99 / bare.p99_ms).toFixed(2) };
 }
 console.log(JSON.stringify(out));' "$WORK/runs" "$conns"
