@@ -89,8 +89,8 @@ enum kg_err api_problem_write(struct kg_buf *out, enum kg_err err, const char *d
 {
     const char *code = kg_err_code(err), *title = kg_err_title(err);
     int status = kg_err_http_status(err);
-    char status_text[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
-                           (char)('0' + status % 10), '\0'};
+    char status_text[KG_DECIMAL_MAX + 1];
+    kg_decimal(status, status_text);
     enum kg_err e = kg_buf_append_str(out, "{\"type\":\"urn:kvsgate:problem:");
     if (e == KG_OK)
         e = kg_buf_append_str(out, code);

@@ -444,14 +444,8 @@ static void on_complete(struct httpd_request *h, int completed_ok, void *app)
         return;
     int status = httpd_status(h);
     double seconds = (double)(kg_mono_us() - httpd_started_us(h)) / 1e6;
-    char status_text[8] = "500";
-    if (status >= 100 && status <= 999) { /* as "%d" would, without printf per request */
-        status_text[0] = (char)('0' + status / 100);
-        status_text[1] = (char)('0' + status / 10 % 10);
-        status_text[2] = (char)('0' + status % 10);
-    } else {
-        snprintf(status_text, sizeof status_text, "%d", status);
-    }
+    char status_text[KG_DECIMAL_MAX + 1];
+    kg_decimal(status, status_text);
     const char *method = r->api.method ? r->api.method : "OTHER";
     static const char *const known[] = {"GET", "PUT", "DELETE", "OPTIONS", "HEAD", "POST", "PATCH"};
     const char *m = "OTHER";
