@@ -71,6 +71,18 @@ static void key_cache_destroy(void *p)
     free(c);
 }
 
+/* Wipes a scratch buffer for the next signature (1), or lets it go when a
+ * hostile input grew it past ARENA_KEEP (0). */
+static int scratch_keep(struct kg_buf *b)
+{
+    if (b->cap > ARENA_KEEP) {
+        kg_buf_free(b);
+        return 0;
+    }
+    kg_buf_reset(b);
+    return 1;
+}
+
 static void key_cache_init_once(void) { pthread_key_create(&key_cache_key, key_cache_destroy); }
 
 static struct key_cache *key_cache_get(void)
@@ -329,12 +341,10 @@ static void state_free(struct sign_state *st)
     for (size_t i = 0; i < st->header_count; i++)
         free(st->headers[i].name);
     struct key_cache *c = key_cache_get();
-    if (st->arena.cap > ARENA_KEEP || c->arena.cap) {
-        kg_buf_free(&st->arena); /* too big to keep, or the thread holds one again */
-        return;
-    }
-    kg_buf_reset(&st->arena); /* wipes what this signature wrote */
-    c->arena = st->arena;
+    if (c->arena.cap) /* the thread holds one again */
+        kg_buf_free(&st->arena);
+    else if (scratch_keep(&st->arena))
+        c->arena = st->arena;
 }
 
 /* Points the params at their text (the arena may have moved since). */
@@ -739,18 +749,13 @@ enum kg_err sigv4_sign_headers(const struct sigv4_context *ctx, const struct sig
     return sigv4_sign(ctx, req, -1, out);
 }
 
-/* Empties r for the next signature, wiping what it held and keeping its
- * memory (a buffer a hostile input grew past ARENA_KEEP is let go). */
+/* Empties r for the next signature, wiping what it held (scratch_keep). */
 static void result_reset(struct sigv4_result *r)
 {
     struct kg_buf *bufs[] = {&r->canonical_request, &r->string_to_sign, &r->signed_headers,
                              &r->authorization, &r->query};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        if (bufs[i]->cap > ARENA_KEEP)
-            kg_buf_free(bufs[i]);
-        else
-            kg_buf_reset(bufs[i]);
-    }
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        (void)scratch_keep(bufs[i]);
     kg_wipe(r->signature, sizeof r->signature);
     kg_wipe(r->added, sizeof r->added);
     r->added_count = 0;
