@@ -37,7 +37,7 @@ static int word_then_digits(const char *rest)
 {
     if (*rest++ != '-' || !word_char(*rest))
         return 0;
-    while (word_char(*rest) && !(*rest == '-'))
+    while (word_char(*rest)) /* '-' is not a word character */
         rest++;
     if (*rest++ != '-' || !(*rest >= '0' && *rest <= '9'))
         return 0;

@@ -62,7 +62,8 @@ const char *kvs_region_domain(const char *region)
 void kvs_stun_url(const char *region, char out[KVS_URL_MAX + 1])
 {
     if (!aws_stun_url(region, (struct aws_endpoint_mode){0}, out, KVS_URL_MAX + 1))
-        snprintf(out, KVS_URL_MAX + 1, "stun:stun.kinesisvideo.%s.amazonaws.com:443", region);
+        snprintf(out, KVS_URL_MAX + 1, "stun:stun.kinesisvideo.%s.%s:443", region,
+                 kvs_region_domain(region));
 }
 
 int kvs_arn_valid(const char *arn)
@@ -134,8 +135,8 @@ enum kg_err kvs_client_new(const struct kvs_client_options *opts, struct kvs_cli
     } else if (aws_kvs_url(c->region, opts->mode, c->base_url, sizeof c->base_url)) {
         n = (int)strlen(c->base_url);
     } else {
-        n = snprintf(c->base_url, sizeof c->base_url, "https://kinesisvideo.%s.amazonaws.com",
-                     c->region);
+        n = snprintf(c->base_url, sizeof c->base_url, "https://kinesisvideo.%s.%s", c->region,
+                     kvs_region_domain(c->region));
     }
     struct url_parts check;
     if (n < 0 || (size_t)n >= sizeof c->base_url - 64 ||
