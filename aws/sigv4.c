@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/crypto.h"
 #include "core/encode.h"
@@ -562,6 +563,19 @@ static enum kg_err sign_headers_list(struct signing *g)
     return err;
 }
 
+/* The parameters presigning adds itself: a request carrying one (in any case)
+ * would send two, one of them unsigned or forged (X-Amz-Signature twice). */
+static int presign_reserved(const char *name, size_t len)
+{
+    static const char *const names[] = {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
+                                        "X-Amz-Expires", "X-Amz-SignedHeaders",
+                                        "X-Amz-Security-Token", "X-Amz-Signature"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (len == strlen(names[i]) && strncasecmp(name, names[i], len) == 0)
+            return 1;
+    return 0;
+}
+
 /* Step 3: the query parameters (the request's, plus what presigning adds),
  * resolved and sorted. */
 static enum kg_err sign_params(struct signing *g)
@@ -570,6 +584,9 @@ static enum kg_err sign_params(struct signing *g)
     struct sign_state *st = &g->st;
     struct sigv4_result *out = g->out;
     enum kg_err err = KG_OK;
+    for (size_t i = 0; i < g->req->param_count && signing_presigns(g); i++)
+        if (presign_reserved(g->req->params[i].name, g->req->params[i].name_len))
+            return KG_ERR_BAD_REQUEST;
     for (size_t i = 0; i < g->req->param_count && err == KG_OK; i++)
         err = add_param(st, g->req->params[i].name, g->req->params[i].name_len,
                         g->req->params[i].value, g->req->params[i].value_len);

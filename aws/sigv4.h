@@ -109,7 +109,10 @@ KG_WARN_UNUSED enum kg_err sigv4_sign_headers(const struct sigv4_context *ctx,
                                               struct sigv4_result *out);
 
 /* Presigns: the auth data goes into the query string, valid expires_s seconds
- * (1..SIGV4_MAX_EXPIRES_S). Errors as sigv4_sign_headers. */
+ * (1..SIGV4_MAX_EXPIRES_S). Errors as sigv4_sign_headers, and
+ * KG_ERR_BAD_REQUEST for a request parameter the presigner adds itself
+ * (X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders,
+ * -Security-Token, -Signature; in any case). */
 KG_WARN_UNUSED enum kg_err sigv4_presign(const struct sigv4_context *ctx,
                                          const struct sigv4_request *req, int64_t expires_s,
                                          struct sigv4_result *out);
