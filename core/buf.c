@@ -137,13 +137,6 @@ enum kg_err kg_buf_append(struct kg_buf *b, const void *p, size_t n)
     return KG_OK;
 }
 
-enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s)
-{
-    return kg_buf_append(b, s, strlen(s));
-}
-
-enum kg_err kg_buf_append_char(struct kg_buf *b, char c) { return kg_buf_append(b, &c, 1); }
-
 enum kg_err kg_buf_vappendf(struct kg_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -15,6 +15,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "core/err.h"
 
@@ -53,8 +54,8 @@ void kg_buf_presize(struct kg_buf *b, size_t cap);
 /* Adds n bytes already written after b->len (room made by kg_buf_reserve). */
 void kg_buf_commit(struct kg_buf *b, size_t n);
 KG_WARN_UNUSED enum kg_err kg_buf_append(struct kg_buf *b, const void *p, size_t n);
-KG_WARN_UNUSED enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s);
-KG_WARN_UNUSED enum kg_err kg_buf_append_char(struct kg_buf *b, char c);
+KG_WARN_UNUSED static inline enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s);
+KG_WARN_UNUSED static inline enum kg_err kg_buf_append_char(struct kg_buf *b, char c);
 KG_WARN_UNUSED enum kg_err kg_buf_appendf(struct kg_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 KG_WARN_UNUSED enum kg_err kg_buf_vappendf(struct kg_buf *b, const char *fmt, va_list ap)
@@ -63,5 +64,26 @@ KG_WARN_UNUSED enum kg_err kg_buf_vappendf(struct kg_buf *b, const char *fmt, va
 /* Moves the contents out as a malloc'ed NUL-terminated string and empties the
  * buffer; *len_out (optional) gets the length. Works for fixed buffers too (copies). */
 char *kg_buf_take(struct kg_buf *b, size_t *len_out);
+
+/* Inline: the length of a literal (most appended strings) is then known at
+ * compile time, and a byte that fits needs no call. */
+static inline enum kg_err kg_buf_append_str(struct kg_buf *b, const char *s)
+{
+    return kg_buf_append(b, s, strlen(s));
+}
+
+static inline enum kg_err kg_buf_append_char(struct kg_buf *b, char c)
+{
+    /* The rule of kg_buf_append for one byte: len < max_len, room for it and
+     * the NUL (len + 2 <= cap: no wrap, len < cap), dirty up to the NUL. */
+    if (b->len < b->max_len && b->len + 2 <= b->cap) {
+        if (b->dirty < b->len + 2)
+            b->dirty = b->len + 2;
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return KG_OK;
+    }
+    return kg_buf_append(b, &c, 1);
+}
 
 #endif
