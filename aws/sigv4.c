@@ -172,6 +172,7 @@ struct canon_header {
 
 struct canon_param {
     size_t name_off, value_off; /* encoded, NUL-terminated, in sign_state.arena */
+    size_t name_len, value_len; /* their lengths */
     const char *name, *value;   /* set from the offsets by params_resolve */
 };
 
@@ -402,6 +403,8 @@ static enum kg_err add_param(struct sign_state *st, const char *name, size_t nam
     }
     st->params[st->param_count].name_off = name_off;
     st->params[st->param_count].value_off = value_off;
+    st->params[st->param_count].name_len = value_off - 1 - name_off;
+    st->params[st->param_count].value_len = a->len - 1 - value_off;
     st->param_count++;
     return KG_OK;
 }
@@ -410,7 +413,7 @@ static enum kg_err append_params(struct kg_buf *b, const struct canon_param *p, 
 {
     size_t need = count ? count * 2 - 1 : 0; /* '=' per param, '&' between */
     for (size_t i = 0; i < count; i++)
-        need += strlen(p[i].name) + strlen(p[i].value);
+        need += p[i].name_len + p[i].value_len;
     enum kg_err err = kg_buf_reserve(b, need);
     if (err != KG_OK)
         return err;
@@ -418,7 +421,7 @@ static enum kg_err append_params(struct kg_buf *b, const struct canon_param *p, 
     for (size_t i = 0; i < count; i++) {
         if (i)
             *w++ = '&';
-        size_t nl = strlen(p[i].name), vl = strlen(p[i].value);
+        size_t nl = p[i].name_len, vl = p[i].value_len;
         memcpy(w, p[i].name, nl);
         w += nl;
         *w++ = '=';
@@ -732,13 +735,16 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
     enum kg_err err = check_context(ctx, req);
     if (err != KG_OK)
         return err;
-    struct signing g = {
-        .ctx = ctx,
-        .req = req,
-        .presign_expires_s = presign_expires_s,
-        .sign_token = has_token(ctx->creds) && !(ctx->flags & SIGV4_OMIT_SESSION_TOKEN),
-        .out = out,
-    };
+    /* Field by field: an initializer would zero the whole state, its header
+     * and parameter tables (7 KiB), on every signature. */
+    struct signing g;
+    g.ctx = ctx;
+    g.req = req;
+    g.presign_expires_s = presign_expires_s;
+    g.sign_token = has_token(ctx->creds) && !(ctx->flags & SIGV4_OMIT_SESSION_TOKEN);
+    g.out = out;
+    g.scope[0] = '\0';
+    g.date8[0] = '\0';
     state_init(&g.st);
     /* Room for a typical request up front (growth from 64 bytes reallocates
      * each buffer four or five times). */
