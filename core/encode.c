@@ -32,58 +32,49 @@ size_t kg_decimal(int64_t v, char out[KG_DECIMAL_MAX + 1])
     return n;
 }
 
-int kg_uri_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* Characters kept as they are: the unreserved set (and '/' with keep_slash). */
-static const unsigned char uri_keep[256] = {
+/* Characters kept as they are: the unreserved set, and with it '/' in
+ * uri_keep_slash (kg_uri_encode's keep_slash). */
 #define K1(c) [c] = 1
-    K1('-'), K1('.'), K1('_'), K1('~'), K1('/'),
-    K1('0'), K1('1'), K1('2'), K1('3'), K1('4'), K1('5'), K1('6'), K1('7'), K1('8'), K1('9'),
-    K1('A'), K1('B'), K1('C'), K1('D'), K1('E'), K1('F'), K1('G'), K1('H'), K1('I'), K1('J'),
-    K1('K'), K1('L'), K1('M'), K1('N'), K1('O'), K1('P'), K1('Q'), K1('R'), K1('S'), K1('T'),
-    K1('U'), K1('V'), K1('W'), K1('X'), K1('Y'), K1('Z'),
-    K1('a'), K1('b'), K1('c'), K1('d'), K1('e'), K1('f'), K1('g'), K1('h'), K1('i'), K1('j'),
-    K1('k'), K1('l'), K1('m'), K1('n'), K1('o'), K1('p'), K1('q'), K1('r'), K1('s'), K1('t'),
-    K1('u'), K1('v'), K1('w'), K1('x'), K1('y'), K1('z'),
+static const unsigned char uri_keep[256] = {KG_ALNUM_DESIGNATORS(K1), K1('-'), K1('.'), K1('_'),
+                                            K1('~')};
+static const unsigned char uri_keep_slash[256] = {KG_ALNUM_DESIGNATORS(K1), K1('-'), K1('.'),
+                                                  K1('_'), K1('~'), K1('/')};
 #undef K1
-};
+
+int kg_uri_unreserved(unsigned char c) { return uri_keep[c]; }
 
 enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n, int keep_slash)
 {
-    /* Size first, then one reservation and direct writes: this runs on every
-     * presigned URL, a few hundred bytes each. */
+    /* One reservation and direct writes: this runs on every presigned URL, a
+     * few hundred bytes each. The worst case (every byte encoded, 3n) is
+     * reserved when it fits the buffer's bound, so one pass writes; otherwise
+     * a first pass sizes the output exactly. n <= room / 3 keeps 3n from
+     * wrapping. */
     const unsigned char *u = (const unsigned char *)s;
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++)
-        kept += uri_keep[u[i]];
-    if (!keep_slash)
-        for (const unsigned char *p = memchr(u, '/', n); p; p = memchr(p + 1, '/', n - (size_t)(p + 1 - u)))
-            kept--;
-    size_t need = kept + 3 * (n - kept);
+    const unsigned char *keep = keep_slash ? uri_keep_slash : uri_keep;
+    size_t need = 3 * (n <= (out->max_len - out->len) / 3 ? n : 0);
+    if (!need && n) {
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++)
+            kept += keep[u[i]];
+        need = kept + 3 * (n - kept);
+    }
     enum kg_err err = kg_buf_reserve(out, need);
     if (err != KG_OK)
         return err;
-    char *w = out->data + out->len;
-    if (need == n) { /* nothing to encode */
-        memcpy(w, s, n);
-        kg_buf_commit(out, n);
-        return KG_OK;
-    }
+    char *start = out->data + out->len, *w = start;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = u[i];
-        if (uri_keep[c] && (keep_slash || c != '/')) {
+        if (keep[c]) {
             *w++ = (char)c;
         } else {
-            *w++ = '%';
-            *w++ = hex_upper[c >> 4];
-            *w++ = hex_upper[c & 15];
+            w[0] = '%';
+            w[1] = hex_upper[c >> 4];
+            w[2] = hex_upper[c & 15];
+            w += 3;
         }
     }
-    kg_buf_commit(out, need);
+    kg_buf_commit(out, (size_t)(w - start));
     return KG_OK;
 }
 

@@ -13,6 +13,18 @@
 
 #include "core/buf.h"
 
+/* The designators of a 256-entry lookup table that marks the ASCII digits and
+ * letters: X(c) is applied to each, e.g. `#define X(c) [c] = 1`. The one list
+ * behind every character class table (URI unreserved, HTTP token). */
+#define KG_ALNUM_DESIGNATORS(X) \
+    X('0'), X('1'), X('2'), X('3'), X('4'), X('5'), X('6'), X('7'), X('8'), X('9'), X('A'), \
+    X('B'), X('C'), X('D'), X('E'), X('F'), X('G'), X('H'), X('I'), X('J'), X('K'), X('L'), \
+    X('M'), X('N'), X('O'), X('P'), X('Q'), X('R'), X('S'), X('T'), X('U'), X('V'), X('W'), \
+    X('X'), X('Y'), X('Z'), X('a'), X('b'), X('c'), X('d'), X('e'), X('f'), X('g'), X('h'), \
+    X('i'), X('j'), X('k'), X('l'), X('m'), X('n'), X('o'), X('p'), X('q'), X('r'), X('s'), \
+    X('t'), X('u'), X('v'), X('w'), X('x'), X('y'), X('z')
+
+
 /* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
 void kg_hex_lower(const unsigned char *in, size_t n, char *out);
 

@@ -10,48 +10,68 @@
 #include "core/encode.h"
 #include "core/num.h"
 
-int httpd_token_char(unsigned char c)
+/* RFC 9110 tchar: letters, digits and !#$%&'*+-.^_`|~ */
+#define K1(c) [c] = 1
+static const unsigned char token_chars[256] = {
+    KG_ALNUM_DESIGNATORS(K1), K1('!'), K1('#'), K1('$'), K1('%'), K1('&'), K1('\''), K1('*'),
+    K1('+'), K1('-'), K1('.'), K1('^'), K1('_'), K1('`'), K1('|'), K1('~')};
+/* Bytes of a Host value: RFC 3986 authority bytes without userinfo (host,
+ * [v6], :port), i.e. tchar and :[]()=;, ('@' is refused on its own). */
+static const unsigned char host_chars[256] = {
+    KG_ALNUM_DESIGNATORS(K1), K1('!'), K1('#'), K1('$'), K1('%'), K1('&'), K1('\''), K1('*'),
+    K1('+'), K1('-'), K1('.'), K1('^'), K1('_'), K1('`'), K1('|'), K1('~'),
+    K1(':'), K1('['), K1(']'), K1('('), K1(')'), K1('='), K1(';'), K1(',')};
+#undef K1
+
+int httpd_token_char(unsigned char c) { return token_chars[c]; }
+
+/* A field value's bytes: no control byte but HTAB, no DEL. */
+static int value_byte_ok(unsigned char c) { return (c >= 0x20 || c == '\t') && c != 0x7f; }
+
+/* Whether key (key_len bytes) is name, case-insensitively. */
+static int is_header(const char *key, size_t key_len, const char *name, size_t name_len)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
+    return key_len == name_len && strncasecmp(key, name, name_len) == 0;
+}
+#define IS_HEADER(key, key_len, lit) is_header(key, key_len, lit, sizeof lit - 1)
+
+/* Headers the checks count or read (the rest are only sized and scanned). */
+static void head_note_known(struct httpd_head *sc, const char *key, size_t key_len,
+                            const char *value, size_t value_len)
+{
+    if (IS_HEADER(key, key_len, "Host")) {
+        sc->host_count++;
+        for (size_t i = 0; value && i < value_len; i++)
+            if (!host_chars[(unsigned char)value[i]])
+                sc->bad_host = 1;
+    } else if (IS_HEADER(key, key_len, "Content-Length")) {
+        if (sc->length_count++ && value && sc->length && strcmp(value, sc->length) != 0)
+            sc->length_conflict = 1;
+        sc->length = value;
+    } else if (IS_HEADER(key, key_len, "Transfer-Encoding")) {
+        sc->te_count++;
+        sc->te = value;
+    } else if (IS_HEADER(key, key_len, "Authorization")) {
+        sc->auth_count++;
+    } else if (IS_HEADER(key, key_len, "Content-Type")) {
+        sc->ctype_count++;
+    }
 }
 
 void httpd_head_add(struct httpd_head *sc, const char *key, size_t key_len, const char *value,
                     size_t value_len)
 {
     sc->bytes += key_len + value_len + 4; /* ": " and CRLF */
-    if (key_len == 0)
-        sc->bad_name = 1;
+    unsigned name_ok = key_len != 0, value_ok = 1;
     for (size_t i = 0; i < key_len; i++)
-        if (!httpd_token_char((unsigned char)key[i]))
-            sc->bad_name = 1;
-    for (size_t i = 0; value && i < value_len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            sc->bad_value = 1;
-    }
-    if (strcasecmp(key, "Host") == 0) {
-        sc->host_count++;
-        /* RFC 3986 authority bytes, without userinfo: host, [v6], :port. */
-        for (size_t i = 0; value && i < value_len; i++)
-            if (!httpd_token_char((unsigned char)value[i]) && !strchr(":[]()=;,@", value[i]))
-                sc->bad_host = 1;
-        if (value && memchr(value, '@', value_len))
-            sc->bad_host = 1;
-    }
-    if (strcasecmp(key, "Content-Length") == 0) {
-        if (sc->length_count++ && value && sc->length && strcmp(value, sc->length) != 0)
-            sc->length_conflict = 1;
-        sc->length = value;
-    }
-    if (strcasecmp(key, "Transfer-Encoding") == 0) {
-        sc->te_count++;
-        sc->te = value;
-    }
-    if (strcasecmp(key, "Authorization") == 0)
-        sc->auth_count++;
-    if (strcasecmp(key, "Content-Type") == 0)
-        sc->ctype_count++;
+        name_ok &= token_chars[(unsigned char)key[i]];
+    for (size_t i = 0; value && i < value_len; i++)
+        value_ok &= (unsigned)value_byte_ok((unsigned char)value[i]);
+    if (!name_ok)
+        sc->bad_name = 1;
+    if (!value_ok)
+        sc->bad_value = 1;
+    head_note_known(sc, key, key_len, value, value_len);
 }
 
 void httpd_head_init(struct httpd_head *hd, const char *method, const char *url,
