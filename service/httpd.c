@@ -38,6 +38,7 @@
 #include "service/httpd_impl.h"
 
 #define RESPONSE_HEADERS_MAX 24
+#define RESPONSE_HEADER_BYTES_MAX (16 * 1024)
 #define QUERY_ARGS_MAX 16
 #define METHOD_MAX 16
 #define PATH_MAX_BYTES 8192 /* the path (the query comes apart, from libmicrohttpd) */
@@ -74,11 +75,13 @@ struct httpd_request {
     char *resp_body;
     size_t resp_len;
     int resp_secret; /* wipe the body before its memory is freed */
+    /* Response headers: name and value, NUL-terminated, one after the other
+     * in header_text (one allocation for all), found by their offsets. */
     struct {
-        char *name;
-        char *value;
+        size_t name_off, value_off;
     } headers[RESPONSE_HEADERS_MAX];
     size_t header_count;
+    struct kg_buf header_text;
     void *app_data;
     void (*app_free)(void *);
 };
@@ -165,8 +168,17 @@ void httpd_add_header(struct httpd_request *r, const char *name, const char *val
 {
     if (r->header_count == RESPONSE_HEADERS_MAX)
         return;
-    r->headers[r->header_count].name = kg_strdup(name);
-    r->headers[r->header_count].value = kg_strdup(value);
+    struct kg_buf *t = &r->header_text;
+    size_t start = t->len, name_len = strlen(name), value_len = strlen(value);
+    if (!t->cap)
+        kg_buf_presize(t, 512); /* the usual headers of an answer: one allocation */
+    if (kg_buf_append(t, name, name_len + 1) != KG_OK ||
+        kg_buf_append(t, value, value_len + 1) != KG_OK) {
+        kg_buf_truncate(t, start);
+        return; /* past the header budget of a response: never one of ours */
+    }
+    r->headers[r->header_count].name_off = start;
+    r->headers[r->header_count].value_off = start + name_len + 1;
     r->header_count++;
 }
 
@@ -212,7 +224,8 @@ static enum MHD_Result queue_response(struct httpd_request *r)
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
     for (size_t i = 0; i < r->header_count; i++)
-        MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+        MHD_add_response_header(resp, r->header_text.data + r->headers[i].name_off,
+                                r->header_text.data + r->headers[i].value_off);
     /* A request refused on its head may have a body we never read: close. */
     if (atomic_load(&r->h->draining) || r->early)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -235,10 +248,7 @@ static void request_free(struct httpd_request *r)
     }
     free(r->content_type);
     body_free(r);
-    for (size_t i = 0; i < r->header_count; i++) {
-        free(r->headers[i].name);
-        free(r->headers[i].value);
-    }
+    kg_buf_free(&r->header_text);
     free(r);
 }
 
@@ -299,6 +309,7 @@ static struct httpd_request *request_new(struct httpd *h, struct MHD_Connection 
         }
     }
     kg_buf_init(&r->body, h->opts.max_body_bytes);
+    kg_buf_init(&r->header_text, RESPONSE_HEADER_BYTES_MAX);
     if (r->cs)
         memcpy(r->client_ip, r->cs->client_ip, sizeof r->client_ip);
     else
