@@ -75,6 +75,23 @@ static void test_buf_secret_wipes_every_byte_written_even_past_a_truncation(void
     kg_buf_free(&b);
 }
 
+static void test_buf_append_char_keeps_the_bound_and_the_wipe_of_a_secret_buffer(void)
+{
+    struct kg_buf b;
+    kg_buf_init_secret(&b, 3);
+    kg_buf_presize(&b, 4);
+    for (int i = 0; i < 3; i++)
+        T_INTEQ(kg_buf_append_char(&b, 's'), KG_OK);
+    T_INTEQ(kg_buf_append_char(&b, 'x'), KG_ERR_PAYLOAD_TOO_LARGE);
+    T_STREQ(b.data, "sss");
+    T_INTEQ(b.cap, 4); /* every byte written in place */
+    T_CHECK(b.dirty >= 4);
+    kg_buf_reset(&b);
+    for (size_t i = 0; i < 4; i++)
+        T_INTEQ(b.data[i], 0);
+    kg_buf_free(&b);
+}
+
 static void test_buf_fixed_never_allocates(void)
 {
     char storage[6];
@@ -757,6 +774,7 @@ int main(int argc, char **argv)
         T_CASE(test_http_dates_parse_in_the_imf_fixdate_form_only),
         T_CASE(test_the_aws_clock_is_the_host_clock_plus_the_learnt_offset),
         T_CASE(test_buf_refuses_appends_past_its_maximum),
+        T_CASE(test_buf_append_char_keeps_the_bound_and_the_wipe_of_a_secret_buffer),
         T_CASE(test_buf_fixed_never_allocates),
         T_CASE(test_buffered_log_gathers_info_and_writes_warnings_at_once_in_order),
         T_CASE(test_buf_secret_wipes_every_byte_written_even_past_a_truncation),

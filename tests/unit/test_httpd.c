@@ -206,6 +206,17 @@ static void test_request_heads_are_checked(void)
         {"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Type: a\r\ncontent-type: a\r\n\r\n", "HTTP/1.1 400"},
         {"PUT /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
          "HTTP/1.1 200"},
+        /* Host: authority bytes only, any case of the name, no lookalike counted */
+        {"GET /ok HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", "HTTP/1.1 200"},
+        {"GET /ok HTTP/1.1\r\nHost: user@x\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x/y\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nHosts: a\r\nHos: b\r\n\r\n", "HTTP/1.1 200"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nAuthorizations: a\r\nAuthorization: b\r\n\r\n",
+         "HTTP/1.1 200"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nX-\x7f: b\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n", "HTTP/1.1 400"},
+        {"GET /ok HTTP/1.1\r\nHost: x\r\nX-A: tab\there\r\n\r\n", "HTTP/1.1 200"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         request(h, cases[i].raw, out, sizeof out);
