@@ -220,7 +220,8 @@ static void sort_small(void *base, size_t n, size_t size, int (*cmp)(const void 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* Appends a header value trimmed, with internal whitespace runs (including
- * obsolete line folding) collapsed to one space. */
+ * obsolete line folding) collapsed to one space: sized first, then written
+ * in place. */
 static enum kg_err append_header_value(struct kg_buf *b, const char *v, size_t n)
 {
     size_t i = 0;
@@ -228,22 +229,20 @@ static enum kg_err append_header_value(struct kg_buf *b, const char *v, size_t n
         i++;
     while (n > i && is_space(v[n - 1]))
         n--;
-    int pending_space = 0;
-    for (; i < n; i++) {
-        if (is_space(v[i])) {
-            pending_space = 1;
-            continue;
-        }
-        if (pending_space) {
-            enum kg_err err = kg_buf_append_char(b, ' ');
-            if (err != KG_OK)
-                return err;
-            pending_space = 0;
-        }
-        enum kg_err err = kg_buf_append_char(b, v[i]);
-        if (err != KG_OK)
-            return err;
+    size_t out_len = 0;
+    for (size_t k = i; k < n; k++)
+        out_len += !is_space(v[k]) || !is_space(v[k - 1]); /* v[i] is not a space */
+    enum kg_err err = kg_buf_reserve(b, out_len);
+    if (err != KG_OK)
+        return err;
+    char *w = b->data + b->len;
+    for (size_t k = i; k < n; k++) {
+        if (!is_space(v[k]))
+            *w++ = v[k];
+        else if (!is_space(v[k - 1]))
+            *w++ = ' ';
     }
+    kg_buf_commit(b, out_len);
     return KG_OK;
 }
 
