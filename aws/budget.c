@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
@@ -68,6 +69,7 @@ struct channel_bucket {
 };
 
 struct budget {
+    uint64_t seed; /* of the channel hash (core/hash.h) */
     struct budget_options opts;
     pthread_mutex_t lock;
     size_t op_count;
@@ -105,6 +107,7 @@ struct budget *budget_new(const struct budget_options *opts)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, budget_metrics_register);
     struct budget *b = kg_calloc(1, sizeof *b);
+    b->seed = kg_hash_seed();
     b->opts = *opts;
     if (b->opts.percent > 100)
         b->opts.percent = 100;
@@ -200,13 +203,10 @@ static int64_t wait_for_token(double tokens, double rate)
     return (int64_t)ceil((1.0 - tokens) / rate * 1000.0);
 }
 
-/* FNV-1a of the operation's index and the channel name. */
-static uint64_t channel_hash(size_t op, const char *name)
+/* The hash of the operation's index and the channel name. */
+static uint64_t channel_hash(const struct budget *b, size_t op, const char *name)
 {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)op;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h;
+    return kg_hash_str(kg_hash_bytes(b->seed, &op, sizeof op), name);
 }
 
 /* Drops every bucket that has refilled (it is the same as none). */
@@ -234,7 +234,7 @@ static void channels_sweep(struct budget *b, int64_t now)
 static struct channel_bucket *channel_bucket(struct budget *b, size_t op, const char *name,
                                              int64_t now)
 {
-    uint64_t h = channel_hash(op, name);
+    uint64_t h = channel_hash(b, op, name);
     struct channel_bucket **head = &b->heads[h % BUDGET_CHANNEL_HEADS];
     for (struct channel_bucket *n = *head; n; n = n->next)
         if (n->hash == h && n->op == op && strcmp(n->name, name) == 0)

@@ -21,6 +21,7 @@
 
 #include "aws/cache_impl.h"
 #include "aws/refresh.h"
+#include "core/hash.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
@@ -65,6 +66,7 @@ struct flight {
 
 struct cache {
     struct cache_options opts;
+    uint64_t seed; /* of the key hash (core/hash.h) */
     pthread_mutex_t lock;
     struct entry **buckets;
     size_t bucket_count;
@@ -82,14 +84,6 @@ struct cache_job {
     struct flight *f;
     struct cache_ref *val; /* the value being refreshed (holds the recipe) */
 };
-
-static uint64_t key_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 static int64_t cache_now(const struct cache *c)
 {
@@ -135,6 +129,7 @@ struct cache *cache_new(const struct cache_options *opts)
     struct cache *c = kg_calloc(1, sizeof *c);
     c->opts = *opts;
     c->opts.name = kg_strdup(opts->name ? opts->name : "cache");
+    c->seed = kg_hash_seed();
     if (!c->opts.max_entries)
         c->opts.max_entries = 1;
     c->bucket_count = 64; /* doubles with the entries (buckets_grow) */
@@ -400,7 +395,7 @@ static struct cache_ref *fresh_locked(struct cache *c, const char *key, uint64_t
 
 enum kg_err cache_peek(struct cache *c, const char *key, struct cache_ref **out)
 {
-    uint64_t h = key_hash(key);
+    uint64_t h = kg_hash_str(c->seed, key);
     pthread_mutex_lock(&c->lock);
     struct cache_ref *r = fresh_locked(c, key, h, cache_now(c));
     pthread_mutex_unlock(&c->lock);
@@ -413,7 +408,7 @@ enum kg_err cache_peek(struct cache *c, const char *key, struct cache_ref **out)
 
 enum kg_err cache_peek_any(struct cache *c, const char *key, struct cache_ref **out)
 {
-    uint64_t h = key_hash(key);
+    uint64_t h = kg_hash_str(c->seed, key);
     pthread_mutex_lock(&c->lock);
     struct entry *e = entry_find(c, key, h);
     struct cache_ref *r = e ? ref_acquire(e->val) : NULL;
@@ -543,7 +538,7 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
                       void *load_arg, struct cache_ref **out, enum cache_outcome *outcome)
 {
     enum cache_outcome how = CACHE_HIT;
-    uint64_t h = key_hash(key);
+    uint64_t h = kg_hash_str(c->seed, key);
     pthread_mutex_lock(&c->lock);
     struct cache_ref *r = fresh_locked(c, key, h, cache_now(c));
     enum kg_err err = KG_OK;
@@ -573,7 +568,7 @@ static void flights_invalidate(struct cache *c, const char *key, int prefix)
 
 void cache_invalidate(struct cache *c, const char *key)
 {
-    uint64_t h = key_hash(key);
+    uint64_t h = kg_hash_str(c->seed, key);
     pthread_mutex_lock(&c->lock);
     flights_invalidate(c, key, 0);
     struct entry *e = entry_find(c, key, h);

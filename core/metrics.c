@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 
 const double KG_METRIC_LATENCY_BUCKETS[] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -156,14 +157,12 @@ void kg_metric_gauge_fn(const char *name, const char *help, double (*fn)(void *a
     pthread_mutex_unlock(&m->lock);
 }
 
+/* A fixed seed: the exposition lists series in table order, the same every run. */
 static uint64_t labels_hash(const struct kg_metric *m, const char *const *values)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < m->label_count; i++) {
-        for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
-            h = (h ^ *p) * 1099511628211ULL;
-        h = (h ^ 0xff) * 1099511628211ULL;
-    }
+    uint64_t h = 0;
+    for (size_t i = 0; i < m->label_count; i++)
+        h = kg_hash_str(h, values[i]); /* each value's length is mixed in: "a","bc" != "ab","c" */
     return h;
 }
 

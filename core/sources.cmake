@@ -6,6 +6,7 @@ target_sources(kvsgate_lib PRIVATE
   core/encode.c
   core/err.c
   core/file.c
+  core/hash.c
   core/http.c
   core/kvsname.c
   core/log.c

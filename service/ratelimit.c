@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 
 #define STRIPES 16 /* the top 4 bits of a key's hash pick one */
@@ -31,19 +32,12 @@ struct stripe {
 };
 
 struct ratelimit {
+    uint64_t seed; /* of the key hash (core/hash.h) */
     double rate;
     double burst;
     unsigned collect_from; /* the stripe the next collect starts at */
     struct stripe stripes[STRIPES];
 };
-
-static uint64_t hash_of(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 struct ratelimit *ratelimit_new(double rate_per_s, double burst, size_t max_subjects)
 {
@@ -51,6 +45,7 @@ struct ratelimit *ratelimit_new(double rate_per_s, double burst, size_t max_subj
         return NULL;
     struct ratelimit *rl = kg_calloc(1, sizeof *rl);
     rl->rate = rate_per_s;
+    rl->seed = kg_hash_seed();
     rl->burst = burst >= 1 ? burst : 1;
     size_t per = max_subjects / STRIPES + 1;
     for (int i = 0; i < STRIPES; i++) {
@@ -107,7 +102,7 @@ static int bucket_use(struct ratelimit *rl, const char *key, int64_t now_ms, int
 {
     if (!rl)
         return 1;
-    uint64_t h = hash_of(key);
+    uint64_t h = kg_hash_str(rl->seed, key);
     /* The stripe from the top bits, the slot from the low ones: every slot of
      * a stripe's table is used. */
     struct stripe *s = &rl->stripes[h >> 60];
@@ -202,7 +197,7 @@ void ratelimit_reconcile(struct ratelimit *rl, const struct ratelimit_usage *u, 
 {
     if (!rl)
         return;
-    uint64_t h = hash_of(u->key);
+    uint64_t h = kg_hash_str(rl->seed, u->key);
     struct stripe *s = &rl->stripes[h >> 60];
     pthread_mutex_lock(&s->lock);
     struct bucket *b = s->table[h & (s->slots - 1)];

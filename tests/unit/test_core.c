@@ -12,6 +12,7 @@
 #include "core/crypto.h"
 #include "core/encode.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/num.h"
 #include "core/timeutil.h"
@@ -768,12 +769,57 @@ static void test_the_aws_clock_is_the_host_clock_plus_the_learnt_offset(void)
     T_CHECK(kg_aws_now_s() == kg_now_s() || kg_aws_now_s() - kg_now_s() == 1);
 }
 
+static void test_hash_mixes_every_byte_the_length_and_the_seed(void)
+{
+    unsigned char buf[48];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof buf; n++) {
+        uint64_t h = kg_hash_bytes(7, buf, n);
+        T_CHECK(h == kg_hash_bytes(7, buf, n));
+        T_CHECK(h != kg_hash_bytes(8, buf, n));
+        if (n)
+            T_CHECK(h != kg_hash_bytes(7, buf, n - 1)); /* a NUL tail is not the shorter key */
+        for (size_t i = 0; i < n; i++)
+            for (int bit = 0; bit < 8; bit++) {
+                buf[i] ^= (unsigned char)(1u << bit);
+                T_CHECK(kg_hash_bytes(7, buf, n) != h);
+                buf[i] ^= (unsigned char)(1u << bit);
+            }
+    }
+    T_CHECK(kg_hash_str(3, "bench-w-1") == kg_hash_bytes(3, "bench-w-1", 9));
+    /* chained as the metric labels are: the boundary between values counts */
+    T_CHECK(kg_hash_str(kg_hash_str(0, "a"), "bc") != kg_hash_str(kg_hash_str(0, "ab"), "c"));
+    T_CHECK(kg_hash_seed() == kg_hash_seed());
+}
+
+static void test_hash_spreads_similar_keys_over_buckets(void)
+{
+    /* 65,536 keys that differ in a counter, as channel names do: every one of
+     * 64 buckets (the low bits, as the tables use them) within 15% of its
+     * share, and the top 4 bits (the rate limit's stripes) within 5%. */
+    size_t low[64] = {0}, top[16] = {0};
+    char key[32];
+    for (int i = 0; i < 65536; i++) {
+        snprintf(key, sizeof key, "bench-w-%d", i);
+        uint64_t h = kg_hash_str(kg_hash_seed(), key);
+        low[h & 63]++;
+        top[h >> 60]++;
+    }
+    for (int b = 0; b < 64; b++)
+        T_CHECK(low[b] > 1024 * 85 / 100 && low[b] < 1024 * 115 / 100);
+    for (int b = 0; b < 16; b++)
+        T_CHECK(top[b] > 4096 * 95 / 100 && top[b] < 4096 * 105 / 100);
+}
+
 int main(int argc, char **argv)
 {
     static const struct t_case cases[] = {
         T_CASE(test_http_dates_parse_in_the_imf_fixdate_form_only),
         T_CASE(test_the_aws_clock_is_the_host_clock_plus_the_learnt_offset),
         T_CASE(test_buf_refuses_appends_past_its_maximum),
+        T_CASE(test_hash_mixes_every_byte_the_length_and_the_seed),
+        T_CASE(test_hash_spreads_similar_keys_over_buckets),
         T_CASE(test_buf_append_char_keeps_the_bound_and_the_wipe_of_a_secret_buffer),
         T_CASE(test_buf_fixed_never_allocates),
         T_CASE(test_buffered_log_gathers_info_and_writes_warnings_at_once_in_order),
