@@ -267,9 +267,11 @@ struct tokcache;
 struct tokcache *tokcache_new(size_t max_entries, int64_t ttl_s);
 void tokcache_free(struct tokcache *c);
 size_t tokcache_capacity(const struct tokcache *c);
-/* The key of a token under a policy generation: HMAC-SHA256 keyed with the
- * generation over token[0..len), byte for byte. A reload (a new generation)
- * makes every earlier entry unreachable; they age out. */
+/* The key of a token under a policy generation: SHA-256 of the generation (8
+ * bytes, big-endian) followed by token[0..len), byte for byte: a collision
+ * would be one of SHA-256. The generation is no secret, so it is a prefix
+ * rather than an HMAC key (two compressions fewer per request). A reload (a
+ * new generation) makes every earlier entry unreachable; they age out. */
 void tokcache_digest(uint64_t generation, const char *token, size_t len, unsigned char out[32]);
 /* 1 and a deep copy of the principal in *out (auth_principal_cleanup it) when
  * a token with this digest was stored at or before now_s and its entry still

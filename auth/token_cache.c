@@ -105,10 +105,10 @@ size_t tokcache_capacity(const struct tokcache *c) { return c->set_count * TOKCA
 void tokcache_digest(uint64_t generation, const char *token, size_t len,
                      unsigned char out[KG_SHA256_LEN])
 {
-    unsigned char key[8];
+    unsigned char prefix[8];
     for (int i = 0; i < 8; i++)
-        key[i] = (unsigned char)(generation >> (56 - 8 * i));
-    kg_hmac_sha256(key, sizeof key, token, len, out);
+        prefix[i] = (unsigned char)(generation >> (56 - 8 * i));
+    kg_sha256_prefixed(prefix, sizeof prefix, token, len, out);
 }
 
 static struct tok_set *set_of(struct tokcache *c, const unsigned char *digest)

@@ -95,13 +95,20 @@ static struct crypto_tls *crypto_thread(void)
     return t;
 }
 
-void kg_sha256(const void *p, size_t n, unsigned char out[KG_SHA256_LEN])
+void kg_sha256_prefixed(const void *prefix, size_t prefix_len, const void *p, size_t n,
+                        unsigned char out[KG_SHA256_LEN])
 {
     struct crypto_tls *t = crypto_thread();
     unsigned int len = 0;
-    if (!EVP_DigestInit_ex(t->md, crypto_sha256, NULL) || !EVP_DigestUpdate(t->md, p, n) ||
+    if (!EVP_DigestInit_ex(t->md, crypto_sha256, NULL) ||
+        !EVP_DigestUpdate(t->md, prefix, prefix_len) || !EVP_DigestUpdate(t->md, p, n) ||
         !EVP_DigestFinal_ex(t->md, out, &len) || len != KG_SHA256_LEN)
         crypto_die("sha256");
+}
+
+void kg_sha256(const void *p, size_t n, unsigned char out[KG_SHA256_LEN])
+{
+    kg_sha256_prefixed("", 0, p, n, out);
 }
 
 void kg_sha256_hex(const void *p, size_t n, char out[2 * KG_SHA256_LEN + 1])

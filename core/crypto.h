@@ -23,6 +23,9 @@
 void kg_crypto_init(void);
 
 void kg_sha256(const void *p, size_t n, unsigned char out[KG_SHA256_LEN]);
+/* SHA-256 of prefix[0..prefix_len) followed by p[0..n), without joining them. */
+void kg_sha256_prefixed(const void *prefix, size_t prefix_len, const void *p, size_t n,
+                        unsigned char out[KG_SHA256_LEN]);
 /* Lower-case hex SHA-256 (out: 65 bytes). */
 void kg_sha256_hex(const void *p, size_t n, char out[2 * KG_SHA256_LEN + 1]);
 void kg_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,

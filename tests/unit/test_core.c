@@ -683,6 +683,14 @@ static void test_crypto_primitives_match_known_answers(void)
     T_STREQ(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     kg_sha256_hex("abc", 3, hex);
     T_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* a prefix is hashed as if joined: "ab" + "c", "" + "abc", "abc" + "" */
+    static const size_t splits[] = {2, 0, 3};
+    for (size_t i = 0; i < 3; i++) {
+        unsigned char d[32];
+        kg_sha256_prefixed("abc", splits[i], "abc" + splits[i], 3 - splits[i], d);
+        kg_hex_lower(d, 32, hex);
+        T_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
     /* RFC 4231 test case 2 */
     unsigned char mac[32];
     kg_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);

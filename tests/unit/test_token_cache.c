@@ -3,6 +3,7 @@
  * an entry answers (the token's exp and the TTL, pinned clock), a token that
  * differs in one byte, the size bound and its eviction order, metrics, and
  * threads hammering one small cache. */
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,17 @@ static void test_a_digest_differing_in_one_byte_misses(void)
     /* A longer or shorter spelling is another key too. */
     tokcache_digest(1, tok, strlen(tok) - 1, d2);
     T_CHECK(!has(c, d2, NOW));
+    /* and the same token under another policy generation */
+    tokcache_digest(2, tok, strlen(tok), d2);
+    T_CHECK(!has(c, d2, NOW));
+    /* the digest is SHA-256 of the big-endian generation, then the token */
+    unsigned char joined[8 + 64], want[32];
+    memset(joined, 0, 8);
+    joined[7] = 1;
+    memcpy(joined + 8, tok, strlen(tok));
+    unsigned int wl = 0;
+    T_CHECK(EVP_Digest(joined, 8 + strlen(tok), want, &wl, EVP_sha256(), NULL) == 1);
+    T_CHECK(memcmp(d, want, 32) == 0);
     T_CHECK(has(c, d, NOW));
     free(copy);
     tokcache_free(c);
