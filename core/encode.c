@@ -63,27 +63,15 @@ enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n, int keep_
     if (err != KG_OK)
         return err;
     char *start = out->data + out->len, *w = start;
-    if (need == 3 * n) {
-        /* Without branches: every byte writes three (w <= start + 3i, so
-         * within the 3n reserved), a kept one then advances by one. */
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = u[i], k = keep[c];
-            w[0] = k ? (char)c : '%';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        if (keep[c]) {
+            *w++ = (char)c;
+        } else {
+            w[0] = '%';
             w[1] = hex_upper[c >> 4];
             w[2] = hex_upper[c & 15];
-            w += 3 - 2 * k;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = u[i];
-            if (keep[c]) {
-                *w++ = (char)c;
-            } else {
-                w[0] = '%';
-                w[1] = hex_upper[c >> 4];
-                w[2] = hex_upper[c & 15];
-                w += 3;
-            }
+            w += 3;
         }
     }
     kg_buf_commit(out, (size_t)(w - start));
