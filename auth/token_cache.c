@@ -52,6 +52,7 @@ struct tokcache {
     _Atomic uint64_t hits, misses, evictions;
     _Atomic int64_t entries;
     struct kg_metric *m_requests, *m_evictions, *m_entries;
+    _Atomic(struct kg_series *) m_requests_kept[2]; /* miss, hit */
 };
 
 struct tokcache *tokcache_new(size_t max_entries, int64_t ttl_s)
@@ -140,7 +141,8 @@ int tokcache_get(struct tokcache *c, const unsigned char digest[KG_SHA256_LEN], 
     }
     pthread_mutex_unlock(&s->lock);
     atomic_fetch_add(hit ? &c->hits : &c->misses, 1);
-    kg_metric_inc(c->m_requests, (const char *[]){hit ? "hit" : "miss"});
+    kg_metric_add_kept(c->m_requests, (const char *[]){hit ? "hit" : "miss"},
+                       &c->m_requests_kept[hit], 1);
     if (dropped)
         kg_metric_add(c->m_entries, NULL, -1);
     return hit;

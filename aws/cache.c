@@ -67,6 +67,7 @@ struct flight {
 struct cache {
     struct cache_options opts;
     uint64_t seed; /* of the key hash (core/hash.h) */
+    _Atomic(struct kg_series *) counted[CACHE_STALE + 1]; /* per outcome (count) */
     pthread_mutex_t lock;
     struct entry **buckets;
     size_t bucket_count;
@@ -119,9 +120,13 @@ struct cache_ref *cache_ref_private(void *value, void (*free_value)(void *value)
 const void *cache_ref_value(const struct cache_ref *r) { return r->value; }
 void cache_ref_release(struct cache_ref *r) { ref_release(r); }
 
-static void count(struct cache *c, const char *result)
+/* One lookup's outcome in kvsgate_cache_requests_total: the series of each
+ * outcome found once per cache (the labels are fixed), then kept. */
+static void count(struct cache *c, enum cache_outcome how)
 {
-    kg_metric_inc(c->requests, (const char *[]){c->opts.name, result});
+    static const char *const names[] = {
+        [CACHE_HIT] = "hit", [CACHE_MISS] = "miss", [CACHE_JOINED] = "joined", [CACHE_STALE] = "stale"};
+    kg_metric_add_kept(c->requests, (const char *[]){c->opts.name, names[how]}, &c->counted[how], 1);
 }
 
 struct cache *cache_new(const struct cache_options *opts)
@@ -401,7 +406,7 @@ enum kg_err cache_peek(struct cache *c, const char *key, struct cache_ref **out)
     pthread_mutex_unlock(&c->lock);
     if (!r)
         return KG_ERR_WOULD_BLOCK;
-    count(c, "hit");
+    count(c, CACHE_HIT);
     *out = r;
     return KG_OK;
 }
@@ -463,7 +468,7 @@ static enum kg_err flight_join(struct cache *c, struct flight *f, int64_t deadli
     }
     flight_put(c, f);
     pthread_mutex_unlock(&c->lock);
-    count(c, *how == CACHE_STALE ? "stale" : "joined");
+    count(c, *how == CACHE_STALE ? CACHE_STALE : CACHE_JOINED);
     return err;
 }
 
@@ -530,7 +535,7 @@ static enum kg_err flight_lead(struct cache *c, const char *key, uint64_t h, cac
         *out = ref_acquire(f->val);
     flight_put(c, f);
     pthread_mutex_unlock(&c->lock);
-    count(c, *how == CACHE_STALE ? "stale" : "miss");
+    count(c, *how == CACHE_STALE ? CACHE_STALE : CACHE_MISS);
     return err;
 }
 
@@ -544,7 +549,7 @@ enum kg_err cache_get(struct cache *c, const char *key, int64_t deadline_ms, cac
     enum kg_err err = KG_OK;
     if (r) {
         pthread_mutex_unlock(&c->lock);
-        count(c, "hit");
+        count(c, CACHE_HIT);
         *out = r;
     } else {
         struct flight *f = flight_find(c, key, h);

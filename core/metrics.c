@@ -47,6 +47,7 @@ struct kg_metric {
     void *fn_arg;
     pthread_mutex_t lock;
     size_t series_count;
+    _Atomic(struct series *) only; /* a family without labels: its one series, once made */
     _Atomic(struct series *) table[TABLE_SLOTS];
 };
 
@@ -223,19 +224,44 @@ static void register_dropped(void)
                                        "Label sets not recorded because a family was full.", "");
 }
 
+static void count_dropped(struct kg_metric *m)
+{
+    if (m == dropped_series)
+        return;
+    pthread_once(&dropped_once, register_dropped);
+    kg_metric_inc(dropped_series, NULL);
+}
+
 static struct series *series_record(struct kg_metric *m, const char *const *values)
 {
     static const char *const none[1] = {""};
     if (!m)
         return NULL;
-    if (m->label_count == 0)
-        values = none;
-    struct series *s = series_get(m, values);
-    if (!s && m != dropped_series) {
-        pthread_once(&dropped_once, register_dropped);
-        kg_metric_inc(dropped_series, NULL);
+    struct series *s;
+    if (m->label_count == 0) {
+        /* No labels, no lookup: the one series, kept once made. */
+        s = atomic_load_explicit(&m->only, memory_order_acquire);
+        if (!s && (s = series_get(m, none)) != NULL)
+            atomic_store_explicit(&m->only, s, memory_order_release);
+    } else {
+        s = series_get(m, values);
     }
+    if (!s)
+        count_dropped(m);
     return s;
+}
+
+void kg_metric_add_kept(struct kg_metric *m, const char *const *label_values,
+                        _Atomic(struct kg_series *) *kept, double v)
+{
+    struct series *s = (struct series *)atomic_load_explicit(kept, memory_order_acquire);
+    if (!s) {
+        s = series_record(m, label_values); /* counts a dropped series when full */
+        if (!s)
+            return;
+        atomic_store_explicit(kept, (struct kg_series *)s, memory_order_release);
+    }
+    atomic_add_double(&s->value, v);
 }
 
 void kg_metric_add(struct kg_metric *m, const char *const *label_values, double v)

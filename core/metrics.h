@@ -19,6 +19,7 @@
 #ifndef KG_CORE_METRICS_H
 #define KG_CORE_METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -45,6 +46,13 @@ void kg_metric_inc(struct kg_metric *m, const char *const *label_values);
 void kg_metric_add(struct kg_metric *m, const char *const *label_values, double v);
 void kg_metric_set(struct kg_metric *m, const char *const *label_values, double v);
 void kg_metric_observe(struct kg_metric *m, const char *const *label_values, double v);
+
+/* kg_metric_add (a counter or gauge) for a label set fixed at the call site
+ * (a cache's "hit"): the series is found once and kept in *kept (NULL at
+ * first), so that later calls skip the label lookup. */
+struct kg_series;
+void kg_metric_add_kept(struct kg_metric *m, const char *const *label_values,
+                        _Atomic(struct kg_series *) *kept, double v);
 
 /* Current value of a counter or gauge series (0 when it does not exist): tests. */
 double kg_metric_value(struct kg_metric *m, const char *const *label_values);

@@ -90,12 +90,51 @@ static void test_cardinality_is_bounded(void)
     struct kg_metric *dropped =
         kg_metric_counter("kvsgate_metrics_dropped_series_total", "x", "");
     T_INTEQ(kg_metric_value(dropped, NULL), 10);
+    /* a kept series in a full family: nothing kept, each call a dropped one */
+    _Atomic(struct kg_series *) kept = NULL;
+    kg_metric_add_kept(m, (const char *[]){"k-new"}, &kept, 1);
+    kg_metric_add_kept(m, (const char *[]){"k-new"}, &kept, 1);
+    T_CHECK(atomic_load(&kept) == NULL);
+    T_INTEQ(kg_metric_value(dropped, NULL), 12);
+    T_INTEQ(kg_metric_value(m, (const char *[]){"k-new"}), 0);
+}
+
+static _Atomic(struct kg_series *) kept_hit;
+static struct kg_metric *kept_family;
+
+static void *hammer_kept(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++)
+        kg_metric_add_kept(kept_family, (const char *[]){"c", "hit"}, &kept_hit, 1);
+    return NULL;
+}
+
+static void test_a_kept_series_counts_as_its_labels_do_under_threads(void)
+{
+    kept_family = kg_metric_counter("t_kept_total", "Kept.", "cache,result");
+    kg_metric_inc(kept_family, (const char *[]){"c", "hit"}); /* one by the labels */
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer_kept, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    T_CHECK(atomic_load(&kept_hit) != NULL);
+    T_INTEQ(kg_metric_value(kept_family, (const char *[]){"c", "hit"}), 80001);
+    T_INTEQ(kg_metric_value(kept_family, (const char *[]){"c", "miss"}), 0);
+    /* a family without labels keeps its one series too */
+    struct kg_metric *g = kg_metric_gauge("t_no_labels", "No labels.", "");
+    for (int i = 0; i < 5; i++)
+        kg_metric_add(g, NULL, 1);
+    kg_metric_add(g, NULL, -2);
+    T_INTEQ(kg_metric_value(g, NULL), 3);
 }
 
 int main(int argc, char **argv)
 {
     static const struct t_case cases[] = {
         T_CASE(test_counters_count_exactly_under_threads),
+        T_CASE(test_a_kept_series_counts_as_its_labels_do_under_threads),
         T_CASE(test_render_follows_the_text_format),
         T_CASE(test_gauge_functions_are_read_at_scrape_time),
         T_CASE(test_cardinality_is_bounded),
