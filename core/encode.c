@@ -2,6 +2,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static const char hex_lower[] = "0123456789abcdef";
 static const char hex_upper[] = "0123456789ABCDEF";
@@ -269,10 +272,26 @@ static const unsigned char json_width[256] = {
 };
 
 /* Index of the first byte at or after i that is not plain printable ASCII
- * (json_width 1), eight bytes at a time: a word is all plain when no byte is
- * below 0x20, none is '"', '\\' or DEL and none has the high bit set. */
+ * (json_width 1): a byte below 0x20, '"', '\\', DEL or one with the high bit
+ * set. Sixteen bytes at a time with SSE2 (x86-64 has it), else eight in a
+ * word; the last few one by one. */
 static size_t json_plain_end(const unsigned char *u, size_t i, size_t n)
 {
+#if defined(__SSE2__)
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
+    while (n - i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+        /* signed: a byte with the high bit set is negative, so below 0x20 too */
+        __m128i special = _mm_or_si128(
+            _mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpeq_epi8(x, quote)),
+            _mm_or_si128(_mm_cmpeq_epi8(x, bslash), _mm_cmpeq_epi8(x, del)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(special);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+        i += 16;
+    }
+#else
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     while (n - i >= 8) {
         uint64_t x;
@@ -284,6 +303,7 @@ static size_t json_plain_end(const unsigned char *u, size_t i, size_t n)
             break;
         i += 8;
     }
+#endif
     while (i < n && json_width[u[i]] == 1)
         i++;
     return i;

@@ -405,6 +405,33 @@ static void test_json_escape_handles_controls_and_bad_utf8(void)
     T_INTEQ(used, 1);
 }
 
+/* Every special byte at every position of strings 1-48 bytes long (the scan
+ * goes 16 or 8 bytes at a time, then one by one): escaped exactly there, the
+ * plain bytes around it copied. */
+static void test_json_escape_finds_a_special_byte_at_every_position(void)
+{
+    static const struct {
+        const char *in, *out;
+    } specials[] = {{"\"", "\\\""}, {"\\", "\\\\"}, {"\x01", "\\u0001"}, {"\x1f", "\\u001f"},
+                    {"\x7f", "\\u007f"}, {"\n", "\\n"}, {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\\ufffd"}};
+    char in[64], want[96], out[96];
+    for (size_t len = 1; len <= 48; len++)
+        for (size_t k = 0; k < len; k++)
+            for (size_t s = 0; s < sizeof specials / sizeof specials[0]; s++) {
+                size_t sl = strlen(specials[s].in), ol = strlen(specials[s].out);
+                memset(in, 'a', sizeof in);
+                memcpy(in + k, specials[s].in, sl);
+                memset(want, 'a', k);
+                memcpy(want + k, specials[s].out, ol);
+                memset(want + k + ol, 'a', len - k - 1);
+                size_t wl = k + ol + len - k - 1;
+                size_t used, n = kg_json_escape(out, sizeof out, in, len + sl - 1, &used);
+                if (n != wl || memcmp(out, want, wl) != 0 || used != len + sl - 1)
+                    t_fail(__FILE__, __LINE__, "special %zu at %zu of %zu: %.*s", s, k, len, (int)n,
+                           out);
+            }
+}
+
 /* What the pipe holds now (non-blocking read), NUL-terminated. */
 static size_t pipe_take(int fd, char *out, size_t cap)
 {
@@ -844,6 +871,7 @@ int main(int argc, char **argv)
         T_CASE(test_time_formatting_agrees_with_gmtime_r),
         T_CASE(test_time_parsers_reject_malformed_dates),
         T_CASE(test_json_escape_handles_controls_and_bad_utf8),
+        T_CASE(test_json_escape_finds_a_special_byte_at_every_position),
         T_CASE(test_log_lines_are_single_json_objects),
         T_CASE(test_log_lines_stay_bounded_json_whatever_the_fields),
         T_CASE(test_log_cuts_values_at_character_boundaries),
