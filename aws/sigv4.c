@@ -746,10 +746,11 @@ static enum kg_err sigv4_sign(const struct sigv4_context *ctx, const struct sigv
     g.date8[0] = '\0';
     state_init(&g.st);
     /* Room for a typical request up front (growth from 64 bytes reallocates
-     * each buffer four or five times). */
-    if (kg_buf_reserve(&g.st.arena, 2048) != KG_OK ||
-        kg_buf_reserve(&out->canonical_request, 1024) != KG_OK)
-        abort(); /* far below the bounds */
+     * each buffer four or five times): a capacity hint, not a reservation,
+     * which would mark the whole room as written and have every wipe of these
+     * secret buffers cover it. */
+    kg_buf_presize(&g.st.arena, 2048);
+    kg_buf_presize(&out->canonical_request, 1024);
     err = sign_scope(&g);
     if (err == KG_OK)
         err = sign_headers_list(&g);
