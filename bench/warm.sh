@@ -16,14 +16,16 @@
 # a redis-server; "@redis" in a setting's value is its URL, e.g.
 #   bench/warm.sh -R build-release/kvsgate \
 #       "build-release/kvsgate,KVSGATE_REDIS_URL=@redis,KVSGATE_REDIS_KEY=$(openssl rand -hex 32)"
-# One line per run, then a JSON summary on stdout's last line.
+# One line per run, then a JSON summary on stdout's last line: medians, the
+# share of the bare server's median, and share_of_bare_paired, the median of
+# each round's share of the bare run just before it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=5 duration=10 conns=64 redis=0
 while getopts 'r:d:c:R' o; do
     case $o in
     r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;; R) redis=1 ;;
-    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,21p' "$0" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -123,7 +125,11 @@ const bare = { rps: med(by.bare.rps), p99_ms: med(by.bare.p99), cpu_us_per_reque
 const out = { conns: +process.argv[2], rounds: by.bare.rps.length, bare, kvsgate: {} };
 for (const t of Object.keys(by)) if (t !== "bare") {
   const rps = med(by[t].rps), p99 = med(by[t].p99);
+  // each round against the bare run just before it: steadier than the ratio of
+  // medians when the load of the machine drifts between rounds
+  const paired = by[t].rps.map((r, i) => r / by.bare.rps[i]);
   out.kvsgate[t] = { rps, p99_ms: p99, cpu_us_per_request: med(by[t].cpu),
-    share_of_bare: +(rps / bare.rps).toFixed(3), p99_vs_bare: +(p99 / bare.p99_ms).toFixed(2) };
+    share_of_bare: +(rps / bare.rps).toFixed(3), share_of_bare_paired: +med(paired).toFixed(3),
+    p99_vs_bare: +(p99 / bare.p99_ms).toFixed(2) };
 }
 console.log(JSON.stringify(out));' "$WORK/runs" "$conns"
