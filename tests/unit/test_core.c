@@ -712,9 +712,10 @@ static void test_crypto_primitives_match_known_answers(void)
     T_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     /* a prefix is hashed as if joined: "ab" + "c", "" + "abc", "abc" + "" */
     static const size_t splits[] = {2, 0, 3};
+    static const char abc[] = "abc";
     for (size_t i = 0; i < 3; i++) {
         unsigned char d[32];
-        kg_sha256_prefixed("abc", splits[i], "abc" + splits[i], 3 - splits[i], d);
+        kg_sha256_prefixed(abc, splits[i], &abc[splits[i]], 3 - splits[i], d);
         kg_hex_lower(d, 32, hex);
         T_STREQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
