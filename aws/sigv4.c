@@ -303,12 +303,9 @@ static int valid_header_name(const char *s, size_t n)
 {
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        /* RFC 9110 token characters */
-        if (!(kg_uri_unreserved(c) || strchr("!#$%&'*+^`|", c)) || c == 0)
+    for (size_t i = 0; i < n; i++)
+        if (!kg_http_token_char((unsigned char)s[i]))
             return 0;
-    }
     return 1;
 }
 

@@ -42,9 +42,10 @@ static const unsigned char uri_keep[256] = {KG_ALNUM_DESIGNATORS(K1), K1('-'), K
                                             K1('~')};
 static const unsigned char uri_keep_slash[256] = {KG_ALNUM_DESIGNATORS(K1), K1('-'), K1('.'),
                                                   K1('_'), K1('~'), K1('/')};
+static const unsigned char token_chars[256] = {KG_TCHAR_DESIGNATORS(K1)};
 #undef K1
 
-int kg_uri_unreserved(unsigned char c) { return uri_keep[c]; }
+int kg_http_token_char(unsigned char c) { return token_chars[c]; }
 
 enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n, int keep_slash)
 {

@@ -23,7 +23,10 @@
     X('X'), X('Y'), X('Z'), X('a'), X('b'), X('c'), X('d'), X('e'), X('f'), X('g'), X('h'), \
     X('i'), X('j'), X('k'), X('l'), X('m'), X('n'), X('o'), X('p'), X('q'), X('r'), X('s'), \
     X('t'), X('u'), X('v'), X('w'), X('x'), X('y'), X('z')
-
+/* RFC 9110 tchar (header names, methods): letters, digits and !#$%&'*+-.^_`|~ */
+#define KG_TCHAR_DESIGNATORS(X)                                                              \
+    KG_ALNUM_DESIGNATORS(X), X('!'), X('#'), X('$'), X('%'), X('&'), X('\''), X('*'), X('+'), \
+        X('-'), X('.'), X('^'), X('_'), X('`'), X('|'), X('~')
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
 void kg_hex_lower(const unsigned char *in, size_t n, char *out);
@@ -33,8 +36,8 @@ void kg_hex_lower(const unsigned char *in, size_t n, char *out);
 #define KG_DECIMAL_MAX 20 /* "-9223372036854775808" */
 size_t kg_decimal(int64_t v, char out[KG_DECIMAL_MAX + 1]);
 
-/* True for SigV4's unreserved set: A-Z a-z 0-9 - . _ ~ */
-int kg_uri_unreserved(unsigned char c);
+/* True for an RFC 9110 token byte (KG_TCHAR_DESIGNATORS). */
+int kg_http_token_char(unsigned char c);
 
 /* Appends s[0..n) percent-encoded with upper-case hex; everything but the
  * unreserved set is encoded. With keep_slash, '/' is kept (URI paths). */

@@ -10,20 +10,13 @@
 #include "core/encode.h"
 #include "core/num.h"
 
-/* RFC 9110 tchar: letters, digits and !#$%&'*+-.^_`|~ */
-#define K1(c) [c] = 1
-static const unsigned char token_chars[256] = {
-    KG_ALNUM_DESIGNATORS(K1), K1('!'), K1('#'), K1('$'), K1('%'), K1('&'), K1('\''), K1('*'),
-    K1('+'), K1('-'), K1('.'), K1('^'), K1('_'), K1('`'), K1('|'), K1('~')};
 /* Bytes of a Host value: RFC 3986 authority bytes without userinfo (host,
  * [v6], :port), i.e. tchar and :[]()=;, ('@' is refused on its own). */
-static const unsigned char host_chars[256] = {
-    KG_ALNUM_DESIGNATORS(K1), K1('!'), K1('#'), K1('$'), K1('%'), K1('&'), K1('\''), K1('*'),
-    K1('+'), K1('-'), K1('.'), K1('^'), K1('_'), K1('`'), K1('|'), K1('~'),
-    K1(':'), K1('['), K1(']'), K1('('), K1(')'), K1('='), K1(';'), K1(',')};
+#define K1(c) [c] = 1
+static const unsigned char host_chars[256] = {KG_TCHAR_DESIGNATORS(K1), K1(':'), K1('['),
+                                              K1(']'), K1('('), K1(')'), K1('='), K1(';'),
+                                              K1(',')};
 #undef K1
-
-int httpd_token_char(unsigned char c) { return token_chars[c]; }
 
 /* A field value's bytes: no control byte but HTAB, no DEL. */
 static int value_byte_ok(unsigned char c) { return (c >= 0x20 || c == '\t') && c != 0x7f; }
@@ -64,7 +57,7 @@ void httpd_head_add(struct httpd_head *sc, const char *key, size_t key_len, cons
     sc->bytes += key_len + value_len + 4; /* ": " and CRLF */
     unsigned name_ok = key_len != 0, value_ok = 1;
     for (size_t i = 0; i < key_len; i++)
-        name_ok &= token_chars[(unsigned char)key[i]];
+        name_ok &= (unsigned)kg_http_token_char((unsigned char)key[i]);
     for (size_t i = 0; value && i < value_len; i++)
         value_ok &= (unsigned)value_byte_ok((unsigned char)value[i]);
     if (!name_ok)
@@ -94,7 +87,7 @@ enum kg_err httpd_head_check(const struct httpd_head *hd, const char *method,
         return KG_ERR_BAD_REQUEST;
     }
     for (const char *m = method; *m; m++) {
-        if (!httpd_token_char((unsigned char)*m)) {
+        if (!kg_http_token_char((unsigned char)*m)) {
             *detail = "the method is not a token";
             return KG_ERR_BAD_REQUEST;
         }

@@ -55,8 +55,6 @@ KG_WARN_UNUSED enum kg_err httpd_head_check(const struct httpd_head *hd, const c
                                             const char *version, size_t max_header_bytes,
                                             const char **detail);
 
-/* An RFC 9110 token byte. */
-int httpd_token_char(unsigned char c);
 /* A Content-Length value: digits only, at most 2^40; -1 when malformed. */
 long long httpd_parse_length(const char *s);
 /* "HOST:PORT" or "[V6]:PORT" (HOST empty: any IPv4 address) into a socket

@@ -169,6 +169,16 @@ static void test_uri_encode_is_bounded_and_exact(void)
     kg_buf_free(&b);
 }
 
+static void test_http_token_bytes_are_rfc9110_tchar_exactly(void)
+{
+    for (int c = 0; c < 256; c++) {
+        int want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   (c && strchr("!#$%&'*+-.^_`|~", c));
+        if (kg_http_token_char((unsigned char)c) != want)
+            t_fail(__FILE__, __LINE__, "byte 0x%02x: want %d", c, want);
+    }
+}
+
 static void test_base64url_decodes_every_length(void)
 {
     unsigned char raw[100];
@@ -873,6 +883,7 @@ int main(int argc, char **argv)
         T_CASE(test_time_parsers_reject_malformed_dates),
         T_CASE(test_json_escape_handles_controls_and_bad_utf8),
         T_CASE(test_json_escape_finds_a_special_byte_at_every_position),
+        T_CASE(test_http_token_bytes_are_rfc9110_tchar_exactly),
         T_CASE(test_log_lines_are_single_json_objects),
         T_CASE(test_log_lines_stay_bounded_json_whatever_the_fields),
         T_CASE(test_log_cuts_values_at_character_boundaries),
