@@ -56,8 +56,10 @@ enum kg_err kg_uri_encode(struct kg_buf *out, const char *s, size_t n, int keep_
      * wrapping. */
     const unsigned char *u = (const unsigned char *)s;
     const unsigned char *keep = keep_slash ? uri_keep_slash : uri_keep;
-    size_t need = 3 * (n <= (out->max_len - out->len) / 3 ? n : 0);
-    if (!need && n) {
+    size_t need;
+    if (n <= (out->max_len - out->len) / 3) {
+        need = 3 * n;
+    } else {
         size_t kept = 0;
         for (size_t i = 0; i < n; i++)
             kept += keep[u[i]];
