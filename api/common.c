@@ -225,26 +225,11 @@ enum kg_err api_viewer_client_id(struct api_request *req, char out[AUTH_CLIENT_I
     return err;
 }
 
-static const char *outcome_name(enum cache_outcome how)
-{
-    switch (how) {
-    case CACHE_HIT:
-        return "hit";
-    case CACHE_STALE:
-        return "stale";
-    case CACHE_JOINED:
-        return "joined";
-    case CACHE_MISS:
-        break;
-    }
-    return "miss";
-}
-
 /* Keeps the weakest outcome seen for the access log: stale > miss > joined > hit. */
 void api_note_cache(struct api_request *req, enum cache_outcome how)
 {
     static const char *const order[] = {"hit", "joined", "miss", "stale"};
-    const char *name = outcome_name(how);
+    const char *name = cache_outcome_name(how);
     int cur = -1, next = 0;
     for (int i = 0; i < 4; i++) {
         if (req->cache && strcmp(req->cache, order[i]) == 0)

@@ -120,13 +120,19 @@ struct cache_ref *cache_ref_private(void *value, void (*free_value)(void *value)
 const void *cache_ref_value(const struct cache_ref *r) { return r->value; }
 void cache_ref_release(struct cache_ref *r) { ref_release(r); }
 
+const char *cache_outcome_name(enum cache_outcome how)
+{
+    static const char *const names[] = {
+        [CACHE_HIT] = "hit", [CACHE_MISS] = "miss", [CACHE_JOINED] = "joined", [CACHE_STALE] = "stale"};
+    return (unsigned)how <= CACHE_STALE ? names[how] : "miss";
+}
+
 /* One lookup's outcome in kvsgate_cache_requests_total: the series of each
  * outcome found once per cache (the labels are fixed), then kept. */
 static void count(struct cache *c, enum cache_outcome how)
 {
-    static const char *const names[] = {
-        [CACHE_HIT] = "hit", [CACHE_MISS] = "miss", [CACHE_JOINED] = "joined", [CACHE_STALE] = "stale"};
-    kg_metric_add_kept(c->requests, (const char *[]){c->opts.name, names[how]}, &c->counted[how], 1);
+    kg_metric_add_kept(c->requests, (const char *[]){c->opts.name, cache_outcome_name(how)},
+                       &c->counted[how], 1);
 }
 
 struct cache *cache_new(const struct cache_options *opts)

@@ -79,6 +79,8 @@ struct cache_options {
 };
 
 enum cache_outcome { CACHE_HIT = 0, CACHE_MISS, CACHE_JOINED, CACHE_STALE };
+/* "hit", "miss", "joined" or "stale": the metric's result label and the log's cache field. */
+const char *cache_outcome_name(enum cache_outcome how);
 
 struct cache *cache_new(const struct cache_options *opts);
 /* Frees the cache; values still referenced live until released. */
