@@ -7,7 +7,7 @@
 # from /proc around the measured run), steadier than throughput on a shared
 # machine where rounds of one binary differ by half.
 #
-#   bench/warm.sh [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [-R] [TARGET ...]
+#   bench/warm.sh [-r ROUNDS] [-d SECONDS] [-c CONNECTIONS] [-R] [-P] [TARGET ...]
 #
 # Defaults: 5 rounds of 10 s at 64 connections, build-release/kvsgate (built if
 # missing, with bench_bare_mhd). Several targets are interleaved with one
@@ -16,16 +16,20 @@
 # a redis-server; "@redis" in a setting's value is its URL, e.g.
 #   bench/warm.sh -R build-release/kvsgate \
 #       "build-release/kvsgate,KVSGATE_REDIS_URL=@redis,KVSGATE_REDIS_KEY=$(openssl rand -hex 32)"
+# -P pins every server (one HTTP thread) to CPU 0 and wrk to CPU 1: client and
+# server no longer share CPUs, as where clients are remote; without it the
+# scheduler interleaves them, and a server slower than wrk is preempted by
+# wrk's wakeups (bench/README.md "What the share is made of").
 # One line per run, then a JSON summary on stdout's last line: medians, the
 # share of the bare server's median, and share_of_bare_paired, the median of
 # each round's share of the bare run just before it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-rounds=5 duration=10 conns=64 redis=0
-while getopts 'r:d:c:R' o; do
+rounds=5 duration=10 conns=64 redis=0 pin=0
+while getopts 'r:d:c:RP' o; do
     case $o in
-    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;; R) redis=1 ;;
-    *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;; R) redis=1 ;; P) pin=1 ;;
+    *) sed -n '2,25p' "$0" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -40,6 +44,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 . bench/lib/port_of.sh
+SERVER_CPU=() CLIENT_CPU=() SERVER_THREADS=$(nproc) PIN_ENV=()
+if [ "$pin" = 1 ]; then
+    [ "$(nproc)" -ge 2 ] || { echo "warm: -P needs two CPUs" >&2; exit 2; }
+    SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1) SERVER_THREADS=1 PIN_ENV=(KVSGATE_HTTP_THREADS=1)
+fi
 
 REDIS_URL=""
 if [ "$redis" = 1 ]; then
@@ -62,10 +71,10 @@ start_gate() { # "binary[,NAME=VALUE...]"
     local target extra=()
     IFS=, read -r -a target <<<"$1"
     for kv in "${target[@]:1}"; do extra+=("${kv//@redis/$REDIS_URL}"); done
-    env -i PATH="$PATH" "${extra[@]}" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=SECRETLOCAL \
+    env -i PATH="$PATH" "${PIN_ENV[@]}" "${extra[@]}" AWS_REGION=us-west-2 AWS_ACCESS_KEY_ID=AKIDLOCAL AWS_SECRET_ACCESS_KEY=SECRETLOCAL \
         AWS_EC2_METADATA_DISABLED=true KVSGATE_LISTEN=127.0.0.1:0 KVSGATE_RATE_LIMIT_RPS=0 \
         KVSGATE_KVS_ENDPOINT="$EMU" KVSGATE_STS_ENDPOINT="$EMU" KVSGATE_JWT_HS256_SECRET="$SECRET" \
-        "${target[0]}" serve 2> >(sed -u '/"event":"listening"/q' >"$WORK/gate.log") >/dev/null &
+        "${SERVER_CPU[@]}" "${target[0]}" serve 2> >(sed -u '/"event":"listening"/q' >"$WORK/gate.log") >/dev/null &
     GATE_PID=$!
     GATE="http://127.0.0.1:$(port_of "$WORK/gate.log" "$GATE_PID")"
     for _ in $(seq 1 100); do curl -sf "$GATE/readyz" >/dev/null && return 0; sleep 0.1; done
@@ -77,7 +86,7 @@ start_gate "$1"
 BODY=$(curl -s -o /dev/null -w '%{size_download}' \
     -H "Authorization: Bearer $(head -1 "$WORK/keys/tokens-HS256.txt")" "$GATE/v1/channels/bench-w-0/viewer")
 stop_gate
-"$BARE" 0 "$(nproc)" "$BODY" >"$WORK/bare.out" 2>&1 &
+"${SERVER_CPU[@]}" "$BARE" 0 "$SERVER_THREADS" "$BODY" >"$WORK/bare.out" 2>&1 &
 pids+=($!)
 BARE_PID=$!
 BARE_URL="http://127.0.0.1:$(port_of "$WORK/bare.out" "${pids[-1]}")/"
@@ -87,14 +96,14 @@ run() { # label url path tokens duration server_pid -> "rps p99_ms cpu_us_per_re
     local before after
     before=$(cpu_ticks "$6")
     BENCH_TOKENS=$4 BENCH_PATH=$3 BENCH_CHANNELS=16 \
-        wrk -t2 -c"$conns" -d"$5s" --timeout 10s --latency -s bench/wrk/viewer.lua "$2" 2>&1 |
+        "${CLIENT_CPU[@]}" wrk -t2 -c"$conns" -d"$5s" --timeout 10s --latency -s bench/wrk/viewer.lua "$2" 2>&1 |
         sed -n 's/^BENCH //p' >"$WORK/run.json"
     after=$(cpu_ticks "$6")
     node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const us = (process.argv[3] - process.argv[2]) / process.argv[4] * 1e6 / r.requests;
 console.log(r.rps, r.p99_us / 1000, us.toFixed(2))' "$WORK/run.json" "$before" "$after" "$(getconf CLK_TCK)"
 }
-echo "warm: $(git rev-parse --short HEAD), $rounds x ${duration}s at $conns connections, body $BODY B, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "warm: $(git rev-parse --short HEAD), $rounds x ${duration}s at $conns connections$([ "$pin" = 1 ] && echo ', pinned'), body $BODY B, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 targets=(bare "$@")
 for round in $(seq 1 "$rounds"); do
     for t in "${targets[@]}"; do
@@ -122,7 +131,7 @@ for (const [t, rps, p99, cpu] of lines) {
   b.rps.push(+rps), b.p99.push(+p99), b.cpu.push(+cpu);
 }
 const bare = { rps: med(by.bare.rps), p99_ms: med(by.bare.p99), cpu_us_per_request: med(by.bare.cpu) };
-const out = { conns: +process.argv[2], rounds: by.bare.rps.length, bare, kvsgate: {} };
+const out = { conns: +process.argv[2], pinned: process.argv[3] === "1", rounds: by.bare.rps.length, bare, kvsgate: {} };
 for (const t of Object.keys(by)) if (t !== "bare") {
   const rps = med(by[t].rps), p99 = med(by[t].p99);
   // each round against the bare run just before it: steadier than the ratio of
@@ -132,4 +141,4 @@ for (const t of Object.keys(by)) if (t !== "bare") {
     share_of_bare: +(rps / bare.rps).toFixed(3), share_of_bare_paired: +med(paired).toFixed(3),
     p99_vs_bare: +(p99 / bare.p99_ms).toFixed(2) };
 }
-console.log(JSON.stringify(out));' "$WORK/runs" "$conns"
+console.log(JSON.stringify(out));' "$WORK/runs" "$conns" "$pin"
