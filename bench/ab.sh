@@ -20,11 +20,11 @@ while getopts 'r:d:c:' o; do
     r) rounds=$OPTARG ;;
     d) duration=$OPTARG ;;
     c) conns=$OPTARG ;;
-    *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2; }
 BIN=${KVSGATE_BIN:-build-release/kvsgate}
 [ -x "$BIN" ] || { echo "ab: $BIN missing (make bench, or cmake -B build-release -DCMAKE_BUILD_TYPE=Release)" >&2; exit 2; }
 

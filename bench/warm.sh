@@ -29,7 +29,7 @@ rounds=5 duration=10 conns=64 redis=0 pin=0
 while getopts 'r:d:c:RP' o; do
     case $o in
     r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conns=$OPTARG ;; R) redis=1 ;; P) pin=1 ;;
-    *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
